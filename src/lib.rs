@@ -1,0 +1,16 @@
+//! dynq: an FP32 LSTM and its dynamically quantized twins, computed exactly as PyTorch computes
+//! them, plus the benchmarking engine, reports and dashboard built on top.
+//!
+//! The engine (`model`, `quant`, `kernels`) never touches the terminal.
+
+pub mod check;
+pub mod error;
+pub mod kernels;
+pub mod metrics;
+pub mod model;
+pub mod quant;
+pub mod tensor;
+
+pub use error::{DynqError, Result};
+pub use model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
+pub use quant::{Model, QLinear, Scheme, quantize_dynamic};

@@ -1,0 +1,310 @@
+//! The multi-layer LSTM, generic over its linear maps, with PyTorch's CPU evaluation order:
+//! per layer one input projection over the whole sequence, then one recurrent projection per
+//! time step.
+
+use ndarray::{Array3, ArrayView3};
+
+use super::dims::ModelDims;
+use super::linear::{LinearOp, LinearScratch};
+use crate::error::Result;
+use crate::tensor::{ensure_finite, ensure_shape};
+
+/// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmLayer<L> {
+    /// Input projection, `4H × I` (or `4H × H` above the first layer).
+    pub ih: L,
+    /// Recurrent projection, `4H × H`.
+    pub hh: L,
+}
+
+/// A stack of LSTM layers with an optional Linear head on every output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lstm<L> {
+    layers: Vec<LstmLayer<L>>,
+    head: Option<L>,
+    dims: ModelDims,
+}
+
+/// The initial (or final) state: `h` and `c`, each `[num_layers, batch, hidden_size]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmState {
+    /// Hidden state.
+    pub h: Array3<f32>,
+    /// Cell state.
+    pub c: Array3<f32>,
+}
+
+/// What a forward pass returns, shaped like PyTorch's `(output, (h_n, c_n))`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LstmOutput {
+    /// Last layer's hidden state at every step, `[T, B, H]`.
+    pub lstm_output: Array3<f32>,
+    /// Hidden state after the last step, `[L, B, H]`.
+    pub h_n: Array3<f32>,
+    /// Cell state after the last step, `[L, B, H]`.
+    pub c_n: Array3<f32>,
+    /// The Linear head applied to every output, `[T, B, head]`, when the model has a head.
+    pub head_output: Option<Array3<f32>>,
+}
+
+impl LstmOutput {
+    /// The model's final output: the head's when there is one, else the LSTM's.
+    pub fn output(&self) -> &Array3<f32> {
+        self.head_output.as_ref().unwrap_or(&self.lstm_output)
+    }
+}
+
+/// Buffers reused across forward passes; they grow on first use and are then left alone, so a
+/// forward pass with the same shapes allocates nothing.
+#[derive(Debug, Default, Clone)]
+pub struct Workspace {
+    input_projection: Vec<f32>,
+    recurrent_projection: Vec<f32>,
+    sequence_a: Vec<f32>,
+    sequence_b: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    scratch: LinearScratch,
+}
+
+fn resize(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() != len {
+        buffer.resize(len, 0.0);
+    }
+}
+
+fn reuse_array(array: &mut Array3<f32>, shape: [usize; 3]) {
+    if array.shape() != shape {
+        *array = Array3::zeros(shape);
+    }
+}
+
+/// The logistic function as PyTorch evaluates it, `1 / (1 + e^-x)`.
+#[inline]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl<L: LinearOp> Lstm<L> {
+    /// Assembles a model from its layers; shapes are checked by the caller that built them.
+    pub(crate) fn from_parts(layers: Vec<LstmLayer<L>>, head: Option<L>, dims: ModelDims) -> Self {
+        debug_assert_eq!(layers.len(), dims.num_layers);
+        Lstm { layers, head, dims }
+    }
+
+    /// The model's dimensions.
+    pub fn dims(&self) -> ModelDims {
+        self.dims
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[LstmLayer<L>] {
+        &self.layers
+    }
+
+    /// The Linear head, if any.
+    pub fn head(&self) -> Option<&L> {
+        self.head.as_ref()
+    }
+
+    /// Builds a new model of the same shape whose every linear map is `f` of this one's.
+    pub fn map_linear<M: LinearOp>(&self, mut f: impl FnMut(&L) -> M) -> Lstm<M> {
+        Lstm {
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| LstmLayer {
+                    ih: f(&layer.ih),
+                    hh: f(&layer.hh),
+                })
+                .collect(),
+            head: self.head.as_ref().map(f),
+            dims: self.dims,
+        }
+    }
+
+    /// Runs the model on `input` `[T, B, input_size]` from `state` (zeros when `None`).
+    pub fn forward(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<LstmOutput> {
+        let mut out = LstmOutput::default();
+        self.forward_into(input, state, &mut Workspace::default(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Checks that `input` and `state` fit this model and hold only finite values.
+    pub fn validate_input(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<()> {
+        let (t, b, i) = input.dim();
+        let d = self.dims;
+        if t == 0 || b == 0 {
+            return Err(crate::DynqError::ShapeMismatch {
+                what: "input (sequence length and batch must be at least 1)".into(),
+                got: vec![t, b, i],
+                expected: vec![t.max(1), b.max(1), d.input_size],
+            });
+        }
+        ensure_shape(
+            "input [seq_len, batch, input_size]",
+            &[t, b, i],
+            &[t, b, d.input_size],
+        )?;
+        ensure_finite_view("input", input)?;
+        if let Some(state) = state {
+            let expected = [d.num_layers, b, d.hidden_size];
+            ensure_shape(
+                "h0 [num_layers, batch, hidden_size]",
+                state.h.shape(),
+                &expected,
+            )?;
+            ensure_shape(
+                "c0 [num_layers, batch, hidden_size]",
+                state.c.shape(),
+                &expected,
+            )?;
+            ensure_finite_view("h0", state.h.view())?;
+            ensure_finite_view("c0", state.c.view())?;
+        }
+        Ok(())
+    }
+
+    /// Like [`Lstm::forward`], reusing `workspace` and `out`: once both have the right sizes a
+    /// call allocates nothing.
+    pub fn forward_into(
+        &self,
+        input: ArrayView3<f32>,
+        state: Option<&LstmState>,
+        workspace: &mut Workspace,
+        out: &mut LstmOutput,
+    ) -> Result<()> {
+        self.validate_input(input, state)?;
+        let (t, b, _) = input.dim();
+        let h_size = self.dims.hidden_size;
+        let gates = 4 * h_size;
+        let rows = t * b;
+        let layers = self.dims.num_layers;
+
+        let ws = workspace;
+        resize(&mut ws.input_projection, rows * gates);
+        resize(&mut ws.recurrent_projection, b * gates);
+        resize(&mut ws.sequence_a, rows * h_size);
+        resize(&mut ws.sequence_b, rows * h_size);
+        resize(&mut ws.h, b * h_size);
+        resize(&mut ws.c, b * h_size);
+        reuse_array(&mut out.lstm_output, [t, b, h_size]);
+        reuse_array(&mut out.h_n, [layers, b, h_size]);
+        reuse_array(&mut out.c_n, [layers, b, h_size]);
+
+        let contiguous_input;
+        let input_slice = match input.as_slice() {
+            Some(slice) => slice,
+            None => {
+                contiguous_input = input.as_standard_layout().into_owned();
+                contiguous_input.as_slice().expect("standard layout")
+            }
+        };
+
+        for (k, layer) in self.layers.iter().enumerate() {
+            // Layer k reads sequence_a (or the input) and writes sequence_b.
+            let layer_input: &[f32] = if k == 0 { input_slice } else { &ws.sequence_a };
+            layer
+                .ih
+                .forward(layer_input, rows, &mut ws.input_projection, &mut ws.scratch);
+
+            match state {
+                Some(s) => {
+                    copy_state(&mut ws.h, &s.h, k);
+                    copy_state(&mut ws.c, &s.c, k);
+                }
+                None => {
+                    ws.h.fill(0.0);
+                    ws.c.fill(0.0);
+                }
+            }
+            for step in 0..t {
+                layer
+                    .hh
+                    .forward(&ws.h, b, &mut ws.recurrent_projection, &mut ws.scratch);
+                let ih_rows = &ws.input_projection[step * b * gates..(step + 1) * b * gates];
+                cell_update(
+                    &ws.recurrent_projection,
+                    ih_rows,
+                    &mut ws.h,
+                    &mut ws.c,
+                    h_size,
+                );
+                ws.sequence_b[step * b * h_size..(step + 1) * b * h_size].copy_from_slice(&ws.h);
+            }
+            write_state(&mut out.h_n, &ws.h, k);
+            write_state(&mut out.c_n, &ws.c, k);
+            std::mem::swap(&mut ws.sequence_a, &mut ws.sequence_b);
+        }
+
+        // After the last swap the final layer's output is in sequence_a.
+        out.lstm_output
+            .as_slice_mut()
+            .expect("owned arrays are contiguous")
+            .copy_from_slice(&ws.sequence_a);
+
+        match &self.head {
+            Some(head) => {
+                let shape = [t, b, head.out_features()];
+                let head_out = out.head_output.get_or_insert_with(|| Array3::zeros(shape));
+                reuse_array(head_out, shape);
+                let y = head_out
+                    .as_slice_mut()
+                    .expect("owned arrays are contiguous");
+                head.forward(&ws.sequence_a, rows, y, &mut ws.scratch);
+            }
+            None => out.head_output = None,
+        }
+        Ok(())
+    }
+}
+
+fn ensure_finite_view(what: &str, view: ArrayView3<f32>) -> Result<()> {
+    match view.as_slice() {
+        Some(slice) => ensure_finite(what, slice),
+        None => ensure_finite(what, &view.iter().copied().collect::<Vec<_>>()),
+    }
+}
+
+fn copy_state(dst: &mut [f32], src: &Array3<f32>, layer: usize) {
+    for (d, s) in dst
+        .iter_mut()
+        .zip(src.index_axis(ndarray::Axis(0), layer).iter())
+    {
+        *d = *s;
+    }
+}
+
+fn write_state(dst: &mut Array3<f32>, src: &[f32], layer: usize) {
+    for (d, s) in dst
+        .index_axis_mut(ndarray::Axis(0), layer)
+        .iter_mut()
+        .zip(src)
+    {
+        *d = *s;
+    }
+}
+
+/// `gates = hh + ih`, then `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`, for every
+/// batch row; `hh` and `ih` are `B × 4H`, `h` and `c` are `B × H`.
+fn cell_update(hh: &[f32], ih: &[f32], h: &mut [f32], c: &mut [f32], hidden: usize) {
+    let gates = 4 * hidden;
+    for (row, (h_row, c_row)) in h
+        .chunks_exact_mut(hidden)
+        .zip(c.chunks_exact_mut(hidden))
+        .enumerate()
+    {
+        let hh = &hh[row * gates..(row + 1) * gates];
+        let ih = &ih[row * gates..(row + 1) * gates];
+        for j in 0..hidden {
+            let i = sigmoid(hh[j] + ih[j]);
+            let f = sigmoid(hh[hidden + j] + ih[hidden + j]);
+            let g = (hh[2 * hidden + j] + ih[2 * hidden + j]).tanh();
+            let o = sigmoid(hh[3 * hidden + j] + ih[3 * hidden + j]);
+            let c_new = f * c_row[j] + i * g;
+            c_row[j] = c_new;
+            h_row[j] = o * c_new.tanh();
+        }
+    }
+}

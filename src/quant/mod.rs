@@ -1,0 +1,15 @@
+//! Dynamic quantization as `torch.ao.quantization.quantize_dynamic` does it: weights converted
+//! once ahead of time, activations quantized from their observed range on every call.
+
+mod io;
+mod model;
+mod params;
+mod qlinear;
+mod scheme;
+
+pub use model::{Model, quantize_dynamic};
+pub use params::{
+    ACTIVATION_QMAX, ActivationParams, choose_activation_params, quantize_weight, weight_scale,
+};
+pub use qlinear::QLinear;
+pub use scheme::Scheme;

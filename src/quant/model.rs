@@ -1,0 +1,115 @@
+//! A model in any of the [`Scheme`]s, and `quantize_dynamic`.
+
+use std::path::Path;
+
+use ndarray::ArrayView3;
+
+use super::qlinear::QLinear;
+use super::scheme::Scheme;
+use crate::error::Result;
+use crate::model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
+
+/// A runnable model variant: the FP32 original or one of its dynamically quantized twins.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    /// The f32 model.
+    Fp32(LstmModel),
+    /// Weights rounded to f16 and computed in f32, as PyTorch's FP16 dynamic quantization does.
+    Fp16(LstmModel),
+    /// Int8 weights, per tensor or per channel.
+    Int8(Lstm<QLinear>),
+}
+
+/// Converts an FP32 model the way `quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype)` does
+/// for `scheme` (for [`Scheme::Fp32`], a copy).
+pub fn quantize_dynamic(model: &LstmModel, scheme: Scheme) -> Model {
+    match scheme {
+        Scheme::Fp32 => Model::Fp32(model.clone()),
+        Scheme::Int8 => Model::Int8(model.map_linear(|l| QLinear::quantize(l, false))),
+        Scheme::Int8PerChannel => Model::Int8(model.map_linear(|l| QLinear::quantize(l, true))),
+        Scheme::Fp16 => Model::Fp16(model.map_linear(round_to_f16)),
+    }
+}
+
+/// PyTorch's FP16 weight conversion: clamp to ±65504, round to f16, use as f32. Biases stay f32.
+fn round_to_f16(linear: &Linear) -> Linear {
+    use crate::model::LinearOp;
+    let weight = linear
+        .weight
+        .iter()
+        .map(|&w| half::f16::from_f32(w.clamp(-65504.0, 65504.0)).to_f32())
+        .collect();
+    Linear::new(
+        weight,
+        linear.bias.clone(),
+        linear.in_features(),
+        linear.out_features(),
+    )
+}
+
+impl Model {
+    /// Which scheme this model computes with.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Model::Fp32(_) => Scheme::Fp32,
+            Model::Fp16(_) => Scheme::Fp16,
+            Model::Int8(m) => match m.layers()[0].ih.per_channel() {
+                true => Scheme::Int8PerChannel,
+                false => Scheme::Int8,
+            },
+        }
+    }
+
+    /// The model's dimensions.
+    pub fn dims(&self) -> ModelDims {
+        match self {
+            Model::Fp32(m) | Model::Fp16(m) => m.dims(),
+            Model::Int8(m) => m.dims(),
+        }
+    }
+
+    /// Runs the model; see [`Lstm::forward`].
+    pub fn forward(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<LstmOutput> {
+        match self {
+            Model::Fp32(m) | Model::Fp16(m) => m.forward(input, state),
+            Model::Int8(m) => m.forward(input, state),
+        }
+    }
+
+    /// Runs the model reusing buffers; see [`Lstm::forward_into`].
+    pub fn forward_into(
+        &self,
+        input: ArrayView3<f32>,
+        state: Option<&LstmState>,
+        workspace: &mut Workspace,
+        out: &mut LstmOutput,
+    ) -> Result<()> {
+        match self {
+            Model::Fp32(m) | Model::Fp16(m) => m.forward_into(input, state, workspace, out),
+            Model::Int8(m) => m.forward_into(input, state, workspace, out),
+        }
+    }
+
+    /// The model as safetensors bytes (see [`Model::from_safetensors`] for the layout).
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        super::io::to_safetensors(self)
+    }
+
+    /// Reads a model written by [`Model::to_safetensors`], or a plain FP32 PyTorch state_dict.
+    pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Model> {
+        super::io::from_safetensors(bytes, origin)
+    }
+
+    /// Writes the model to `path` atomically (temporary file, then rename); returns its size.
+    pub fn save(&self, path: &Path) -> Result<u64> {
+        let bytes = self.to_safetensors();
+        crate::model::write_atomically(path, &bytes)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Reads a model file; see [`Model::from_safetensors`].
+    pub fn load(path: &Path) -> Result<Model> {
+        let bytes = crate::model::read_file(path)?;
+        Model::from_safetensors(&bytes, &path.display().to_string())
+    }
+}

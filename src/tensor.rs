@@ -1,0 +1,27 @@
+//! Small helpers on flat f32 buffers shared by the model code.
+
+use crate::error::{DynqError, Result};
+
+/// Fails with [`DynqError::NonFinite`] naming `what` if `values` holds a NaN or an infinity.
+pub fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(DynqError::NonFinite {
+            what: what.to_string(),
+            index,
+        }),
+    }
+}
+
+/// Fails with [`DynqError::ShapeMismatch`] unless `got == expected`.
+pub fn ensure_shape(what: &str, got: &[usize], expected: &[usize]) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(DynqError::ShapeMismatch {
+            what: what.to_string(),
+            got: got.to_vec(),
+            expected: expected.to_vec(),
+        })
+    }
+}
