@@ -12,6 +12,7 @@ use crate::error::DynqError;
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// The original f32 model.
+    #[default]
     Fp32,
     /// Int8 weights with one symmetric scale per tensor (PyTorch's `default_dynamic_qconfig`).
     Int8,
