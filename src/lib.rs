@@ -12,6 +12,7 @@ pub mod model;
 pub mod quant;
 pub mod recipe;
 pub mod tensor;
+pub mod tui;
 
 pub use error::{DynqError, Result};
 pub use model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
