@@ -14,47 +14,77 @@ pub struct LatencyBins {
 }
 
 /// Re-bins the variants' log-spaced histograms onto `bins` common log-spaced bins spanning
-/// every non-empty bucket, so variants can be drawn side by side. Each bucket's count goes to
-/// the bin holding its upper bound. `None` when there is nothing recorded yet.
+/// every non-empty bucket, so variants can be drawn on one axis. A bucket covers the range
+/// from the previous bucket's bound (for the first, one bucket width below) to its own, and
+/// its count is spread over the bins in proportion to the (log) overlap. `None` when there is
+/// nothing recorded yet.
 pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<LatencyBins> {
     let bins = bins.max(1);
-    let filled = || {
-        variants
-            .iter()
-            .flat_map(|v| &v.histogram)
-            .filter(|&&(bound, count)| count > 0 && bound > 0)
-            .map(|&(bound, _)| bound)
-    };
-    let hi = filled().max()? as f64;
-    let mut lo = filled().min()? as f64;
-    if hi / lo < 2.0 {
-        lo = hi / 2.0;
-    }
-    let span = (hi / lo).ln();
+    let ranges: Vec<Vec<(f64, f64, u64)>> = variants
+        .iter()
+        .map(|v| bucket_ranges(&v.histogram))
+        .collect();
+    let filled = ranges.iter().flatten().filter(|&&(_, _, count)| count > 0);
+    let lo = filled.clone().map(|r| r.0).reduce(f64::min)?;
+    let hi = filled.map(|r| r.1).reduce(f64::max)?;
+    let span = hi - lo;
     let edges_ns = (0..=bins)
-        .map(|k| (lo * (span * k as f64 / bins as f64).exp()).round() as u64)
+        .map(|k| (lo + span * k as f64 / bins as f64).exp2().round() as u64)
         .collect();
     let shares = variants
         .iter()
-        .map(|variant| {
-            let mut counts = vec![0u64; bins];
-            for &(bound, count) in &variant.histogram {
-                if count == 0 || bound == 0 {
-                    continue;
+        .zip(&ranges)
+        .map(|(variant, ranges)| {
+            let mut mass = vec![0.0; bins];
+            for &(from, to, count) in ranges.iter().filter(|r| r.2 > 0) {
+                let first = (((from - lo) / span) * bins as f64).floor().max(0.0) as usize;
+                for (bin, m) in mass.iter_mut().enumerate().skip(first) {
+                    let bin_from = lo + span * bin as f64 / bins as f64;
+                    let bin_to = lo + span * (bin + 1) as f64 / bins as f64;
+                    if bin_from >= to {
+                        break;
+                    }
+                    let overlap = to.min(bin_to) - from.max(bin_from);
+                    *m += count as f64 * overlap.max(0.0) / (to - from);
                 }
-                // The epsilon keeps a bound sitting on an edge out of the bin below it.
-                let at = ((bound as f64 / lo).ln() / span * bins as f64 + 1e-9).floor();
-                counts[(at.max(0.0) as usize).min(bins - 1)] += count;
             }
-            let total: u64 = counts.iter().sum();
-            let per_mille = counts
+            let total: f64 = mass.iter().sum();
+            let per_mille = mass
                 .iter()
-                .map(|&c| (c * 1000).checked_div(total).unwrap_or(0))
+                .map(|m| {
+                    if total > 0.0 {
+                        (m / total * 1000.0).round() as u64
+                    } else {
+                        0
+                    }
+                })
                 .collect();
             (variant.scheme, per_mille)
         })
         .collect();
     Some(LatencyBins { edges_ns, shares })
+}
+
+/// `(log2 lower, log2 upper, count)` per bucket with a positive bound.
+fn bucket_ranges(histogram: &[(u64, u64)]) -> Vec<(f64, f64, u64)> {
+    let bounds: Vec<(f64, u64)> = histogram
+        .iter()
+        .filter(|&&(bound, _)| bound > 0)
+        .map(|&(bound, count)| ((bound as f64).log2(), count))
+        .collect();
+    let first_width = match bounds.as_slice() {
+        [(a, _), (b, _), ..] if b > a => b - a,
+        _ => 1.0,
+    };
+    let mut lower = bounds.first().map_or(0.0, |&(b, _)| b - first_width);
+    bounds
+        .into_iter()
+        .map(|(upper, count)| {
+            let range = (lower, upper, count);
+            lower = upper;
+            range
+        })
+        .collect()
 }
 
 /// FP32's size over a variant's (how many times smaller the variant is).
@@ -131,27 +161,35 @@ mod tests {
     fn bins_span_every_filled_bucket_log_spaced() {
         let variants = [
             variant(Scheme::Fp32, 0, vec![(1000, 0), (4000, 3), (16000, 1)]),
-            variant(Scheme::Int8, 0, vec![(1000, 2), (2000, 2)]),
+            variant(Scheme::Int8, 0, vec![(2000, 2), (4000, 2)]),
         ];
+        // Buckets cover (1000, 4000] and (4000, 16000] for fp32, (1000, 2000] and
+        // (2000, 4000] for int8 (the first one as wide as the second).
         let bins = latency_bins(&variants, 4).unwrap();
         assert_eq!(bins.edges_ns, vec![1000, 2000, 4000, 8000, 16000]);
-        assert_eq!(bins.shares[0], (Scheme::Fp32, vec![0, 0, 750, 250]));
+        assert_eq!(bins.shares[0], (Scheme::Fp32, vec![375, 375, 125, 125]));
         assert_eq!(bins.shares[1], (Scheme::Int8, vec![500, 500, 0, 0]));
     }
 
     #[test]
-    fn last_bin_takes_the_largest_bound() {
-        let variants = [variant(Scheme::Fp32, 0, vec![(1000, 1), (16000, 1)])];
-        let bins = latency_bins(&variants, 4).unwrap();
-        assert_eq!(bins.shares[0].1, vec![500, 0, 0, 500]);
+    fn a_bucket_narrower_than_a_bin_lands_in_it() {
+        let variants = [variant(
+            Scheme::Fp32,
+            0,
+            vec![(1000, 1), (1100, 1), (8000, 2)],
+        )];
+        let bins = latency_bins(&variants, 2).unwrap();
+        assert_eq!(bins.edges_ns.len(), 3);
+        assert_eq!(bins.shares[0].1.iter().sum::<u64>(), 1000);
+        assert!(bins.shares[0].1[0] > 500, "{:?}", bins.shares[0]);
     }
 
     #[test]
     fn a_single_bucket_still_gets_a_range() {
         let variants = [variant(Scheme::Fp32, 0, vec![(5000, 7)])];
         let bins = latency_bins(&variants, 2).unwrap();
-        assert_eq!(bins.edges_ns.first(), Some(&2500));
-        assert_eq!(bins.shares[0].1, vec![0, 1000]);
+        assert_eq!(bins.edges_ns, vec![2500, 3536, 5000]);
+        assert_eq!(bins.shares[0].1, vec![500, 500]);
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub const KEY: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
 /// A variant's short name for tables and legends.
 pub fn scheme_label(scheme: Scheme) -> &'static str {
     match scheme {
-        Scheme::Int8PerChannel => "int8/channel",
+        Scheme::Int8PerChannel => "int8/ch",
         other => other.name(),
     }
 }

@@ -17,7 +17,8 @@ const WARN_PCT: f64 = 5.0;
 
 /// Draws the accuracy panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let block = theme::panel("Accuracy vs FP32");
+    let block = theme::panel("Accuracy vs FP32")
+        .title_bottom(Line::styled(" y: output  Δ: y − y(fp32) ", theme::DIM).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(snapshot) = &app.snapshot else {
@@ -28,8 +29,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let header = Row::new(
-        ["variant", "mean|out|", "mean|diff|", "diff", "max|diff|"]
-            .map(|h| Cell::from(Line::from(h).right_aligned())),
+        std::iter::once(Cell::from("variant")).chain(
+            ["mean |y|", "mean |Δ|", "Δ %", "max |Δ|"]
+                .map(|h| Cell::from(Line::from(h).right_aligned())),
+        ),
     )
     .style(theme::DIM);
     let rows = snapshot.variants.iter().map(|v| {
@@ -44,7 +47,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             }
         };
         let pct = if reference {
-            figure("reference".into(), theme::DIM)
+            figure("—".into(), theme::DIM)
         } else {
             figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
         };
@@ -60,7 +63,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         ])
     });
     let widths = [
-        Constraint::Length(12),
+        Constraint::Length(8),
         Constraint::Fill(1),
         Constraint::Fill(1),
         Constraint::Fill(1),

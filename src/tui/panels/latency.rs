@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{Bar, BarChart, Cell, Paragraph, Row, Sparkline, Table};
 
 use crate::bench::{Snapshot, VariantSnapshot};
 use crate::quant::Scheme;
@@ -73,7 +73,7 @@ fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
         ])
     });
     let widths = [
-        Constraint::Length(12),
+        Constraint::Length(8),
         Constraint::Fill(1),
         Constraint::Fill(1),
         Constraint::Fill(1),
@@ -84,9 +84,10 @@ fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
     frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 
-/// The latency distributions side by side on common log-spaced bins.
+/// The latency distributions on common log-spaced bins, one strip per variant, so the
+/// quantized variants' mass visibly sits left of FP32's.
 fn render_histogram(frame: &mut Frame, variants: &[VariantSnapshot], area: Rect) {
-    let [caption, chart, axis] = Layout::vertical([
+    let [caption, strips, axis] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -96,43 +97,35 @@ fn render_histogram(frame: &mut Frame, variants: &[VariantSnapshot], area: Rect)
         Line::styled("distribution (log-spaced bins)", theme::DIM),
         caption,
     );
-    let group_width = variants.len() + 1;
-    let Some(bins) = shaping::latency_bins(variants, usize::from(area.width) / group_width) else {
+    let Some(bins) = shaping::latency_bins(variants, usize::from(area.width)) else {
         return;
     };
-    let groups: Vec<BarGroup> = (0..bins.edges_ns.len() - 1)
-        .map(|bin| {
-            let bars: Vec<Bar> = bins
-                .shares
-                .iter()
-                .map(|(scheme, shares)| {
-                    Bar::new(shares[bin])
-                        .style(Style::new().fg(theme::scheme_color(*scheme)))
-                        .text_value("")
-                })
-                .collect();
-            BarGroup::new(bars)
-        })
-        .collect();
-    let max = bins
-        .shares
-        .iter()
-        .flat_map(|(_, s)| s)
-        .copied()
-        .max()
-        .unwrap_or(1);
-    frame.render_widget(
-        BarChart::grouped(groups)
-            .bar_width(1)
-            .bar_gap(0)
-            .group_gap(1)
-            .max(max.max(1)),
-        chart,
-    );
+    let max = bins.shares.iter().flat_map(|(_, s)| s).copied().max();
+    let rows = Layout::vertical(variants.iter().map(|_| Constraint::Fill(1))).split(strips);
+    for ((scheme, shares), &row) in bins.shares.iter().zip(rows.iter()) {
+        let bars: Vec<Bar> = shares
+            .iter()
+            .map(|&share| Bar::new(share).text_value(""))
+            .collect();
+        frame.render_widget(
+            BarChart::new(bars)
+                .bar_width(1)
+                .bar_gap(0)
+                .max(max.unwrap_or(1).max(1))
+                .bar_style(Style::new().fg(theme::scheme_color(*scheme))),
+            row,
+        );
+        let label = theme::scheme_label(*scheme);
+        let corner = Rect {
+            width: (label.len() as u16).min(row.width),
+            height: row.height.min(1),
+            ..row
+        };
+        frame.render_widget(Span::styled(label, theme::scheme_style(*scheme)), corner);
+    }
     let low = format::duration_ns(bins.edges_ns[0]);
     let high = format::duration_ns(*bins.edges_ns.last().unwrap_or(&0));
-    let used = (bins.edges_ns.len() - 1) * group_width;
-    let gap = used.saturating_sub(low.chars().count() + high.chars().count() + 1);
+    let gap = usize::from(area.width).saturating_sub(low.chars().count() + high.chars().count());
     frame.render_widget(
         Line::styled(format!("{low}{}{high}", " ".repeat(gap.max(1))), theme::DIM),
         axis,

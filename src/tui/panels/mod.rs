@@ -51,7 +51,7 @@ fn too_small(frame: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 pub(super) use {
-    accuracy::render as accuracy, header::render as header, help::render as help,
-    latency::render as latency, size::render as size, sliders::render as sliders,
-    status::render as status, system::render as system,
+    accuracy::render as accuracy, header::render as header, latency::render as latency,
+    size::render as size, sliders::render as sliders, status::render as status,
+    system::render as system,
 };

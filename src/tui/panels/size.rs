@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
 use crate::quant::Scheme;
 use crate::tui::app::App;
@@ -41,7 +41,7 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .max()
         .unwrap_or(0);
     let reference = shaping::fp32(snapshot).map_or(0, |v| v.size_bytes);
-    let bar_width = usize::from(width).saturating_sub(13 + 10 + 15).max(4);
+    let bar_width = usize::from(width).saturating_sub(8 + 10 + 14).max(4);
     snapshot
         .variants
         .iter()
@@ -55,7 +55,7 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             };
             Line::from(vec![
                 Span::styled(
-                    format!("{:<13}", theme::scheme_label(v.scheme)),
+                    format!("{:<8}", theme::scheme_label(v.scheme)),
                     theme::scheme_style(v.scheme),
                 ),
                 Span::styled(
@@ -90,7 +90,6 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
     let asymptote = [(x_min, ASYMPTOTE), (x_max, ASYMPTOTE)];
     let mut datasets = vec![
         Dataset::default()
-            .name("4x")
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(theme::BORDER)
@@ -99,7 +98,6 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
     for (scheme, points) in &curves {
         datasets.push(
             Dataset::default()
-                .name(theme::scheme_label(*scheme))
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(theme::scheme_color(*scheme)))
@@ -117,16 +115,10 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
         let log2 = x_min + (x_max - x_min) * f64::from(i) / 3.0;
         Span::styled(format!("{:.0}", log2.exp2()), theme::DIM)
     });
-    let y_labels = ["0", "", "2x", "", "4x", ""].map(|l| Span::styled(l, theme::DIM));
+    let y_labels = ["0x", "5x"].map(|l| Span::styled(l, theme::DIM));
     let [caption, chart] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(
-        Line::from(vec![
-            Span::styled("FP32 ÷ quantized size vs dimension", theme::DIM),
-            Span::styled(" (this session)", theme::BORDER),
-        ]),
-        caption,
-    );
+    frame.render_widget(Line::from(caption_spans(&curves)), caption);
     frame.render_widget(
         Chart::new(datasets)
             .x_axis(
@@ -141,8 +133,24 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
                     .labels(y_labels)
                     .style(theme::BORDER),
             )
-            .legend_position(Some(LegendPosition::BottomRight))
-            .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2))),
+            .legend_position(None),
         chart,
     );
+}
+
+/// `FP32÷x by dimension  ── 4x  ── int8  ── int8/ch`, the chart's legend.
+fn caption_spans(curves: &[(Scheme, Vec<(f64, f64)>)]) -> Vec<Span<'static>> {
+    let mut spans = vec![
+        Span::styled("FP32÷x by dimension  ", theme::DIM),
+        Span::styled("── ", theme::BORDER),
+        Span::styled("4x ", theme::DIM),
+    ];
+    for (scheme, _) in curves {
+        spans.push(Span::styled(
+            " ── ",
+            Style::new().fg(theme::scheme_color(*scheme)),
+        ));
+        spans.push(Span::styled(theme::scheme_label(*scheme), theme::DIM));
+    }
+    spans
 }

@@ -19,16 +19,14 @@ const VALUE: usize = 6;
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let block = theme::panel("Sliders").title_bottom(
         Line::from(vec![
-            Span::styled(" ↑↓", theme::KEY),
-            Span::styled(" select ", theme::DIM),
-            Span::styled("←→", theme::KEY),
-            Span::styled(" change ", theme::DIM),
+            Span::styled(" ↑↓←→ ", theme::KEY),
+            Span::styled(" ", theme::DIM),
             Span::styled("i", theme::KEY),
             Span::styled(
                 if app.linked {
-                    " split in/hidden "
+                    " split input/hidden "
                 } else {
-                    " join in/hidden "
+                    " join input/hidden "
                 },
                 theme::DIM,
             ),

@@ -15,7 +15,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(block, area);
     let s = &app.system;
     let label = |text: &'static str| Span::styled(format!("{text:<7}"), theme::DIM);
-    let [cpu, cores, load, process] = Layout::vertical([Constraint::Length(1); 4]).areas(inner);
+    let [cpu, cores, load, process, memory] =
+        Layout::vertical([Constraint::Length(1); 5]).areas(inner);
     let name = if s.cpu.is_empty() {
         "…"
     } else {
@@ -53,10 +54,16 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Paragraph::new(Line::from(vec![
             label("dynq"),
             Span::styled(format!("{:.0}%", s.process_cpu_percent), theme::FIGURE),
-            Span::styled(" CPU  ", theme::DIM),
+            Span::styled(" of a core", theme::DIM),
+        ])),
+        process,
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            label("memory"),
             Span::styled(format::bytes(s.process_memory_bytes), theme::FIGURE),
             Span::styled(" resident", theme::DIM),
         ])),
-        process,
+        memory,
     );
 }
