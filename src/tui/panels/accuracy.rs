@@ -15,6 +15,15 @@ const GOOD_PCT: f64 = 1.0;
 /// See [`GOOD_PCT`].
 const WARN_PCT: f64 = 5.0;
 
+/// Columns after the variant's name: `(title, width, priority)`, dropped from the least
+/// important when the panel is narrow.
+const COLUMNS: [(&str, u16, u8); 4] = [
+    ("mean |y|", 8, 3),
+    ("mean |Δ|", 8, 1),
+    ("Δ %", 8, 0),
+    ("max |Δ|", 8, 2),
+];
+
 /// Draws the accuracy panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let block = theme::panel("Accuracy vs FP32")
@@ -28,10 +37,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     };
+    let kept = super::fitting_columns(
+        inner.width.saturating_sub(8),
+        &COLUMNS.map(|(_, width, priority)| (width, priority)),
+    );
     let header = Row::new(
         std::iter::once(Cell::from("variant")).chain(
-            ["mean |y|", "mean |Δ|", "Δ %", "max |Δ|"]
-                .map(|h| Cell::from(Line::from(h).right_aligned())),
+            kept.iter()
+                .map(|&i| Cell::from(Line::from(COLUMNS[i].0).right_aligned())),
         ),
     )
     .style(theme::DIM);
@@ -51,24 +64,21 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
         };
-        Row::new(vec![
-            Cell::from(Span::styled(
-                theme::scheme_label(v.scheme),
-                theme::scheme_style(v.scheme),
-            )),
+        let mut cells = [
             figure(format::small(v.output_mean_abs), theme::FIGURE),
             diff(v.diff_mean_abs),
             pct,
             diff(v.diff_max_abs),
-        ])
+        ]
+        .map(Some);
+        let name = Cell::from(Span::styled(
+            theme::scheme_label(v.scheme),
+            theme::scheme_style(v.scheme),
+        ));
+        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
     });
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-    ];
+    let widths = std::iter::once(Constraint::Length(8))
+        .chain(kept.iter().map(|&i| Constraint::Min(COLUMNS[i].1)));
     frame.render_widget(Table::new(rows, widths).header(header), inner);
 }
 

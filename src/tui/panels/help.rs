@@ -26,7 +26,7 @@ pub const KEYS: [(&str, &str); 15] = [
     ("", ""),
     (
         "",
-        "Slider changes reach the worker at once; the panels restart.",
+        "Slider changes reach the worker at once; panels restart.",
     ),
 ];
 

@@ -39,14 +39,29 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     render_recent(frame, &snapshot.variants, recent);
 }
 
+/// Columns after the variant's name: `(title, width, priority)`, dropped from the least
+/// important when the panel is narrow.
+const COLUMNS: [(&str, u16, u8); 6] = [
+    ("p50", 8, 0),
+    ("p90", 8, 4),
+    ("p99", 8, 2),
+    ("max", 8, 3),
+    ("forwards", 8, 5),
+    ("speed-up", 11, 1),
+];
+
 /// Percentiles, forwards and speed-up per variant.
 fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
     let reference = shaping::fp32(snapshot).map(|v| v.latency);
+    let kept = super::fitting_columns(
+        area.width.saturating_sub(8),
+        &COLUMNS.map(|(_, width, priority)| (width, priority)),
+    );
     let header = Row::new(
-        [
-            "variant", "p50", "p90", "p99", "max", "forwards", "speed-up",
-        ]
-        .map(|h| Cell::from(Line::from(h).right_aligned())),
+        std::iter::once(Cell::from("variant")).chain(
+            kept.iter()
+                .map(|&i| Cell::from(Line::from(COLUMNS[i].0).right_aligned())),
+        ),
     )
     .style(theme::DIM);
     let rows = snapshot.variants.iter().map(|v| {
@@ -59,28 +74,23 @@ fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
             }
             _ => Line::styled("—", theme::DIM),
         };
-        Row::new(vec![
-            Cell::from(Span::styled(
-                theme::scheme_label(v.scheme),
-                theme::scheme_style(v.scheme),
-            )),
+        let mut cells = [
             time(l.p50_ns).style(theme::FIGURE),
             time(l.p90_ns),
             time(l.p99_ns),
             time(l.max_ns),
             Cell::from(Line::from(l.count.to_string()).right_aligned()).style(theme::DIM),
             Cell::from(speedup.right_aligned()),
-        ])
+        ]
+        .map(Some);
+        let name = Cell::from(Span::styled(
+            theme::scheme_label(v.scheme),
+            theme::scheme_style(v.scheme),
+        ));
+        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
     });
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Length(12),
-    ];
+    let widths = std::iter::once(Constraint::Length(8))
+        .chain(kept.iter().map(|&i| Constraint::Min(COLUMNS[i].1)));
     frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 

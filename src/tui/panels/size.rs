@@ -41,7 +41,10 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .max()
         .unwrap_or(0);
     let reference = shaping::fp32(snapshot).map_or(0, |v| v.size_bytes);
-    let bar_width = usize::from(width).saturating_sub(8 + 10 + 14).max(4);
+    let narrow = width < 40;
+    let bar_width = usize::from(width)
+        .saturating_sub(8 + 10 + if narrow { 7 } else { 14 })
+        .max(2);
     snapshot
         .variants
         .iter()
@@ -49,7 +52,12 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
             let fraction = v.size_bytes as f64 / largest.max(1) as f64;
             let ratio = match shaping::size_ratio(reference, v.size_bytes) {
                 Some(r) if v.scheme != Scheme::Fp32 => {
-                    Span::styled(format!(" {}", format::size_ratio(r)), theme::GOOD)
+                    let text = if narrow {
+                        format!(" {r:.2}x")
+                    } else {
+                        format!(" {}", format::size_ratio(r))
+                    };
+                    Span::styled(text, theme::GOOD)
                 }
                 _ => Span::raw(""),
             };

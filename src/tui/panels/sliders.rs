@@ -35,9 +35,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let track = usize::from(inner.width)
-        .saturating_sub(LABEL + VALUE + 6)
-        .max(3);
+    // Room left for the track; narrow panels show label and value only.
+    let track = usize::from(inner.width).saturating_sub(LABEL + VALUE + 5);
     let selected = app.selected_slider();
     let lines: Vec<Line> = app
         .sliders()
@@ -45,7 +44,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .map(|&slider| {
             let value = slider.value(&app.config);
             let at = position(&slider.steps(app.max_threads), value);
-            let knob = (at * (track - 1) as f64).round() as usize;
+            let knob = (at * track.saturating_sub(1) as f64).round() as usize;
             let is_selected = slider == selected;
             let (marker, label_style) = if is_selected {
                 ("▸ ", theme::HIGHLIGHT)
@@ -57,16 +56,21 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             } else {
                 theme::BORDER
             };
-            Line::from(vec![
+            let mut spans = vec![
                 Span::styled(marker, theme::KEY),
                 Span::styled(format!("{:<LABEL$}", slider.label()), label_style),
-                Span::styled(" ◂", arrow),
-                Span::styled("━".repeat(knob), theme::KEY),
-                Span::styled("●", Style::new().fg(ratatui::style::Color::White)),
-                Span::styled("─".repeat(track - 1 - knob), theme::BORDER),
-                Span::styled("▸", arrow),
-                Span::styled(format!("{value:>VALUE$}"), theme::FIGURE),
-            ])
+            ];
+            if track >= 3 {
+                spans.extend([
+                    Span::styled(" ◂", arrow),
+                    Span::styled("━".repeat(knob), theme::KEY),
+                    Span::styled("●", Style::new().fg(ratatui::style::Color::White)),
+                    Span::styled("─".repeat(track - 1 - knob), theme::BORDER),
+                    Span::styled("▸", arrow),
+                ]);
+            }
+            spans.push(Span::styled(format!("{value:>VALUE$}"), theme::FIGURE));
+            Line::from(spans)
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
