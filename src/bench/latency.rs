@@ -87,13 +87,14 @@ pub fn stats(h: &Histogram<u64>) -> LatencyStats {
 
 /// Splits the range `min..=max` of `h` into `n` geometrically growing buckets and counts the
 /// values in each: `(upper bound in ns, count)`, ascending, the last bound being `max`.
-/// Empty when `h` is empty or `n` is 0; a single bucket when all values are equal.
+/// Empty when `h` is empty or `n` is 0; a single bucket when all values are equal (within the
+/// histogram's resolution).
 pub fn log_buckets(h: &Histogram<u64>, n: usize) -> Vec<(u64, u64)> {
     if h.is_empty() || n == 0 {
         return Vec::new();
     }
     let (min, max) = (h.min().max(1), h.max().max(1));
-    if min >= max {
+    if h.highest_equivalent(min) >= max {
         return vec![(max, h.len())];
     }
     let ratio = (max as f64 / min as f64).powf(1.0 / n as f64);

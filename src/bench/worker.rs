@@ -366,3 +366,79 @@ impl Measuring {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Scheme;
+
+    /// Generous bound against a hung worker; no test depends on how fast anything is.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn wait_for(snapshots: &Receiver<Snapshot>, what: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let snapshot = snapshots.recv_timeout(left).expect("a matching snapshot");
+            if what(&snapshot) {
+                return snapshot;
+            }
+        }
+    }
+
+    fn tiny(dim: usize) -> Config {
+        Config {
+            input_size: dim,
+            hidden_size: dim,
+            seq_len: 4,
+            schemes: vec![Scheme::Int8, Scheme::Fp16],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn measures_every_variant_and_follows_a_new_config() {
+        let (worker, snapshots) = WorkerHandle::spawn_with_receiver(tiny(8));
+        let s = wait_for(&snapshots, |s| s.min_samples() >= 10);
+        assert_eq!(s.generation, 0);
+        let names: Vec<_> = s.variants.iter().map(|v| v.scheme).collect();
+        assert_eq!(names, [Scheme::Fp32, Scheme::Int8, Scheme::Fp16]);
+        let int8 = &s.variants[1];
+        assert!(s.variants[0].size_bytes > int8.size_bytes);
+        assert!(int8.diff_pct > 0.0 && int8.diff_max_abs >= int8.diff_mean_abs);
+        assert!(!int8.recent_ns.is_empty() && !int8.histogram.is_empty());
+        assert!(s.running && !s.building && s.error.is_none());
+
+        worker.set_config(tiny(16));
+        let s = wait_for(&snapshots, |s| s.generation == 1 && s.min_samples() > 0);
+        assert_eq!(s.config.hidden_size, 16);
+        worker.stop();
+    }
+
+    #[test]
+    fn pause_freezes_and_reset_empties_the_histograms() {
+        let (worker, snapshots) = WorkerHandle::spawn_with_receiver(tiny(8));
+        wait_for(&snapshots, |s| s.min_samples() > 0);
+        worker.pause();
+        let paused = wait_for(&snapshots, |s| !s.running);
+        let later = wait_for(&snapshots, |_| true);
+        assert_eq!(paused.variants, later.variants);
+        assert_eq!(paused.elapsed, later.elapsed);
+        worker.reset();
+        let reset = wait_for(&snapshots, |s| s.min_samples() == 0);
+        assert_eq!(reset.elapsed, Duration::ZERO);
+        worker.resume();
+        wait_for(&snapshots, |s| s.running && s.min_samples() > 0);
+    }
+
+    #[test]
+    fn a_config_that_cannot_be_built_reports_why() {
+        let config = Config {
+            weights: Some("no/such/weights.safetensors".into()),
+            ..Config::default()
+        };
+        let (_worker, snapshots) = WorkerHandle::spawn_with_receiver(config);
+        let s = wait_for(&snapshots, |s| s.error.is_some());
+        assert!(s.error.unwrap().contains("no/such/weights.safetensors"));
+    }
+}
