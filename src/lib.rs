@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod quant;
 pub mod recipe;
+pub mod report;
 pub mod scenario;
 pub mod tensor;
 
