@@ -8,7 +8,6 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use dynq::bench::{Machine, Snapshot};
@@ -130,18 +129,17 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
 
 /// One status line on stderr: step k of n, the Config, the time measured.
 fn progress(replay: &Replay, snapshot: &Snapshot) {
-    let c = &replay.step().config;
-    let target = replay.step().length.seconds.unwrap_or(0.0);
-    let state = if snapshot.building {
-        "building models".to_string()
+    let step = replay.step();
+    let c = &step.config;
+    let state = if snapshot.building || snapshot.generation != replay.generation() {
+        "building the models".to_string()
     } else {
-        format!(
-            "{:.1} s of {target} s",
-            snapshot
-                .elapsed
-                .min(Duration::from_secs_f64(target.max(0.0)))
-                .as_secs_f64()
-        )
+        let elapsed = snapshot.elapsed.as_secs_f64();
+        let mut text = match step.length.seconds {
+            Some(seconds) => format!("{:.1} s of {seconds} s", elapsed.min(seconds)),
+            None => format!("{elapsed:.1} s"),
+        };
+        text + &format!(", {} forwards per variant", snapshot.min_samples())
     };
     let _ = write!(
         std::io::stderr(),

@@ -44,6 +44,11 @@ impl Replay {
         self.current
     }
 
+    /// The worker generation the current step runs under.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Number of steps.
     pub fn len(&self) -> usize {
         self.steps.len()
