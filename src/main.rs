@@ -135,7 +135,7 @@ fn progress(replay: &Replay, snapshot: &Snapshot) {
         "building the models".to_string()
     } else {
         let elapsed = snapshot.elapsed.as_secs_f64();
-        let mut text = match step.length.seconds {
+        let text = match step.length.seconds {
             Some(seconds) => format!("{:.1} s of {seconds} s", elapsed.min(seconds)),
             None => format!("{elapsed:.1} s"),
         };
