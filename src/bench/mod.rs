@@ -24,7 +24,7 @@
 //!   commands between any two forwards.
 //! - Every [`Snapshot`] carries the `generation` of its Config: 0 for the Config given to
 //!   `spawn`, one more for each `set_config`. Snapshots come at most every
-//!   [`PUBLISH_EVERY`] (and right after a command or a finished build).
+//!   [`PUBLISH_EVERY`] (the first one right away).
 //! - While a Config is being built, snapshots have `building: true` and no variants; a Config
 //!   that cannot be built (a weight file that does not load) gives snapshots with `error` set.
 //! - The variants run interleaved (FP32, INT8, FP32, INT8, ...); the first rounds are warm-up and

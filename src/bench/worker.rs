@@ -198,21 +198,18 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                 self.phase = build(&config);
                 self.config = config;
                 self.generation += 1;
-                self.last_publish = None;
             }
             Command::Pause => {
                 self.paused = true;
                 if let Phase::Measuring(m) = &mut self.phase {
                     m.stop_clock();
                 }
-                self.last_publish = None;
             }
             Command::Resume => {
                 self.paused = false;
                 if let Phase::Measuring(m) = &mut self.phase {
                     m.start_clock();
                 }
-                self.last_publish = None;
             }
             Command::Reset => {
                 if let Phase::Measuring(m) = &mut self.phase {
@@ -220,7 +217,6 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                     m.measured = Duration::ZERO;
                     m.clock = m.clock.map(|_| Instant::now());
                 }
-                self.last_publish = None;
             }
             Command::Stop => {}
         }
@@ -241,7 +237,6 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
             Ok(variants) => Phase::Measuring(Box::new(Measuring::new(variants))),
             Err(message) => Phase::Failed(message),
         };
-        self.last_publish = None;
     }
 
     fn step(&mut self) {
@@ -250,7 +245,6 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
         };
         if let Err(e) = m.run_next() {
             self.phase = Phase::Failed(e.to_string());
-            self.last_publish = None;
         }
     }
 
