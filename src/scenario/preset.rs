@@ -17,7 +17,7 @@
 //! `dim` (sets `input_size` and `hidden_size`), `input_size`, `hidden_size`, `seq_len`, `batch`,
 //! `num_layers`, `head`, `threads`, `seed`, `schemes` (a list of `fp32`, `int8`,
 //! `int8_per_channel`, `fp16`; FP32 always runs as the reference), `weights` (a safetensors
-//! file), and how long the step runs: `seconds` (fractions allowed) and/or `min_samples` (the
+//! file, relative to the current folder), and how long the step runs: `seconds` (fractions allowed) and/or `min_samples` (the
 //! fewest forwards per variant). Without either a step runs [`DEFAULT_SECONDS`].
 
 use std::ops::Range;
