@@ -11,6 +11,8 @@ pub mod metrics;
 pub mod model;
 pub mod quant;
 pub mod recipe;
+pub mod report;
+pub mod scenario;
 pub mod tensor;
 pub mod tui;
 
