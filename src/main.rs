@@ -3,6 +3,7 @@
 //! input).
 
 mod cli;
+mod dashboard;
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -94,9 +95,10 @@ fn benchmark(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
 }
 
-/// The interactive dashboard on `preset`. Until the TUI lands, the Markdown report on stdout.
+/// The interactive dashboard on `preset`.
 fn dashboard(preset: &Preset) -> Result<ExitCode, Failure> {
-    report(preset, Path::new("-"), Some(Format::Markdown))
+    dashboard::run(preset.clone()).map_err(|e| failed(format!("dashboard: {e}")))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs every step of `preset` and writes the report to `path` (`-`: stdout) in `format`

@@ -4,4 +4,4 @@ mod preset;
 mod replay;
 
 pub use preset::{DEFAULT_SECONDS, Overrides, Preset, PresetError, RunLength, Step, shipped_names};
-pub use replay::{Advance, Replay, is_complete, run};
+pub use replay::{Advance, Replay, is_complete, progress, run};

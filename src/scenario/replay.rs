@@ -92,6 +92,18 @@ pub fn is_complete(length: &RunLength, snapshot: &Snapshot) -> bool {
     samples > 0 && long_enough && length.min_samples.is_none_or(|n| samples >= n)
 }
 
+/// How far `snapshot` is through `length`, 0 to 1: the lesser of its time and sample
+/// fractions (a step ends when both are reached).
+pub fn progress(length: &RunLength, snapshot: &Snapshot) -> f64 {
+    let time = length
+        .seconds
+        .map_or(1.0, |s| snapshot.elapsed.as_secs_f64() / s);
+    let samples = length
+        .min_samples
+        .map_or(1.0, |n| snapshot.min_samples() as f64 / n as f64);
+    time.min(samples).clamp(0.0, 1.0)
+}
+
 /// Runs every step of `preset` on a worker of its own and returns each step's final snapshot.
 /// `progress` sees every snapshot with the replay's position.
 pub fn run(preset: &Preset, mut progress: impl FnMut(&Replay, &Snapshot)) -> Result<Vec<Snapshot>> {
@@ -165,6 +177,22 @@ mod tests {
         assert_eq!(r.advance(&snapshot(3, 9.0, 99)), Advance::Continue);
         assert_eq!(r.advance(&snapshot(4, 0.0, 9)), Advance::Continue);
         assert_eq!(r.advance(&snapshot(4, 0.0, 10)), Advance::Done);
+    }
+
+    #[test]
+    fn progress_is_the_lesser_fraction() {
+        let both = RunLength {
+            seconds: Some(2.0),
+            min_samples: Some(100),
+        };
+        assert_eq!(progress(&both, &snapshot(0, 1.0, 25)), 0.25);
+        assert_eq!(progress(&both, &snapshot(0, 0.5, 100)), 0.25);
+        assert_eq!(progress(&both, &snapshot(0, 9.0, 900)), 1.0);
+        let time = RunLength {
+            seconds: Some(4.0),
+            min_samples: None,
+        };
+        assert_eq!(progress(&time, &snapshot(0, 1.0, 0)), 0.25);
     }
 
     #[test]

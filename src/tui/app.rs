@@ -6,9 +6,9 @@ use ratatui::layout::{Position, Rect};
 
 use super::engine::Command;
 use super::layout::Screen;
-use super::preset::{self, Preset};
 use super::sliders::Slider;
 use crate::bench::{Config, Snapshot, SystemStats};
+use crate::scenario::{self, Preset};
 
 /// Snapshots kept for the ratio curve and the report (one per distinct Config).
 const HISTORY_LIMIT: usize = 512;
@@ -118,11 +118,11 @@ impl App {
     /// How far the current preset step is measured, 0 to 1; `None` without a preset.
     pub fn step_progress(&self) -> Option<f64> {
         let step = self.preset.as_ref()?.steps.get(self.step)?;
-        let measured = self
-            .snapshot
-            .as_ref()
-            .map_or_else(Default::default, |s| s.elapsed);
-        Some(preset::progress(measured, step.duration))
+        Some(
+            self.snapshot
+                .as_ref()
+                .map_or(0.0, |s| scenario::progress(&step.length, s)),
+        )
     }
 
     /// Shows `message` in the status line.
@@ -213,18 +213,14 @@ impl App {
             return None;
         }
         self.remember(&snapshot);
-        let measured = snapshot.elapsed;
+        let preset = self.preset.as_ref();
+        let advance = preset.is_some_and(|p| {
+            self.auto
+                && !self.paused
+                && self.step + 1 < p.steps.len()
+                && scenario::is_complete(&p.steps[self.step].length, &snapshot)
+        });
         self.snapshot = Some(snapshot);
-        let preset = self.preset.as_ref()?;
-        let step = preset.steps.get(self.step)?;
-        let advance = preset::should_advance(
-            self.auto,
-            self.paused,
-            self.step,
-            preset.steps.len(),
-            measured,
-            step.duration,
-        );
         if advance {
             self.go_to_step(self.step + 1)
         } else {

@@ -32,7 +32,6 @@ mod event;
 mod format;
 mod layout;
 mod panels;
-mod preset;
 mod shaping;
 mod sliders;
 #[cfg(test)]
@@ -53,7 +52,6 @@ use event::{Event, Events};
 
 pub use app::{Action, App, Options};
 pub use engine::{Command, Engine};
-pub use preset::{Preset, PresetStep};
 
 /// Shortest time between two frames (30 fps), also the tick period.
 const FRAME: Duration = Duration::from_millis(33);

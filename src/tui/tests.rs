@@ -8,9 +8,10 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
 use super::panels;
-use super::{Action, App, Command, Options, Preset, PresetStep};
+use super::{Action, App, Command, Options};
 use crate::bench::{Config, LatencyStats, Snapshot, SystemStats, VariantSnapshot};
 use crate::quant::Scheme;
+use crate::scenario::{Preset, RunLength, Step};
 
 fn config(dim: usize) -> Config {
     Config {
@@ -66,6 +67,8 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
         config: config(dim),
         generation,
         running: true,
+        building: false,
+        error: None,
         elapsed: Duration::from_millis(1500),
         variants: vec![
             variant(Scheme::Fp32, fp32, median, 0.0),
@@ -86,10 +89,14 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
 fn preset() -> Preset {
     Preset {
         name: "dim-sweep".into(),
+        description: "dimensions 64 to 1024".into(),
         steps: [64, 256, 1024]
-            .map(|dim| PresetStep {
+            .map(|dim| Step {
                 config: config(dim),
-                duration: Duration::from_secs(3),
+                length: RunLength {
+                    seconds: Some(3.0),
+                    min_samples: None,
+                },
             })
             .to_vec(),
     }

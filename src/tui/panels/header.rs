@@ -17,8 +17,13 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
     frame.render_widget(Paragraph::new(config_spans(app)), config_line);
 
-    let state = if app.paused {
+    let snapshot = app.snapshot.as_ref();
+    let state = if snapshot.is_some_and(|s| s.error.is_some()) {
+        Span::styled("✖ cannot run ", theme::WARN)
+    } else if app.paused {
         Span::styled("⏸ paused ", theme::WARN)
+    } else if snapshot.is_none_or(|s| s.building) {
+        Span::styled("⚙ building models ", theme::DIM)
     } else {
         Span::styled("▶ running ", theme::GOOD)
     };

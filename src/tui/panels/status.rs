@@ -1,4 +1,5 @@
-//! The bottom line: the last message (where a report went, a mode change) and key hints.
+//! The bottom line: why the Config cannot run, or the last message (where a report went, a
+//! mode change), and key hints.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -22,7 +23,8 @@ const HINTS: [(&str, &str); 8] = [
 /// Draws the status line.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = vec![Span::raw(" ")];
-    if let Some(status) = &app.status {
+    let error = app.snapshot.as_ref().and_then(|s| s.error.as_ref());
+    if let Some(status) = error.or(app.status.as_ref()) {
         spans.push(Span::styled(status.clone(), theme::WARN));
         spans.push(Span::styled("  │ ", theme::BORDER));
     }
