@@ -13,11 +13,16 @@ pub struct LatencyBins {
     pub shares: Vec<(Scheme, Vec<u64>)>,
 }
 
-/// Re-bins the variants' log-spaced histograms onto `bins` common log-spaced bins spanning
-/// every non-empty bucket, so variants can be drawn on one axis. A bucket covers the range
-/// from the previous bucket's bound (for the first, one bucket width below) to its own, and
-/// its count is spread over the bins in proportion to the (log) overlap. `None` when there is
-/// nothing recorded yet.
+/// Share of each variant's forwards the bins show in full; slower outliers (a page fault, a
+/// preempted thread) are counted in the last bin instead of stretching the axis.
+const SHOWN_QUANTILE: f64 = 0.99;
+
+/// Re-bins the variants' log-spaced histograms onto `bins` common log-spaced bins, so variants
+/// can be drawn on one axis. The bins span from the fastest non-empty bucket to the bucket
+/// holding each variant's 99th percentile; forwards beyond that go to the last bin. A bucket
+/// covers the range from the previous bucket's bound (for the first, one bucket width below)
+/// to its own, and its count is spread over the bins in proportion to the (log) overlap.
+/// `None` when there is nothing recorded yet.
 pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<LatencyBins> {
     let bins = bins.max(1);
     let ranges: Vec<Vec<(f64, f64, u64)>> = variants
@@ -25,8 +30,11 @@ pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<Latency
         .map(|v| bucket_ranges(&v.histogram))
         .collect();
     let filled = ranges.iter().flatten().filter(|&&(_, _, count)| count > 0);
-    let lo = filled.clone().map(|r| r.0).reduce(f64::min)?;
-    let hi = filled.map(|r| r.1).reduce(f64::max)?;
+    let lo = filled.map(|r| r.0).reduce(f64::min)?;
+    let hi = ranges
+        .iter()
+        .filter_map(|r| quantile_bound(r))
+        .reduce(f64::max)?;
     let span = hi - lo;
     let edges_ns = (0..=bins)
         .map(|k| (lo + span * k as f64 / bins as f64).exp2().round() as u64)
@@ -37,6 +45,9 @@ pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<Latency
         .map(|(variant, ranges)| {
             let mut mass = vec![0.0; bins];
             for &(from, to, count) in ranges.iter().filter(|r| r.2 > 0) {
+                if to > hi {
+                    mass[bins - 1] += count as f64 * (to - hi.max(from)) / (to - from);
+                }
                 let first = (((from - lo) / span) * bins as f64).floor().max(0.0) as usize;
                 for (bin, m) in mass.iter_mut().enumerate().skip(first) {
                     let bin_from = lo + span * bin as f64 / bins as f64;
@@ -63,6 +74,17 @@ pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<Latency
         })
         .collect();
     Some(LatencyBins { edges_ns, shares })
+}
+
+/// The upper bound (log2) of the bucket where the cumulative count reaches [`SHOWN_QUANTILE`].
+fn quantile_bound(ranges: &[(f64, f64, u64)]) -> Option<f64> {
+    let total: u64 = ranges.iter().map(|r| r.2).sum();
+    let wanted = (total as f64 * SHOWN_QUANTILE).ceil() as u64;
+    let mut seen = 0;
+    ranges.iter().find_map(|&(_, upper, count)| {
+        seen += count;
+        (total > 0 && seen >= wanted).then_some(upper)
+    })
 }
 
 /// `(log2 lower, log2 upper, count)` per bucket with a positive bound.
@@ -169,6 +191,20 @@ mod tests {
         assert_eq!(bins.edges_ns, vec![1000, 2000, 4000, 8000, 16000]);
         assert_eq!(bins.shares[0], (Scheme::Fp32, vec![375, 375, 125, 125]));
         assert_eq!(bins.shares[1], (Scheme::Int8, vec![500, 500, 0, 0]));
+    }
+
+    #[test]
+    fn rare_outliers_go_to_the_last_bin_instead_of_stretching_the_axis() {
+        // 999 forwards around 2 µs, one at 4 ms.
+        let variants = [variant(
+            Scheme::Fp32,
+            0,
+            vec![(1000, 0), (2000, 500), (4000, 499), (4_096_000, 1)],
+        )];
+        let bins = latency_bins(&variants, 2).unwrap();
+        assert_eq!(bins.edges_ns, vec![1000, 2000, 4000]);
+        assert_eq!(bins.shares[0].1, vec![500, 500]);
+        assert_eq!(*bins.edges_ns.last().unwrap(), 4000);
     }
 
     #[test]
