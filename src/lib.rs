@@ -12,5 +12,6 @@ pub mod quant;
 pub mod tensor;
 
 pub use error::{DynqError, Result};
+pub use kernels::{Execution, Kernel, KernelChoice, RunOptions};
 pub use model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
 pub use quant::{Model, QLinear, Scheme, quantize_dynamic};

@@ -1,6 +1,8 @@
 //! The linear map `y = x Wᵀ + b` and the trait the LSTM is generic over.
 
-use crate::kernels;
+use std::ops::Range;
+
+use crate::kernels::{self, Execution, Kernel, PackedF32, Pool, StepScratch};
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
 /// a forward pass allocates nothing once they have grown to size.
@@ -15,23 +17,60 @@ pub struct LinearScratch {
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
 /// [`crate::QLinear`].
 pub trait LinearOp: Clone + Send + Sync {
+    /// Fewest multiply-adds one thread should get before a second thread is worth waking.
+    const MIN_WORK_PER_THREAD: usize;
+
     /// Features of each input row.
     fn in_features(&self) -> usize;
     /// Features of each output row.
     fn out_features(&self) -> usize;
-    /// `y[rows × out] = x[rows × in] · Wᵀ + b`. Slices must have exactly those lengths.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut LinearScratch);
+
+    /// `y[rows × out] = x[rows × in] · Wᵀ + b` with the detected kernel on one thread.
+    /// Slices must have exactly those lengths.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut LinearScratch) {
+        let exec = Execution {
+            kernel: Kernel::detect(),
+            threads: 1,
+        };
+        self.forward_with(exec, &mut Pool::default(), x, rows, y, scratch);
+    }
+
+    /// Like [`LinearOp::forward`] with the given kernel, on up to `exec.threads` threads.
+    fn forward_with(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        scratch: &mut LinearScratch,
+    );
+
+    /// The recurrent projection of an LSTM step restricted to some hidden units: with this map
+    /// being `W_hh` (`4H × H`) and `h` the previous hidden state (`batch × H`), fills
+    /// `scratch.gates` (`[gate][batch][unit]`) with `W_hh h + b_hh` for the rows of `units` in
+    /// each of the four gates.
+    fn project_step(
+        &self,
+        kernel: Kernel,
+        h: &[f32],
+        batch: usize,
+        units: Range<usize>,
+        scratch: &mut StepScratch,
+    );
 }
 
 /// An f32 linear map with PyTorch's `nn.Linear` layout: `weight` is `out × in` row-major.
+///
+/// The kernels read a packed copy made by [`Linear::new`]: change the weights by building a
+/// new `Linear`, not by editing `weight`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linear {
     /// `out_features × in_features`, row-major.
     pub weight: Vec<f32>,
     /// `out_features` values.
     pub bias: Vec<f32>,
-    in_features: usize,
-    out_features: usize,
+    packed: PackedF32,
 }
 
 impl Linear {
@@ -47,36 +86,75 @@ impl Linear {
             "Linear: weight shape"
         );
         assert_eq!(bias.len(), out_features, "Linear: bias shape");
+        let packed = PackedF32::pack(&weight, out_features, in_features);
         Linear {
             weight,
             bias,
-            in_features,
-            out_features,
+            packed,
         }
     }
 }
 
 impl LinearOp for Linear {
+    const MIN_WORK_PER_THREAD: usize = 16 * 1024;
+
     fn in_features(&self) -> usize {
-        self.in_features
+        self.packed.cols()
     }
 
     fn out_features(&self) -> usize {
-        self.out_features
+        self.packed.rows()
     }
 
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], _scratch: &mut LinearScratch) {
-        kernels::gemm_f32(
-            x,
-            rows,
-            &self.weight,
-            self.out_features,
-            self.in_features,
-            y,
-        );
-        for row in y.chunks_exact_mut(self.out_features) {
-            for (v, b) in row.iter_mut().zip(&self.bias) {
-                *v += b;
+    fn forward_with(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        _scratch: &mut LinearScratch,
+    ) {
+        let (cols, out) = (self.in_features(), self.out_features());
+        let work = rows * cols * out;
+        let threads = exec.threads.min(work / Self::MIN_WORK_PER_THREAD).max(1);
+        kernels::par_rows(pool, threads, rows, out, y, &|part, y_part| {
+            let x_part = &x[part.start * cols..part.end * cols];
+            kernels::gemm_f32(
+                exec.kernel,
+                x_part,
+                part.len(),
+                &self.packed,
+                0..out,
+                y_part,
+            );
+            for row in y_part.chunks_exact_mut(out) {
+                for (v, b) in row.iter_mut().zip(&self.bias) {
+                    *v += b;
+                }
+            }
+        });
+    }
+
+    fn project_step(
+        &self,
+        kernel: Kernel,
+        h: &[f32],
+        batch: usize,
+        units: Range<usize>,
+        scratch: &mut StepScratch,
+    ) {
+        let hidden = self.in_features();
+        let n = units.len();
+        scratch.gates.resize(4 * batch * n, 0.0);
+        for (gate, out) in scratch.gates.chunks_exact_mut(batch * n).enumerate() {
+            let rows = gate * hidden + units.start..gate * hidden + units.end;
+            let bias = &self.bias[rows.clone()];
+            kernels::gemm_f32(kernel, h, batch, &self.packed, rows, out);
+            for row in out.chunks_exact_mut(n) {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                }
             }
         }
     }
