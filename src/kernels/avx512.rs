@@ -12,11 +12,24 @@ const GROUP: usize = 4;
 
 /// See [`super::gemm_u8i8`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub fn gemm_u8i8(a: &[u8], m: usize, zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
+pub fn gemm_u8i8(
+    a: &[u8],
+    m: usize,
+    zp: i32,
+    w: &PackedI8,
+    rows: Range<usize>,
+    out: &mut [i32],
+    out_stride: usize,
+) {
     let stride = w.padded_cols();
     let groups = w.groups();
     let n = rows.len();
-    assert!(a.len() >= m * stride && out.len() >= m * n && rows.end <= w.rows());
+    assert!(
+        a.len() >= m * stride
+            && n <= out_stride
+            && out.len() >= (m.max(1) - 1) * out_stride + n
+            && rows.end <= w.rows()
+    );
     let panel_len = groups * PANEL * 4;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
     let mut tmp = [0i32; PANEL];
@@ -47,7 +60,7 @@ pub fn gemm_u8i8(a: &[u8], m: usize, zp: i32, w: &PackedI8, rows: Range<usize>, 
                     &rows,
                     zp,
                     w.row_sums(),
-                    &mut out[row * n..(row + 1) * n],
+                    &mut out[row * out_stride..row * out_stride + n],
                 );
             };
             // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
@@ -154,10 +167,22 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
 
 /// See [`super::gemm_f32`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    rows: Range<usize>,
+    out: &mut [f32],
+    out_stride: usize,
+) {
     let k = w.cols();
     let n = rows.len();
-    assert!(a.len() >= m * k && out.len() >= m * n && rows.end <= w.rows());
+    assert!(
+        a.len() >= m * k
+            && n <= out_stride
+            && out.len() >= (m.max(1) - 1) * out_stride + n
+            && rows.end <= w.rows()
+    );
     let panel_len = k * PANEL;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
     let mut tmp = [0f32; PANEL];
@@ -178,7 +203,7 @@ pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: &mu
                 // SAFETY: tmp holds 16 f32.
                 unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
                 let row = i + ii;
-                let dst = &mut out[row * n..(row + 1) * n];
+                let dst = &mut out[row * out_stride..row * out_stride + n];
                 let base = (p + pp) * PANEL;
                 for r in rows.start.max(base)..rows.end.min(base + PANEL) {
                     dst[r - rows.start] = tmp[r - base];

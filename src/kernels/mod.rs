@@ -26,7 +26,8 @@ pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_thread
 /// exact i32 arithmetic.
 ///
 /// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 127
-/// (activations quantized with `reduce_range`); `out` is `m × rows.len()` row-major.
+/// (activations quantized with `reduce_range`); row `i` of the output starts at
+/// `out[i · out_stride]`.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -38,34 +39,37 @@ pub fn gemm_u8i8(
     w: &PackedI8,
     rows: Range<usize>,
     out: &mut [i32],
+    out_stride: usize,
 ) {
     assert_eq!(a.len(), m * w.padded_cols(), "gemm_u8i8: activation shape");
     assert!(
         rows.start <= rows.end && rows.end <= w.rows(),
         "gemm_u8i8: rows"
     );
-    assert_eq!(out.len(), m * rows.len(), "gemm_u8i8: output shape");
+    check_output(m, rows.len(), out.len(), out_stride);
     debug_assert!(
         a.iter().all(|&v| v <= 127),
         "gemm_u8i8: activations above 127"
     );
     match kernel {
-        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
+        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
+        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
+        Kernel::Avx512Vnni => unsafe {
+            avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride)
+        },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
+        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
     }
 }
 
 /// `out[i][r − rows.start] = Σ_k a[i][k] · w[r][k]` for `r` in `rows` (that is `A · Wᵀ`),
 /// accumulated with one fused multiply-add per column, in column order, on every kernel.
 ///
-/// `a` is `m × w.cols()`, `out` is `m × rows.len()`, both row-major.
+/// `a` is `m × w.cols()` row-major; row `i` of the output starts at `out[i · out_stride]`.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -76,24 +80,33 @@ pub fn gemm_f32(
     w: &PackedF32,
     rows: Range<usize>,
     out: &mut [f32],
+    out_stride: usize,
 ) {
     assert_eq!(a.len(), m * w.cols(), "gemm_f32: input shape");
     assert!(
         rows.start <= rows.end && rows.end <= w.rows(),
         "gemm_f32: rows"
     );
-    assert_eq!(out.len(), m * rows.len(), "gemm_f32: output shape");
+    check_output(m, rows.len(), out.len(), out_stride);
     match kernel {
-        Kernel::Scalar => scalar::gemm_f32(a, m, w, rows, out),
+        Kernel::Scalar => scalar::gemm_f32(a, m, w, rows, out, out_stride),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, rows, out) },
+        Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, rows, out, out_stride) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, rows, out) },
+        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, rows, out, out_stride) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm_f32(a, m, w, rows, out),
+        _ => scalar::gemm_f32(a, m, w, rows, out, out_stride),
     }
+}
+
+/// Output row `i` is `out[i · stride..i · stride + n]`: it must exist for every `i < m`.
+fn check_output(m: usize, n: usize, len: usize, stride: usize) {
+    assert!(
+        n <= stride && (m == 0 || len >= (m - 1) * stride + n),
+        "gemm: output shape"
+    );
 }
 
 /// The minimum and maximum of `x` (`(0, 0)` for an empty slice); `x` must hold no NaN.

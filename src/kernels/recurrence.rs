@@ -16,9 +16,9 @@ use super::{Kernel, lstm_cell};
 pub struct StepScratch {
     /// The quantized `h` (int8 models), `batch × padded hidden`.
     pub quantized: Vec<u8>,
-    /// Integer accumulators, `[gate][batch][unit]`.
+    /// Integer accumulators, `[batch][gate][unit]`.
     pub accumulators: Vec<i32>,
-    /// `W_hh h + b_hh` for this thread's units, `[gate][batch][unit]`.
+    /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
     pub gates: Vec<f32>,
 }
 
@@ -50,7 +50,7 @@ fn units_of(index: usize, threads: usize, hidden: usize) -> Range<usize> {
 
 /// Runs the recurrence of one layer.
 ///
-/// `project(h, units, scratch)` must fill `scratch.gates` (`[gate][batch][unit]`, `4 · batch ·
+/// `project(h, units, scratch)` must fill `scratch.gates` (`[batch][gate][unit]`, `4 · batch ·
 /// units.len()` values) with `W_hh h + b_hh` for `units`, from the full previous hidden state
 /// `h` (`batch × hidden`). `ih` holds the input projection of every step (`steps × batch ×
 /// 4 hidden`), `h0` the initial hidden state, `c` the cell state (initial in, final out), and
@@ -108,7 +108,7 @@ pub fn run_layer<P>(
                 for b in 0..batch {
                     let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
                     let gates = &s.gates;
-                    let hh = |g: usize| &gates[(g * batch + b) * n..][..n];
+                    let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
                     let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
                     let at = b * hidden + units.start;
                     // SAFETY: this thread alone owns `units` of every batch row of `c` and of

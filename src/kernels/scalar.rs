@@ -7,13 +7,24 @@ use std::ops::Range;
 use super::pack::{PANEL, PackedF32, PackedI8};
 
 /// See [`super::gemm_u8i8`].
-pub fn gemm_u8i8(a: &[u8], m: usize, zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
+pub fn gemm_u8i8(
+    a: &[u8],
+    m: usize,
+    zp: i32,
+    w: &PackedI8,
+    rows: Range<usize>,
+    out: &mut [i32],
+    out_stride: usize,
+) {
     let stride = w.padded_cols();
     let groups = w.groups();
     let n = rows.len();
     for i in 0..m {
         let a_row = &a[i * stride..(i + 1) * stride];
-        for (o, r) in out[i * n..(i + 1) * n].iter_mut().zip(rows.clone()) {
+        for (o, r) in out[i * out_stride..i * out_stride + n]
+            .iter_mut()
+            .zip(rows.clone())
+        {
             let mut dot = 0i32;
             for (g, a4) in a_row.chunks_exact(4).enumerate() {
                 let base = (((r / PANEL) * groups + g) * PANEL + r % PANEL) * 4;
@@ -27,12 +38,22 @@ pub fn gemm_u8i8(a: &[u8], m: usize, zp: i32, w: &PackedI8, rows: Range<usize>, 
 }
 
 /// See [`super::gemm_f32`].
-pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    rows: Range<usize>,
+    out: &mut [f32],
+    out_stride: usize,
+) {
     let k = w.cols();
     let n = rows.len();
     for i in 0..m {
         let a_row = &a[i * k..(i + 1) * k];
-        for (o, r) in out[i * n..(i + 1) * n].iter_mut().zip(rows.clone()) {
+        for (o, r) in out[i * out_stride..i * out_stride + n]
+            .iter_mut()
+            .zip(rows.clone())
+        {
             let panel = &w.data()[(r / PANEL) * k * PANEL + r % PANEL..];
             let mut acc = 0.0f32;
             for (kk, &x) in a_row.iter().enumerate() {

@@ -48,7 +48,7 @@ pub trait LinearOp: Clone + Send + Sync {
 
     /// The recurrent projection of an LSTM step restricted to some hidden units: with this map
     /// being `W_hh` (`4H × H`) and `h` the previous hidden state (`batch × H`), fills
-    /// `scratch.gates` (`[gate][batch][unit]`) with `W_hh h + b_hh` for the rows of `units` in
+    /// `scratch.gates` (`[batch][gate][unit]`) with `W_hh h + b_hh` for the rows of `units` in
     /// each of the four gates.
     fn project_step(
         &self,
@@ -127,6 +127,7 @@ impl LinearOp for Linear {
                 &self.packed,
                 0..out,
                 y_part,
+                out,
             );
             for row in y_part.chunks_exact_mut(out) {
                 for (v, b) in row.iter_mut().zip(&self.bias) {
@@ -147,15 +148,35 @@ impl LinearOp for Linear {
         let hidden = self.in_features();
         let n = units.len();
         scratch.gates.resize(4 * batch * n, 0.0);
-        for (gate, out) in scratch.gates.chunks_exact_mut(batch * n).enumerate() {
-            let rows = gate * hidden + units.start..gate * hidden + units.end;
-            let bias = &self.bias[rows.clone()];
-            kernels::gemm_f32(kernel, h, batch, &self.packed, rows, out);
-            for row in out.chunks_exact_mut(n) {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
+        for_each_gate(hidden, &units, |rows, offset| {
+            let out = &mut scratch.gates[offset..];
+            kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out, 4 * n);
+            for b in 0..batch {
+                let row = &mut out[b * 4 * n..][..rows.len()];
+                for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {
+                    *v += bias;
                 }
             }
+        });
+    }
+}
+
+/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates, where the
+/// results go to `[batch][gate][unit]` at `offset`: once for all four gates at once when
+/// `units` covers every hidden unit (the rows are then contiguous), else once per gate.
+pub(crate) fn for_each_gate(
+    hidden: usize,
+    units: &Range<usize>,
+    mut f: impl FnMut(Range<usize>, usize),
+) {
+    if units.len() == hidden {
+        f(0..4 * hidden, 0);
+    } else {
+        for gate in 0..4 {
+            f(
+                gate * hidden + units.start..gate * hidden + units.end,
+                gate * units.len(),
+            );
         }
     }
 }

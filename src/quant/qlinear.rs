@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
 use crate::kernels::{self, Execution, Kernel, PackedI8, Pool, StepScratch};
-use crate::model::{Linear, LinearOp, LinearScratch};
+use crate::model::{Linear, LinearOp, LinearScratch, for_each_gate};
 
 /// Int8 weights (per-tensor or per-row symmetric scales), f32 bias; activations are quantized
 /// to uint8 from their own range on every call, products accumulate exactly in i32.
@@ -187,6 +187,7 @@ impl LinearOp for QLinear {
                     &self.weight,
                     0..out,
                     acc,
+                    out,
                 );
             },
         );
@@ -206,13 +207,9 @@ impl LinearOp for QLinear {
         let n = units.len();
         scratch.accumulators.resize(4 * batch * n, 0);
         scratch.gates.resize(4 * batch * n, 0.0);
-        let parts = scratch
-            .accumulators
-            .chunks_exact_mut(batch * n)
-            .zip(scratch.gates.chunks_exact_mut(batch * n));
-        for (gate, (acc, y)) in parts.enumerate() {
-            let rows = gate * hidden + units.start..gate * hidden + units.end;
-            let zp = params.zero_point;
+        let zp = params.zero_point;
+        for_each_gate(hidden, &units, |rows, offset| {
+            let acc = &mut scratch.accumulators[offset..];
             kernels::gemm_u8i8(
                 kernel,
                 &scratch.quantized,
@@ -221,8 +218,17 @@ impl LinearOp for QLinear {
                 &self.weight,
                 rows.clone(),
                 acc,
+                4 * n,
             );
-            self.dequantize(params.scale, rows, acc, y);
-        }
+            for b in 0..batch {
+                let at = offset + b * 4 * n..offset + b * 4 * n + rows.len();
+                self.dequantize(
+                    params.scale,
+                    rows.clone(),
+                    &scratch.accumulators[at.clone()],
+                    &mut scratch.gates[at],
+                );
+            }
+        });
     }
 }
