@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use dynq::Scheme;
 use dynq::check::ReferenceCase;
-use dynq::{Scheme, quantize_dynamic};
 
 const CASES: [&str; 7] = [
     "recipe_dim8",
