@@ -3,12 +3,14 @@
 //!
 //! The engine (`model`, `quant`, `kernels`) never touches the terminal.
 
+pub mod bench;
 pub mod check;
 pub mod error;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod quant;
+pub mod recipe;
 pub mod tensor;
 
 pub use error::{DynqError, Result};

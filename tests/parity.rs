@@ -1,39 +1,75 @@
 //! Every reference case and variant, through the library, against PyTorch's outputs.
 
-use std::path::PathBuf;
+mod common;
 
-use dynq::Scheme;
+use common::{CASES, fixture};
 use dynq::check::ReferenceCase;
-
-const CASES: [&str; 7] = [
-    "recipe_dim8",
-    "odd_shapes",
-    "head_dim64",
-    "dim256",
-    "zero_state",
-    "large_input",
-    "tiny_input",
-];
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.safetensors"))
-}
+use dynq::model::LinearOp;
+use dynq::{Model, Scheme, quantize_dynamic};
 
 #[test]
-fn every_case_has_all_four_variants_and_passes() {
+fn every_case_has_all_four_variants_and_each_is_within_tolerance() {
     for case_name in CASES {
         let case = ReferenceCase::load(&fixture(case_name)).unwrap();
         let schemes: Vec<Scheme> = case.expectations.iter().map(|e| e.scheme).collect();
         assert_eq!(schemes, Scheme::ALL, "{case_name}");
         let report = case.check().unwrap();
-        for v in &report.variants {
-            eprintln!(
-                "{case_name:12} {:18} max {:.3e} mean {:.3e} weights {:?}",
-                v.name, v.max_abs_diff, v.mean_abs_diff, v.weights_equal
-            );
-        }
+        assert_eq!(report.variants.len(), 4);
         for v in &report.variants {
             assert!(v.pass, "{case_name}/{}: {v:?}", v.name);
+            let int8 = matches!(v.name, Scheme::Int8 | Scheme::Int8PerChannel);
+            assert!(
+                v.max_abs_diff <= if int8 { 1e-4 } else { 1e-5 },
+                "{case_name}: {v:?}"
+            );
+            if int8 {
+                assert!(v.mean_abs_diff <= 1e-6, "{case_name}/{}: {v:?}", v.name);
+                assert_eq!(v.weights_equal, Some(true), "{case_name}/{}", v.name);
+            }
         }
     }
+}
+
+#[test]
+fn quantized_weights_and_scales_equal_pytorch_bit_for_bit() {
+    for case_name in CASES {
+        let case = ReferenceCase::load(&fixture(case_name)).unwrap();
+        for expected in &case.expectations {
+            let Model::Int8(q) = quantize_dynamic(&case.model, expected.scheme) else {
+                assert!(expected.quantized_weights.is_empty());
+                continue;
+            };
+            let per_layer = q.layers().len() * 2 + usize::from(q.head().is_some());
+            assert_eq!(expected.quantized_weights.len(), per_layer, "{case_name}");
+            let ours = q
+                .layers()
+                .iter()
+                .flat_map(|l| [&l.ih, &l.hh])
+                .chain(q.head());
+            for (linear, (name, weights, scales)) in ours.zip(&expected.quantized_weights) {
+                assert_eq!(&linear.weights(), weights, "{case_name}/{name}");
+                let ours: Vec<f64> = linear.scales().iter().map(|&s| f64::from(s)).collect();
+                assert_eq!(&ours, scales, "{case_name}/{name}");
+                assert_eq!(
+                    scales.len() > 1,
+                    linear.per_channel() && linear.out_features() > 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_perturbed_input_fails_the_check() {
+    // Nudging one input value moves every variant's outputs away from PyTorch's.
+    let mut case = ReferenceCase::load(&fixture("recipe_dim8")).unwrap();
+    case.input[[0, 0, 0]] += 0.05;
+    let report = case.check().unwrap();
+    assert!(!report.pass());
+    assert!(
+        report
+            .variants
+            .iter()
+            .all(|v| !v.pass && v.max_abs_diff > 1e-4)
+    );
 }

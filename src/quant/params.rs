@@ -114,9 +114,10 @@ mod tests {
         let p = choose_activation_params(0.0, 1e-6);
         assert_eq!(p.scale, SMALL_SCALE_THRESHOLD);
         assert_eq!(p.zero_point, 0);
-        let p = choose_activation_params(-1e-6, 1e-6);
+        // Both ends widened by the same factor: the zero point stays at 1/4 of the range.
+        let p = choose_activation_params(-1e-6, 3e-6);
         assert_eq!(p.scale, SMALL_SCALE_THRESHOLD);
-        assert_eq!(p.zero_point, 64);
+        assert_eq!(p.zero_point, 32);
     }
 
     #[test]

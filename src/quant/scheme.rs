@@ -7,11 +7,22 @@ use crate::error::DynqError;
 
 /// How a model's weights are stored and its linear maps computed.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// The original f32 model.
+    #[default]
     Fp32,
     /// Int8 weights with one symmetric scale per tensor (PyTorch's `default_dynamic_qconfig`).
     Int8,

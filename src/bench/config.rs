@@ -1,0 +1,91 @@
+//! What the worker runs.
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::model::ModelDims;
+use crate::quant::Scheme;
+use crate::recipe::{RECIPE_BATCH, RECIPE_DIM, RECIPE_SEED, RECIPE_SEQ_LEN};
+
+/// Everything that defines one benchmark: the model's shape (or a weight file), the input,
+/// the variants to compare and how to run them. A new Config replaces the worker's models.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Config {
+    /// Features of each input step.
+    pub input_size: usize,
+    /// Features of the hidden state.
+    pub hidden_size: usize,
+    /// Time steps per forward.
+    pub seq_len: usize,
+    /// Sequences per forward.
+    pub batch: usize,
+    /// Stacked LSTM layers.
+    pub num_layers: usize,
+    /// Linear head outputs (0: none).
+    pub head: usize,
+    /// Worker threads per forward.
+    pub threads: usize,
+    /// Seed of the weights and the input.
+    pub seed: u64,
+    /// Variants to run; FP32 is always the reference for the accuracy figures.
+    pub schemes: Vec<Scheme>,
+    /// Load the FP32 model from this safetensors file instead of initialising it from `seed`
+    /// (its sizes then override `input_size`, `hidden_size`, `num_layers` and `head`).
+    pub weights: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The recipe's set-up: seed 29592, dimension 8, sequence 20, batch 1, one layer, FP32 vs
+    /// INT8, on the machine's cores.
+    fn default() -> Self {
+        Config {
+            input_size: RECIPE_DIM,
+            hidden_size: RECIPE_DIM,
+            seq_len: RECIPE_SEQ_LEN,
+            batch: RECIPE_BATCH,
+            num_layers: 1,
+            head: 0,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            seed: RECIPE_SEED,
+            schemes: vec![Scheme::Fp32, Scheme::Int8],
+            weights: None,
+        }
+    }
+}
+
+impl Config {
+    /// The model's shape.
+    pub fn dims(&self) -> ModelDims {
+        ModelDims {
+            input_size: self.input_size,
+            hidden_size: self.hidden_size,
+            num_layers: self.num_layers,
+            head: self.head,
+        }
+    }
+
+    /// Checks sizes (see [`ModelDims::validate`]) and the run parameters.
+    pub fn validate(&self) -> Result<()> {
+        self.dims().validate()?;
+        let check = |what: &'static str, value: usize, max: usize| {
+            if value == 0 || value > max {
+                Err(crate::DynqError::InvalidDimension {
+                    what,
+                    value,
+                    expected: format!("expected 1 to {max}"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        check("seq_len", self.seq_len, 100_000)?;
+        check("batch", self.batch, 100_000)?;
+        check("threads", self.threads, 1024)?;
+        if self.schemes.is_empty() {
+            return Err(crate::DynqError::Unsupported(
+                "schemes: expected at least one of fp32, int8, int8_per_channel, fp16".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! Plain data the worker publishes; everything the dashboard and the reports show.
+
+use std::time::Duration;
+
+use super::config::Config;
+use crate::quant::Scheme;
+
+/// Latency percentiles from one variant's HDR histogram, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LatencyStats {
+    /// Fastest forward.
+    pub min_ns: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Slowest forward.
+    pub max_ns: u64,
+    /// Arithmetic mean.
+    pub mean_ns: f64,
+    /// Number of recorded forwards (warm-up excluded).
+    pub count: u64,
+}
+
+/// One variant's figures at the time of the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VariantSnapshot {
+    /// The variant.
+    pub scheme: Scheme,
+    /// Measured byte size of the variant's serialized safetensors model.
+    pub size_bytes: u64,
+    /// Percentiles of the recorded forwards.
+    pub latency: LatencyStats,
+    /// Log-spaced latency histogram: `(upper bound in ns, count)` per bucket, ascending.
+    pub histogram: Vec<(u64, u64)>,
+    /// The most recent latencies, oldest first (a short window for sparklines), ns.
+    pub recent_ns: Vec<u64>,
+    /// `mean(|output|)` of this variant.
+    pub output_mean_abs: f64,
+    /// `mean(|output − FP32 output|)`.
+    pub diff_mean_abs: f64,
+    /// `diff_mean_abs / mean(|FP32 output|) · 100`, the recipe's percent difference.
+    pub diff_pct: f64,
+    /// `max(|output − FP32 output|)`.
+    pub diff_max_abs: f64,
+}
+
+/// Machine and process figures (sysinfo).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SystemStats {
+    /// CPU model name.
+    pub cpu: String,
+    /// Logical cores.
+    pub cores: usize,
+    /// The integer kernel in use (`avx512-vnni`, `avx2`, `scalar`).
+    pub kernel: String,
+    /// This process's CPU use, percent of one core.
+    pub process_cpu_percent: f32,
+    /// This process's resident memory, bytes.
+    pub process_memory_bytes: u64,
+    /// Whole-machine CPU use, percent.
+    pub machine_cpu_percent: f32,
+}
+
+/// Everything the worker knows at one moment.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The Config being measured.
+    pub config: Config,
+    /// Increases every time a new Config replaces the models.
+    pub generation: u64,
+    /// False while paused.
+    pub running: bool,
+    /// Time measured under this Config.
+    pub elapsed: Duration,
+    /// One entry per variant, FP32 (the reference) first.
+    pub variants: Vec<VariantSnapshot>,
+    /// Machine and process figures.
+    pub system: SystemStats,
+}
