@@ -138,6 +138,8 @@ fn emit_all<T: Copy, const NP: usize, const MR: usize>(
 /// `w` must point at `NP` consecutive panels of `panel_len` bytes each holding `groups` groups,
 /// and `a` at `MR` rows of `stride >= 4 * groups` bytes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+// Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
+#[allow(clippy::needless_range_loop)]
 #[inline]
 unsafe fn micro_i8<const NP: usize, const MR: usize>(
     a: *const u8,
@@ -245,6 +247,8 @@ pub fn gemm_f32(
 /// # Safety
 /// `w` must point at `NP` consecutive panels of `16 k` floats, `a` at `MR` rows of `k` floats.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+// Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
+#[allow(clippy::needless_range_loop)]
 #[inline]
 unsafe fn micro_f32<const NP: usize, const MR: usize>(
     a: *const f32,

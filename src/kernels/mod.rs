@@ -31,6 +31,7 @@ pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_thread
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm_u8i8(
     kernel: Kernel,
     a: &[u8],
@@ -137,7 +138,7 @@ pub fn quantize_u8(
     out_stride: usize,
 ) {
     assert!(
-        cols > 0 && out_stride >= cols && x.len() % cols == 0,
+        cols > 0 && out_stride >= cols && x.len().is_multiple_of(cols),
         "quantize_u8: shape"
     );
     assert_eq!(

@@ -39,7 +39,7 @@ impl Barrier {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == generation {
                 spins += 1;
-                if spins % SPINS == 0 {
+                if spins.is_multiple_of(SPINS) {
                     thread::yield_now();
                 } else {
                     std::hint::spin_loop();
@@ -123,7 +123,7 @@ impl Pool {
         let mut spins = 0u32;
         while shared.done.load(Ordering::Acquire) < self.workers.len() {
             spins += 1;
-            if spins % SPINS == 0 {
+            if spins.is_multiple_of(SPINS) {
                 thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -192,7 +192,7 @@ fn worker(index: usize, shared: &Shared, sleeping: &AtomicBool) {
                 break;
             }
             spins += 1;
-            if spins % SPINS != 0 {
+            if !spins.is_multiple_of(SPINS) {
                 std::hint::spin_loop();
             } else if idle_since.elapsed() > IDLE_SPIN {
                 sleeping.store(true, Ordering::SeqCst);

@@ -104,15 +104,15 @@ pub(super) const EXP_P: [f32; 6] = [
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    0.5,
 ];
 pub(super) const TANH_SMALL: f32 = 0.625;
 pub(super) const TANH_P: [f32; 5] = [
     -5.704_988_7e-3,
-    2.063_908_9e-2,
+    2.063_908_8e-2,
     -5.373_971_6e-2,
     1.333_144_2e-1,
-    -3.333_328_2e-1,
+    -3.333_328e-1,
 ];
 
 /// `e^x` for `x` clamped to `[-87, 88]` (so `2^n` stays a normal number).
