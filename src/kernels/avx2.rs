@@ -35,6 +35,7 @@ pub fn gemm_u8i8(
     let panel_len = groups * PANEL * 4;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
     let mut tmp = [0i32; PANEL];
+    let zp_v = _mm256_set1_epi32(zp);
     let mut p = first;
     while p < last {
         let np = (last - p).min(2);
@@ -54,20 +55,28 @@ pub fn gemm_u8i8(
                 )
             };
             let mut emit = |pp: usize, ii: usize, acc: [__m256i; 2]| {
-                // SAFETY: tmp holds 16 i32, the two stores write 8 each.
-                unsafe {
-                    _mm256_storeu_si256(tmp.as_mut_ptr().cast(), acc[0]);
-                    _mm256_storeu_si256(tmp.as_mut_ptr().add(8).cast(), acc[1]);
+                let base = (p + pp) * PANEL;
+                let out_row = &mut out[(i + ii) * out_stride..(i + ii) * out_stride + n];
+                if base >= rows.start && base + PANEL <= rows.end {
+                    let dst = &mut out_row[base - rows.start..base - rows.start + PANEL];
+                    for (h, acc) in acc.iter().enumerate() {
+                        // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <=
+                        // rows; dst holds 16 i32.
+                        unsafe {
+                            let sums = w.row_sums().as_ptr().add(base + 8 * h);
+                            let sums = _mm256_loadu_si256(sums.cast());
+                            let v = _mm256_sub_epi32(*acc, _mm256_mullo_epi32(sums, zp_v));
+                            _mm256_storeu_si256(dst.as_mut_ptr().add(8 * h).cast(), v);
+                        }
+                    }
+                } else {
+                    // SAFETY: tmp holds 16 i32, the two stores write 8 each.
+                    unsafe {
+                        _mm256_storeu_si256(tmp.as_mut_ptr().cast(), acc[0]);
+                        _mm256_storeu_si256(tmp.as_mut_ptr().add(8).cast(), acc[1]);
+                    }
+                    store_panel(&tmp, p + pp, &rows, zp, w.row_sums(), out_row);
                 }
-                let row = i + ii;
-                store_panel(
-                    &tmp,
-                    p + pp,
-                    &rows,
-                    zp,
-                    w.row_sums(),
-                    &mut out[row * out_stride..row * out_stride + n],
-                );
             };
             // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
             // groups of its panels and 4 bytes per group of its activation rows.

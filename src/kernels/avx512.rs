@@ -33,6 +33,7 @@ pub fn gemm_u8i8(
     let panel_len = groups * PANEL * 4;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
     let mut tmp = [0i32; PANEL];
+    let zp_v = _mm512_set1_epi32(zp);
     let mut p = first;
     while p < last {
         let np = (last - p).min(GROUP);
@@ -51,17 +52,22 @@ pub fn gemm_u8i8(
                 )
             };
             let mut emit = |pp: usize, ii: usize, acc: __m512i| {
-                // SAFETY: tmp holds 16 i32.
-                unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
-                let row = i + ii;
-                store_panel(
-                    &tmp,
-                    p + pp,
-                    &rows,
-                    zp,
-                    w.row_sums(),
-                    &mut out[row * out_stride..row * out_stride + n],
-                );
+                let base = (p + pp) * PANEL;
+                let out_row = &mut out[(i + ii) * out_stride..(i + ii) * out_stride + n];
+                if base >= rows.start && base + PANEL <= rows.end {
+                    let dst = &mut out_row[base - rows.start..base - rows.start + PANEL];
+                    // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows;
+                    // dst holds 16 i32.
+                    unsafe {
+                        let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
+                        let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
+                        _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+                    }
+                } else {
+                    // SAFETY: tmp holds 16 i32.
+                    unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
+                    store_panel(&tmp, p + pp, &rows, zp, w.row_sums(), out_row);
+                }
             };
             // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
             // groups of its panels and 4 bytes per group of its activation rows.

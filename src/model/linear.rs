@@ -17,8 +17,12 @@ pub struct LinearScratch {
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
 /// [`crate::QLinear`].
 pub trait LinearOp: Clone + Send + Sync {
-    /// Fewest multiply-adds one thread should get before a second thread is worth waking.
-    const MIN_WORK_PER_THREAD: usize;
+    /// Fewest multiply-adds per recurrent step one thread should get before a second thread
+    /// is worth its barrier.
+    const MIN_STEP_WORK_PER_THREAD: usize;
+    /// Fewest multiply-adds of a whole-sequence product one thread should get before a second
+    /// thread is worth waking.
+    const MIN_GEMM_WORK_PER_THREAD: usize;
 
     /// Features of each input row.
     fn in_features(&self) -> usize;
@@ -96,7 +100,8 @@ impl Linear {
 }
 
 impl LinearOp for Linear {
-    const MIN_WORK_PER_THREAD: usize = 16 * 1024;
+    const MIN_STEP_WORK_PER_THREAD: usize = 32 * 1024;
+    const MIN_GEMM_WORK_PER_THREAD: usize = 256 * 1024;
 
     fn in_features(&self) -> usize {
         self.packed.cols()
@@ -117,7 +122,10 @@ impl LinearOp for Linear {
     ) {
         let (cols, out) = (self.in_features(), self.out_features());
         let work = rows * cols * out;
-        let threads = exec.threads.min(work / Self::MIN_WORK_PER_THREAD).max(1);
+        let threads = exec
+            .threads
+            .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
+            .max(1);
         kernels::par_rows(pool, threads, rows, out, y, &|part, y_part| {
             let x_part = &x[part.start * cols..part.end * cols];
             kernels::gemm_f32(

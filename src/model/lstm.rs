@@ -235,7 +235,8 @@ impl<L: LinearOp> Lstm<L> {
             hidden: h_size,
         };
         let work = gates * h_size * b;
-        let threads = kernels::useful_threads(exec.threads, work, L::MIN_WORK_PER_THREAD, h_size);
+        let threads =
+            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, h_size);
         for (k, layer) in self.layers.iter().enumerate() {
             // Layer k reads sequence_a (or the input) and writes sequence_b.
             let layer_input: &[f32] = if k == 0 { input_slice } else { &ws.sequence_a };

@@ -146,7 +146,8 @@ impl QLinear {
 }
 
 impl LinearOp for QLinear {
-    const MIN_WORK_PER_THREAD: usize = 96 * 1024;
+    const MIN_STEP_WORK_PER_THREAD: usize = 96 * 1024;
+    const MIN_GEMM_WORK_PER_THREAD: usize = 1024 * 1024;
 
     fn in_features(&self) -> usize {
         self.weight.cols()
@@ -169,7 +170,10 @@ impl LinearOp for QLinear {
         let (out, stride) = (self.out_features(), self.weight.padded_cols());
         scratch.accumulators.resize(rows * out, 0);
         let work = rows * stride * out;
-        let threads = exec.threads.min(work / Self::MIN_WORK_PER_THREAD).max(1);
+        let threads = exec
+            .threads
+            .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
+            .max(1);
         let quantized = &scratch.quantized;
         kernels::par_rows(
             pool,
