@@ -19,7 +19,7 @@ use std::ops::Range;
 
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use pack::{PANEL, PackedF32, PackedI8};
-pub use pool::{Barrier, Pool};
+pub use pool::Pool;
 pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_threads};
 
 /// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in

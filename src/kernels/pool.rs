@@ -1,70 +1,56 @@
-//! A small persistent thread pool: a forward pass hands every thread the same job and the
-//! threads meet at a spinning barrier after each time step. Idle workers spin briefly (so
-//! back-to-back forward passes pay no wake-up) and then park.
+//! A small persistent thread pool. A run hands every thread the same job; the job shares out
+//! its work through atomic counters, so the caller (thread 0) never waits for a worker that
+//! has not started: on a busy machine a descheduled worker simply takes no part. Idle workers
+//! spin briefly (so back-to-back forward passes pay no wake-up) and then park.
 
 use std::cell::UnsafeCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// How long an idle worker spins before parking.
 const IDLE_SPIN: Duration = Duration::from_micros(300);
-/// Spins between checks of the clock / before yielding in the barrier.
+/// Spins between checks of the clock, or before yielding while waiting.
 const SPINS: u32 = 256;
+/// The bit of `Shared::gate` that closes a run to late workers.
+const CLOSED: u64 = 1 << 32;
 
-/// The job every thread of one [`Pool::run`] executes, given its thread index.
-type Job<'a> = dyn Fn(usize, &Barrier) + Sync + 'a;
+/// The job every thread of one [`Pool::run`] executes, given a thread index unique in the run
+/// (the caller is 0).
+type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
-/// A barrier for the threads of one [`Pool::run`] (a no-op with one thread).
-#[derive(Debug, Default)]
-pub struct Barrier {
-    threads: AtomicUsize,
-    arrived: AtomicUsize,
-    generation: AtomicUsize,
-}
-
-impl Barrier {
-    /// Waits until every thread of the run has called `wait` as often as this one.
-    pub fn wait(&self) {
-        let n = self.threads.load(Ordering::Relaxed);
-        if n <= 1 {
-            return;
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == n {
-            self.arrived.store(0, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
+/// Spins (yielding now and then) until `done()` holds.
+pub fn spin_until(mut done: impl FnMut() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        spins += 1;
+        if spins.is_multiple_of(SPINS) {
+            thread::yield_now();
         } else {
-            let mut spins = 0u32;
-            while self.generation.load(Ordering::Acquire) == generation {
-                spins += 1;
-                if spins.is_multiple_of(SPINS) {
-                    thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
+            std::hint::spin_loop();
         }
     }
 }
 
 struct Shared {
-    /// Bumped once per run; workers start when it changes.
+    /// Bumped once per run; workers look at the gate when it changes.
     epoch: AtomicUsize,
-    /// Threads taking part in the current run (the caller is thread 0).
-    active: AtomicUsize,
-    /// Workers done with the current epoch.
-    done: AtomicUsize,
+    /// `run number << 33 | closed << 32 | workers that joined`: a worker joins the current run
+    /// by incrementing it while it is open (the run number makes every run's value distinct).
+    gate: AtomicU64,
+    /// The most threads (caller included) the current run may use.
+    limit: AtomicUsize,
+    /// Workers that joined the current run and have finished it.
+    finished: AtomicUsize,
     shutdown: AtomicBool,
-    barrier: Barrier,
-    /// The current job; written only while no worker runs one (see `Pool::run`).
+    /// The current job; written only between runs, when no worker can read it (see `run`).
     job: UnsafeCell<Option<*const Job<'static>>>,
 }
 
-// SAFETY: `job` is written by `Pool::run` only between runs, when every worker has acknowledged
-// the previous epoch and none reads it; workers read it only after observing the new epoch
-// (Release/Acquire on `epoch`). The job itself is `Sync`.
+// SAFETY: `job` is written by `Pool::run` only while the gate is closed and every worker that
+// joined the previous run has finished; a worker reads it only after joining an open run, and
+// the caller keeps the job alive until every joined worker has finished. The job is `Sync`.
 unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw job pointer is only dereferenced under that protocol.
 unsafe impl Send for Shared {}
@@ -79,6 +65,7 @@ struct Worker {
 pub struct Pool {
     shared: Option<Arc<Shared>>,
     workers: Vec<Worker>,
+    runs: u64,
 }
 
 impl std::fmt::Debug for Pool {
@@ -95,63 +82,58 @@ impl Clone for Pool {
 }
 
 impl Pool {
-    /// Runs `job(index, barrier)` on `threads` threads (the caller is index 0) and returns when
-    /// all have finished. With one thread it simply calls `job(0, ..)`.
+    /// Runs `job(index)` on the caller (index 0) and on up to `threads − 1` workers that
+    /// join in time, each with its own index, and returns when all of them have finished. The
+    /// job must share out its work itself and finish it even if it runs on the caller alone.
     pub fn run(&mut self, threads: usize, job: &Job<'_>) {
         if threads <= 1 {
-            job(0, &Barrier::default());
+            job(0);
             return;
         }
         self.ensure_workers(threads - 1);
         let shared = self.shared.as_ref().expect("ensure_workers creates it");
-        // SAFETY: the lifetime is erased only for the duration of this call: every worker
-        // acknowledges the epoch (`done`) before `run` returns, and none touches the pointer
-        // after acknowledging.
+        self.runs += 1;
+        let run = self.runs << 33;
+        // SAFETY: the lifetime is erased only for the duration of this call: the gate is
+        // closed and every worker that joined has finished before `run` returns.
         let erased: *const Job<'static> = unsafe { std::mem::transmute(job as *const Job<'_>) };
-        // SAFETY: no worker reads `job` now: all acknowledged the previous epoch.
+        // SAFETY: the previous run's gate is closed and its joined workers finished, so no
+        // worker reads `job` now.
         unsafe { *shared.job.get() = Some(erased) };
-        shared.barrier.threads.store(threads, Ordering::Relaxed);
-        shared.active.store(threads, Ordering::Relaxed);
-        shared.done.store(0, Ordering::Relaxed);
+        shared.limit.store(threads, Ordering::Relaxed);
+        shared.finished.store(0, Ordering::Relaxed);
+        shared.gate.store(run, Ordering::SeqCst);
         shared.epoch.fetch_add(1, Ordering::SeqCst);
         for w in &self.workers {
             if w.sleeping.load(Ordering::SeqCst) {
                 w.handle.thread().unpark();
             }
         }
-        job(0, &shared.barrier);
-        let mut spins = 0u32;
-        while shared.done.load(Ordering::Acquire) < self.workers.len() {
-            spins += 1;
-            if spins.is_multiple_of(SPINS) {
-                thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
+        job(0);
+        let joined = (shared.gate.fetch_or(CLOSED, Ordering::SeqCst) & (CLOSED - 1)) as usize;
+        spin_until(|| shared.finished.load(Ordering::Acquire) >= joined);
     }
 
     fn ensure_workers(&mut self, count: usize) {
         if self.workers.len() >= count {
             return;
         }
-        // Respawn from scratch so every worker has seen the same epochs.
         self.stop();
         let shared = Arc::new(Shared {
             epoch: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
+            gate: AtomicU64::new(CLOSED),
+            limit: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
-            barrier: Barrier::default(),
             job: UnsafeCell::new(None),
         });
-        self.workers = (1..=count)
-            .map(|index| {
+        self.workers = (0..count)
+            .map(|n| {
                 let sleeping = Arc::new(AtomicBool::new(false));
                 let (s, z) = (Arc::clone(&shared), Arc::clone(&sleeping));
                 let handle = thread::Builder::new()
-                    .name(format!("dynq-worker-{index}"))
-                    .spawn(move || worker(index, &s, &z))
+                    .name(format!("dynq-worker-{}", n + 1))
+                    .spawn(move || worker(&s, &z))
                     .expect("cannot spawn a worker thread");
                 Worker { handle, sleeping }
             })
@@ -177,7 +159,26 @@ impl Drop for Pool {
     }
 }
 
-fn worker(index: usize, shared: &Shared, sleeping: &AtomicBool) {
+/// Joins the open run if there is room: returns the thread index. (A worker may join one run
+/// twice, one participation after the other, each with its own index.)
+fn join(shared: &Shared) -> Option<usize> {
+    let mut gate = shared.gate.load(Ordering::SeqCst);
+    loop {
+        let joined = (gate & (CLOSED - 1)) as usize;
+        if gate & CLOSED != 0 || joined + 1 >= shared.limit.load(Ordering::Relaxed) {
+            return None;
+        }
+        match shared
+            .gate
+            .compare_exchange(gate, gate + 1, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => return Some(joined + 1),
+            Err(now) => gate = now,
+        }
+    }
+}
+
+fn worker(shared: &Shared, sleeping: &AtomicBool) {
     let mut seen = 0;
     loop {
         let mut idle_since = Instant::now();
@@ -205,13 +206,13 @@ fn worker(index: usize, shared: &Shared, sleeping: &AtomicBool) {
                 idle_since = Instant::now();
             }
         }
-        if index < shared.active.load(Ordering::Relaxed) {
-            // SAFETY: the new epoch was published after `job` was set (Release/Acquire), and
-            // `run` keeps the job alive until this worker increments `done` below.
-            let job = unsafe { (*shared.job.get()).expect("a job is set before each epoch") };
+        if let Some(index) = join(shared) {
+            // SAFETY: this worker joined an open run, so `job` holds that run's job and the
+            // caller keeps it alive until `finished` counts this worker.
+            let job = unsafe { (*shared.job.get()).expect("a job is set before each run") };
             // SAFETY: see above: the pointee outlives this call.
-            unsafe { (*job)(index, &shared.barrier) };
+            unsafe { (*job)(index) };
+            shared.finished.fetch_add(1, Ordering::Release);
         }
-        shared.done.fetch_add(1, Ordering::Release);
     }
 }

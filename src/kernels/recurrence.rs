@@ -1,14 +1,14 @@
-//! One LSTM layer's recurrence, fused and split across threads: each thread owns a block of
-//! hidden units and, every time step, projects the previous `h` onto its units' four gate
-//! rows, adds the precomputed input projection, and updates its units' `c` and `h`; the
-//! threads then meet at a barrier. Each unit's arithmetic is the same whatever the split, so
-//! results do not depend on the thread count.
+//! One LSTM layer's recurrence, fused and shared across threads: a task is one time step for
+//! one block of hidden units; it projects the previous `h` onto the block's four gate rows,
+//! adds the precomputed input projection, and updates the block's `c` and `h`. Each unit's
+//! arithmetic is the same whoever runs it, so results do not depend on the thread count.
 
 use std::marker::PhantomData;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::pack::PANEL;
-use super::pool::{Barrier, Pool};
+use super::pool::{Pool, spin_until};
 use super::{Kernel, lstm_cell};
 
 /// One thread's buffers for the recurrent step; they grow on first use only.
@@ -20,6 +20,10 @@ pub struct StepScratch {
     pub accumulators: Vec<i32>,
     /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
     pub gates: Vec<f32>,
+    /// Whether `h` changed since the last projection with this scratch.
+    pub h_is_new: bool,
+    /// Scale and zero point `quantized` was made with.
+    pub h_params: (f32, i32),
 }
 
 /// Sizes of one layer's recurrence.
@@ -42,19 +46,28 @@ pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usi
         .max(1)
 }
 
-/// The units of thread `index` of `threads`: blocks that are multiples of [`PANEL`].
-fn units_of(index: usize, threads: usize, hidden: usize) -> Range<usize> {
-    let per = hidden.div_ceil(threads).next_multiple_of(PANEL);
-    (index * per).min(hidden)..((index + 1) * per).min(hidden)
+/// Unit blocks per step: one with one thread (a single product over all gate rows), else
+/// about two per thread so that a late or slow thread delays the others little.
+fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
+    if threads <= 1 {
+        return (1, hidden.max(1));
+    }
+    let per = hidden.div_ceil(2 * threads).next_multiple_of(PANEL);
+    (hidden.div_ceil(per), per)
 }
 
 /// Runs the recurrence of one layer.
 ///
 /// `project(h, units, scratch)` must fill `scratch.gates` (`[batch][gate][unit]`, `4 · batch ·
 /// units.len()` values) with `W_hh h + b_hh` for `units`, from the full previous hidden state
-/// `h` (`batch × hidden`). `ih` holds the input projection of every step (`steps × batch ×
-/// 4 hidden`), `h0` the initial hidden state, `c` the cell state (initial in, final out), and
-/// `out` receives `h` of every step (`steps × batch × hidden`).
+/// `h` (`batch × hidden`); `scratch.h_is_new` tells it whether `h` changed since this
+/// scratch's last call (so work on the whole `h`, such as quantizing it, can be reused).
+/// `ih` holds the input projection of every step (`steps × batch × 4 hidden`), `h0` the
+/// initial hidden state, `c` the cell state (initial in, final out), and `out` receives `h` of
+/// every step (`steps × batch × hidden`).
+///
+/// The work is shared out as (step, block of units) tasks in order; a task starts once every
+/// task of the previous step is done. Each unit's arithmetic is the same whoever runs it.
 ///
 /// # Panics
 /// If the lengths do not match `shape`.
@@ -86,56 +99,70 @@ pub fn run_layer<P>(
     if scratch.len() < threads {
         scratch.resize_with(threads, StepScratch::default);
     }
+    let (blocks, per) = unit_blocks(threads, hidden);
+    // Size every thread's buffers here, so a worker joining a later forward pass for the
+    // first time allocates nothing.
+    for s in &mut scratch[..threads] {
+        reserve(&mut s.gates, 4 * batch * per);
+        reserve(&mut s.accumulators, 4 * batch * per);
+        reserve(&mut s.quantized, batch * hidden.next_multiple_of(4));
+    }
+    let tasks = steps * blocks;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
     let scratch = SharedSlice::new(&mut scratch[..threads]);
-    let job = |index: usize, barrier: &Barrier| {
-        let units = units_of(index, threads, hidden);
-        let n = units.len();
-        // SAFETY: each thread index is given to exactly one thread of this run.
-        let s = unsafe { scratch.get_mut(index..index + 1) };
-        let s = &mut s[0];
-        for t in 0..steps {
-            if n > 0 {
-                let h_prev: &[f32] = if t == 0 {
-                    h0
-                } else {
-                    // SAFETY: row t − 1 was completed before the last barrier and nobody
-                    // writes it any more.
-                    unsafe { out.get((t - 1) * h_len..t * h_len) }
-                };
-                project(h_prev, units.clone(), s);
-                for b in 0..batch {
-                    let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
-                    let gates = &s.gates;
-                    let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
-                    let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
-                    let at = b * hidden + units.start;
-                    // SAFETY: this thread alone owns `units` of every batch row of `c` and of
-                    // row t of `out`; other threads read row t only after the barrier.
-                    let (c_b, h_b) = unsafe {
-                        (
-                            c.get_mut(at..at + n),
-                            out.get_mut(t * h_len + at..t * h_len + at + n),
-                        )
-                    };
-                    lstm_cell(
-                        kernel,
-                        [hh(0), hh(1), hh(2), hh(3)],
-                        [ihg(0), ihg(1), ihg(2), ihg(3)],
-                        c_b,
-                        h_b,
-                    );
-                }
+    let job = |index: usize| {
+        // SAFETY: the pool gives each thread of a run its own index.
+        let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
+        let mut last_step = usize::MAX;
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks {
+                break;
             }
-            barrier.wait();
+            let (t, block) = (task / blocks, task % blocks);
+            spin_until(|| done.load(Ordering::Acquire) >= t * blocks);
+            let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
+            let n = units.len();
+            s.h_is_new = t != last_step;
+            last_step = t;
+            let h_prev: &[f32] = if t == 0 {
+                h0
+            } else {
+                // SAFETY: every task of step t − 1 is done (Acquire above), so row t − 1 is
+                // complete and nobody writes it any more.
+                unsafe { out.get((t - 1) * h_len..t * h_len) }
+            };
+            project(h_prev, units.clone(), s);
+            for b in 0..batch {
+                let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
+                let gates = &s.gates;
+                let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
+                let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
+                let at = b * hidden + units.start;
+                let row = t * h_len + at;
+                // SAFETY: this task alone owns `units` of every batch row of `c` and of row t
+                // of `out`; row t is read only once every task of step t is done.
+                let (c_b, h_b) = unsafe { (c.get_mut(at..at + n), out.get_mut(row..row + n)) };
+                lstm_cell(
+                    kernel,
+                    [hh(0), hh(1), hh(2), hh(3)],
+                    [ihg(0), ihg(1), ihg(2), ihg(3)],
+                    c_b,
+                    h_b,
+                );
+            }
+            done.fetch_add(1, Ordering::Release);
         }
     };
     pool.run(threads, &job);
 }
 
-/// Splits `m` rows of `row_len` outputs across up to `threads` threads: `f(rows, out_rows)` is
-/// called with disjoint row ranges and their part of `out`.
+/// Computes `m` rows of `row_len` outputs on up to `threads` threads: `f(rows, out_rows)` is
+/// called with disjoint row ranges (multiples of 4 rows where possible) and their part of
+/// `out`.
 ///
 /// # Panics
 /// If `out.len() != m * row_len`.
@@ -151,16 +178,31 @@ pub fn par_rows<T: Send, F>(
 {
     assert_eq!(out.len(), m * row_len, "par_rows: output length");
     let threads = threads.clamp(1, m.max(1));
-    let per = m.div_ceil(threads);
+    let per = if threads == 1 {
+        m.max(1)
+    } else {
+        m.div_ceil(2 * threads).next_multiple_of(4)
+    };
+    let tasks = m.div_ceil(per);
+    let next = AtomicUsize::new(0);
     let out = SharedSlice::new(out);
-    pool.run(threads, &|index, _| {
-        let rows = (index * per).min(m)..((index + 1) * per).min(m);
-        if !rows.is_empty() {
-            // SAFETY: the row ranges of different thread indices are disjoint.
+    pool.run(threads, &|_| {
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks {
+                break;
+            }
+            let rows = task * per..((task + 1) * per).min(m);
+            // SAFETY: every task has its own row range.
             let chunk = unsafe { out.get_mut(rows.start * row_len..rows.end * row_len) };
             f(rows, chunk);
         }
     });
+}
+
+/// Makes room for `len` elements in `v`.
+fn reserve<T>(v: &mut Vec<T>, len: usize) {
+    v.reserve(len.saturating_sub(v.len()));
 }
 
 /// A mutable slice shared by the threads of one run, each touching its own part.

@@ -206,7 +206,14 @@ impl LinearOp for QLinear {
         units: Range<usize>,
         scratch: &mut StepScratch,
     ) {
-        let params = self.quantize_input(kernel, h, &mut scratch.quantized);
+        // The quantized h and its parameters are reused while h has not changed.
+        if scratch.h_is_new {
+            let params = self.quantize_input(kernel, h, &mut scratch.quantized);
+            scratch.h_params = (params.scale, params.zero_point);
+            scratch.h_is_new = false;
+        }
+        let (scale, zero_point) = scratch.h_params;
+        let params = ActivationParams { scale, zero_point };
         let hidden = self.in_features();
         let n = units.len();
         scratch.accumulators.resize(4 * batch * n, 0);
