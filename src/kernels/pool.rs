@@ -44,6 +44,8 @@ struct Shared {
     /// Workers that joined the current run and have finished it.
     finished: AtomicUsize,
     shutdown: AtomicBool,
+    /// Workers that have finished starting up.
+    started: AtomicUsize,
     /// The current job; written only between runs, when no worker can read it (see `run`).
     job: UnsafeCell<Option<*const Job<'static>>>,
 }
@@ -125,6 +127,7 @@ impl Pool {
             limit: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            started: AtomicUsize::new(0),
             job: UnsafeCell::new(None),
         });
         self.workers = (0..count)
@@ -138,6 +141,9 @@ impl Pool {
                 Worker { handle, sleeping }
             })
             .collect();
+        // Thread start-up allocates (names, thread-local state): let it finish now rather than
+        // in the middle of some later forward pass.
+        spin_until(|| shared.started.load(Ordering::Acquire) >= count);
         self.shared = Some(shared);
     }
 
@@ -179,6 +185,9 @@ fn join(shared: &Shared) -> Option<usize> {
 }
 
 fn worker(shared: &Shared, sleeping: &AtomicBool) {
+    // Parking the first time may set up thread-local state too.
+    thread::park_timeout(Duration::ZERO);
+    shared.started.fetch_add(1, Ordering::Release);
     let mut seen = 0;
     loop {
         let mut idle_since = Instant::now();
