@@ -367,18 +367,19 @@ fn exp8(x: __m256) -> __m256 {
         _mm256_max_ps(x, _mm256_set1_ps(scalar::EXP_LO)),
         _mm256_set1_ps(scalar::EXP_HI),
     );
-    let n = _mm256_floor_ps(_mm256_add_ps(
-        _mm256_mul_ps(x, _mm256_set1_ps(scalar::LOG2E)),
+    let n = _mm256_floor_ps(_mm256_fmadd_ps(
+        x,
+        _mm256_set1_ps(scalar::LOG2E),
         _mm256_set1_ps(0.5),
     ));
-    let r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(scalar::LN2_HI)));
-    let r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(scalar::LN2_LO)));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(scalar::LN2_HI), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(scalar::LN2_LO), r);
     let z = _mm256_mul_ps(r, r);
     let mut p = _mm256_set1_ps(scalar::EXP_P[0]);
     for &c in &scalar::EXP_P[1..] {
-        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
     }
-    let y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1.0));
+    let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0));
     let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
         _mm256_cvttps_epi32(n),
         _mm256_set1_epi32(127),
@@ -402,9 +403,9 @@ fn tanh8(x: __m256) -> __m256 {
     let z = _mm256_mul_ps(x, x);
     let mut p = _mm256_set1_ps(scalar::TANH_P[0]);
     for &c in &scalar::TANH_P[1..] {
-        p = _mm256_add_ps(_mm256_mul_ps(p, z), _mm256_set1_ps(c));
+        p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(c));
     }
-    let small = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, z), x), x);
+    let small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
     let one = _mm256_set1_ps(1.0);
     let e = exp8(_mm256_add_ps(ax, ax));
     let large = _mm256_sub_ps(

@@ -158,8 +158,12 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
     for g in 0..groups {
         let mut wv = [_mm512_setzero_si512(); NP];
         for (p, wv) in wv.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees panel p has group g (64 bytes).
-            *wv = unsafe { _mm512_loadu_si512(w.add(p * panel_len + g * 64).cast()) };
+            // SAFETY: the caller guarantees panel p has group g (64 bytes); prefetching an
+            // address past the panel is harmless (wrapping_add: no pointer arithmetic UB).
+            unsafe {
+                *wv = _mm512_loadu_si512(w.add(p * panel_len + g * 64).cast());
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(p * panel_len + (g + 8) * 64).cast());
+            }
         }
         for i in 0..MR {
             // SAFETY: the caller guarantees row i has 4 bytes at column 4g.
