@@ -160,23 +160,24 @@ pub fn run_layer<P>(
     pool.run(threads, &job);
 }
 
-/// Computes `m` rows of `row_len` outputs on up to `threads` threads: `f(rows, out_rows)` is
-/// called with disjoint row ranges (multiples of 4 rows where possible) and their part of
-/// `out`.
+/// Computes `m` rows of output on up to `threads` threads: `f(rows, out_rows, aux_rows)` is
+/// called with disjoint row ranges (multiples of 4 rows where possible) and their parts of
+/// `out` (`row_len` values a row) and of `aux` (`aux_row_len` a row, 0 for none).
 ///
 /// # Panics
-/// If `out.len() != m * row_len`.
-pub fn par_rows<T: Send, F>(
+/// If `out.len() != m * row_len` or `aux.len() != m * aux_row_len`.
+pub fn par_rows<T: Send, U: Send, F>(
     pool: &mut Pool,
     threads: usize,
     m: usize,
-    row_len: usize,
-    out: &mut [T],
+    (out, row_len): (&mut [T], usize),
+    (aux, aux_row_len): (&mut [U], usize),
     f: &F,
 ) where
-    F: Fn(Range<usize>, &mut [T]) + Sync,
+    F: Fn(Range<usize>, &mut [T], &mut [U]) + Sync,
 {
     assert_eq!(out.len(), m * row_len, "par_rows: output length");
+    assert_eq!(aux.len(), m * aux_row_len, "par_rows: auxiliary length");
     let threads = threads.clamp(1, m.max(1));
     let per = if threads == 1 {
         m.max(1)
@@ -185,7 +186,7 @@ pub fn par_rows<T: Send, F>(
     };
     let tasks = m.div_ceil(per);
     let next = AtomicUsize::new(0);
-    let out = SharedSlice::new(out);
+    let (out, aux) = (SharedSlice::new(out), SharedSlice::new(aux));
     pool.run(threads, &|_| {
         loop {
             let task = next.fetch_add(1, Ordering::Relaxed);
@@ -194,8 +195,13 @@ pub fn par_rows<T: Send, F>(
             }
             let rows = task * per..((task + 1) * per).min(m);
             // SAFETY: every task has its own row range.
-            let chunk = unsafe { out.get_mut(rows.start * row_len..rows.end * row_len) };
-            f(rows, chunk);
+            let (chunk, aux_chunk) = unsafe {
+                (
+                    out.get_mut(rows.start * row_len..rows.end * row_len),
+                    aux.get_mut(rows.start * aux_row_len..rows.end * aux_row_len),
+                )
+            };
+            f(rows, chunk, aux_chunk);
         }
     });
 }

@@ -126,23 +126,30 @@ impl LinearOp for Linear {
             .threads
             .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
             .max(1);
-        kernels::par_rows(pool, threads, rows, out, y, &|part, y_part| {
-            let x_part = &x[part.start * cols..part.end * cols];
-            kernels::gemm_f32(
-                exec.kernel,
-                x_part,
-                part.len(),
-                &self.packed,
-                0..out,
-                y_part,
-                out,
-            );
-            for row in y_part.chunks_exact_mut(out) {
-                for (v, b) in row.iter_mut().zip(&self.bias) {
-                    *v += b;
+        kernels::par_rows(
+            pool,
+            threads,
+            rows,
+            (y, out),
+            (&mut [], 0),
+            &|part, y_part, _: &mut [f32]| {
+                let x_part = &x[part.start * cols..part.end * cols];
+                kernels::gemm_f32(
+                    exec.kernel,
+                    x_part,
+                    part.len(),
+                    &self.packed,
+                    0..out,
+                    y_part,
+                    out,
+                );
+                for row in y_part.chunks_exact_mut(out) {
+                    for (v, b) in row.iter_mut().zip(&self.bias) {
+                        *v += b;
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 
     fn project_step(

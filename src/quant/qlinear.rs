@@ -179,23 +179,24 @@ impl LinearOp for QLinear {
             pool,
             threads,
             rows,
-            out,
-            &mut scratch.accumulators,
-            &|part, acc| {
+            (y, out),
+            (&mut scratch.accumulators, out),
+            &|part, y, acc| {
                 let a = &quantized[part.start * stride..part.end * stride];
+                let zp = params.zero_point;
                 kernels::gemm_u8i8(
                     exec.kernel,
                     a,
                     part.len(),
-                    params.zero_point,
+                    zp,
                     &self.weight,
                     0..out,
                     acc,
                     out,
                 );
+                self.dequantize(params.scale, 0..out, acc, y);
             },
         );
-        self.dequantize(params.scale, 0..out, &scratch.accumulators, y);
     }
 
     fn project_step(
