@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
-const GROUP: usize = 4;
+const GROUP: usize = 8;
 
 /// See [`super::gemm_u8i8`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
@@ -74,17 +74,11 @@ pub fn gemm_u8i8(
             unsafe {
                 match (np, mr) {
                     (GROUP, 4) => {
-                        emit_all(
-                            micro_i8::<2, 4>(a_ptr, stride, w_ptr, panel_len, groups),
-                            0,
-                            &mut emit,
-                        );
-                        let w2 = w_ptr.add(2 * panel_len);
-                        emit_all(
-                            micro_i8::<2, 4>(a_ptr, stride, w2, panel_len, groups),
-                            2,
-                            &mut emit,
-                        );
+                        for pair in (0..GROUP).step_by(2) {
+                            let wp = w_ptr.add(pair * panel_len);
+                            let acc = micro_i8::<2, 4>(a_ptr, stride, wp, panel_len, groups);
+                            emit_all(acc, pair, &mut emit);
+                        }
                     }
                     (GROUP, 2) => emit_all(
                         micro_i8::<GROUP, 2>(a_ptr, stride, w_ptr, panel_len, groups),
@@ -225,12 +219,10 @@ pub fn gemm_f32(
             unsafe {
                 match (np, mr) {
                     (GROUP, 4) => {
-                        emit_all(micro_f32::<2, 4>(a_ptr, k, w_ptr), 0, &mut emit);
-                        emit_all(
-                            micro_f32::<2, 4>(a_ptr, k, w_ptr.add(2 * panel_len)),
-                            2,
-                            &mut emit,
-                        );
+                        for pair in (0..GROUP).step_by(2) {
+                            let acc = micro_f32::<2, 4>(a_ptr, k, w_ptr.add(pair * panel_len));
+                            emit_all(acc, pair, &mut emit);
+                        }
                     }
                     (GROUP, 2) => emit_all(micro_f32::<GROUP, 2>(a_ptr, k, w_ptr), 0, &mut emit),
                     (GROUP, _) => emit_all(micro_f32::<GROUP, 1>(a_ptr, k, w_ptr), 0, &mut emit),
