@@ -85,11 +85,12 @@ pub fn gemm_u8i8(
                         0,
                         &mut emit,
                     ),
-                    (GROUP, _) => emit_all(
-                        micro_i8::<GROUP, 1>(a_ptr, stride, w_ptr, panel_len, groups),
-                        0,
-                        &mut emit,
-                    ),
+                    (_, 1) => {
+                        for pp in 0..np {
+                            let wp = w_ptr.add(pp * panel_len);
+                            emit(pp, 0, gemv_i8(a_ptr, wp, groups));
+                        }
+                    }
                     _ => {
                         for pp in 0..np {
                             let wp = w_ptr.add(pp * panel_len);
@@ -99,13 +100,8 @@ pub fn gemm_u8i8(
                                     pp,
                                     &mut emit,
                                 ),
-                                2 => emit_all(
-                                    micro_i8::<1, 2>(a_ptr, stride, wp, panel_len, groups),
-                                    pp,
-                                    &mut emit,
-                                ),
                                 _ => emit_all(
-                                    micro_i8::<1, 1>(a_ptr, stride, wp, panel_len, groups),
+                                    micro_i8::<1, 2>(a_ptr, stride, wp, panel_len, groups),
                                     pp,
                                     &mut emit,
                                 ),
@@ -169,6 +165,43 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
         }
     }
     acc
+}
+
+/// One panel × one activation row: the panel is read front to back (one stream for the
+/// prefetcher) into four accumulators over alternating column groups, summed at the end
+/// (integer sums: the order does not change the result).
+///
+/// # Safety
+/// `w` must point at one panel holding `groups` groups, `a` at `4 * groups` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
+    let mut acc = [_mm512_setzero_si512(); 4];
+    let full = groups / 4 * 4;
+    for g in (0..full).step_by(4) {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: groups g..g+4 exist in the panel and in the activation row.
+            unsafe {
+                let wv = _mm512_loadu_si512(w.add((g + j) * 64).cast());
+                let x = a.add((g + j) * 4).cast::<i32>().read_unaligned();
+                *acc = _mm512_dpbusd_epi32(*acc, _mm512_set1_epi32(x), wv);
+            }
+        }
+        // Prefetching past the panel is harmless (wrapping_add: no pointer-arithmetic UB).
+        _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((g + 8) * 64).cast());
+    }
+    for g in full..groups {
+        // SAFETY: group g exists in the panel and in the activation row.
+        unsafe {
+            let wv = _mm512_loadu_si512(w.add(g * 64).cast());
+            let x = a.add(g * 4).cast::<i32>().read_unaligned();
+            acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_set1_epi32(x), wv);
+        }
+    }
+    _mm512_add_epi32(
+        _mm512_add_epi32(acc[0], acc[1]),
+        _mm512_add_epi32(acc[2], acc[3]),
+    )
 }
 
 /// See [`super::gemm_f32`].
