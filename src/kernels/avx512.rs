@@ -32,6 +32,10 @@ pub fn gemm_u8i8(
     );
     let panel_len = groups * PANEL * 4;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
+    if m == 1 {
+        gemv_rows(a, zp, w, rows, out);
+        return;
+    }
     let mut tmp = [0i32; PANEL];
     let zp_v = _mm512_set1_epi32(zp);
     let mut p = first;
@@ -165,6 +169,35 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
         }
     }
     acc
+}
+
+/// [`gemm_u8i8`] for one activation row, kept small for the per-step GEMV of small models.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+fn gemv_rows(a: &[u8], zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
+    let groups = w.groups();
+    let panel_len = groups * PANEL * 4;
+    let zp_v = _mm512_set1_epi32(zp);
+    for panel in rows.start / PANEL..rows.end.div_ceil(PANEL) {
+        // SAFETY: the caller checked a.len() >= 4 * groups and rows.end <= w.rows(), so the
+        // panel exists and the row has every group.
+        let acc = unsafe { gemv_i8(a.as_ptr(), w.data().as_ptr().add(panel * panel_len), groups) };
+        let base = panel * PANEL;
+        if base >= rows.start && base + PANEL <= rows.end {
+            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
+            // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows; dst
+            // holds 16 i32.
+            unsafe {
+                let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
+                let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
+                _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+            }
+        } else {
+            let mut tmp = [0i32; PANEL];
+            // SAFETY: tmp holds 16 i32.
+            unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
+            store_panel(&tmp, panel, &rows, zp, w.row_sums(), out);
+        }
+    }
 }
 
 /// One panel × one activation row: the panel is read front to back (one stream for the
