@@ -257,6 +257,10 @@ pub fn gemm_f32(
     );
     let panel_len = k * PANEL;
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
+    if m == 1 {
+        gemv_f32_rows(a, w, rows, out);
+        return;
+    }
     let mut tmp = [0f32; PANEL];
     let mut p = first;
     while p < last {
@@ -307,6 +311,48 @@ pub fn gemm_f32(
             i += mr;
         }
         p += np;
+    }
+}
+
+/// [`gemm_f32`] for one activation row, kept small for the per-step GEMV of small models:
+/// four panels at a time (four independent FMA chains), then one.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
+    let k = w.cols();
+    let panel_len = k * PANEL;
+    let last = rows.end.div_ceil(PANEL);
+    let mut tmp = [0f32; PANEL];
+    let mut emit = |panel: usize, acc: __m512| {
+        let base = panel * PANEL;
+        if base >= rows.start && base + PANEL <= rows.end {
+            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
+            // SAFETY: dst holds 16 f32.
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), acc) };
+        } else {
+            // SAFETY: tmp holds 16 f32.
+            unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
+            for r in rows.start.max(base)..rows.end.min(base + PANEL) {
+                out[r - rows.start] = tmp[r - base];
+            }
+        }
+    };
+    let mut panel = rows.start / PANEL;
+    while panel < last {
+        // SAFETY: the caller checked a.len() >= k and rows.end <= w.rows(), so these panels
+        // exist and hold k columns each.
+        unsafe {
+            let w_ptr = w.data().as_ptr().add(panel * panel_len);
+            if last - panel >= 4 {
+                let acc = micro_f32::<4, 1>(a.as_ptr(), k, w_ptr);
+                for (j, acc) in acc.iter().enumerate() {
+                    emit(panel + j, acc[0]);
+                }
+                panel += 4;
+            } else {
+                emit(panel, micro_f32::<1, 1>(a.as_ptr(), k, w_ptr)[0][0]);
+                panel += 1;
+            }
+        }
     }
 }
 
