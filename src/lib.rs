@@ -17,5 +17,6 @@ pub mod tensor;
 pub mod tui;
 
 pub use error::{DynqError, Result};
+pub use kernels::{Execution, Kernel, KernelChoice, RunOptions};
 pub use model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
 pub use quant::{Model, QLinear, Scheme, quantize_dynamic};

@@ -1,102 +1,183 @@
-//! The numeric kernels: u8 × i8 → i32 and f32 matrix products, activation min/max and
-//! quantization. Plain functions over slices; the model code calls only these, so faster
-//! implementations replace the bodies without touching the model.
+//! The numeric kernels: u8 × i8 → i32 and f32 matrix products over packed weights, activation
+//! min/max and quantization, the fused LSTM cell, and the threads that run the recurrence.
+//! Safe wrappers here check shapes once and dispatch on a [`Kernel`] chosen at start-up.
 //!
-//! This is the only module allowed to contain `unsafe` code.
+//! This is the only module allowed to contain `unsafe` code; SIMD code runs only behind a
+//! [`Kernel`] value, which exists only for features the CPU was detected to have.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod dispatch;
+mod pack;
+mod pool;
+mod recurrence;
 mod scalar;
 
-/// Weights of a quantized linear layer, `rows × cols` int8 values (row `j` = output `j`),
-/// packed once in the layout the integer kernel wants, with each row's sum precomputed so that
-/// the activation zero point costs one multiply-add per output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PackedI8 {
-    rows: usize,
-    cols: usize,
-    data: Vec<i8>,
-    row_sums: Vec<i32>,
-}
+use std::ops::Range;
 
-impl PackedI8 {
-    /// Packs row-major `weights` of shape `rows × cols`.
-    ///
-    /// # Panics
-    /// If `weights.len() != rows * cols` (a programming error: callers check shapes first).
-    pub fn pack(weights: &[i8], rows: usize, cols: usize) -> Self {
-        assert_eq!(weights.len(), rows * cols, "PackedI8::pack: shape mismatch");
-        let row_sums = weights
-            .chunks_exact(cols.max(1))
-            .take(rows)
-            .map(|row| row.iter().map(|&w| i32::from(w)).sum())
-            .collect();
-        PackedI8 {
-            rows,
-            cols,
-            data: weights.to_vec(),
-            row_sums,
-        }
-    }
+pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
+pub use pack::{PANEL, PackedF32, PackedI8};
+pub use pool::Pool;
+pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_threads};
 
-    /// Number of output rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Number of input columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// The weights back in row-major `rows × cols` order.
-    pub fn unpack(&self) -> Vec<i8> {
-        self.data.clone()
-    }
-}
-
-/// `out[m][n] = Σ_k (a[m][k] − a_zero_point) · w[n][k]` in exact i32 arithmetic.
+/// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
+/// exact i32 arithmetic.
 ///
-/// `a` is `m × w.cols()` row-major, `out` is `m × w.rows()` row-major.
+/// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 127
+/// (activations quantized with `reduce_range`); row `i` of the output starts at
+/// `out[i · out_stride]`.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
-pub fn gemm_u8i8(a: &[u8], m: usize, a_zero_point: i32, w: &PackedI8, out: &mut [i32]) {
-    assert_eq!(a.len(), m * w.cols, "gemm_u8i8: activation shape");
-    assert_eq!(out.len(), m * w.rows, "gemm_u8i8: output shape");
-    scalar::gemm_u8i8(
-        a,
-        m,
-        a_zero_point,
-        w.rows,
-        w.cols,
-        &w.data,
-        &w.row_sums,
-        out,
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u8i8(
+    kernel: Kernel,
+    a: &[u8],
+    m: usize,
+    a_zero_point: i32,
+    w: &PackedI8,
+    rows: Range<usize>,
+    out: &mut [i32],
+    out_stride: usize,
+) {
+    assert_eq!(a.len(), m * w.padded_cols(), "gemm_u8i8: activation shape");
+    assert!(
+        rows.start <= rows.end && rows.end <= w.rows(),
+        "gemm_u8i8: rows"
+    );
+    check_output(m, rows.len(), out.len(), out_stride);
+    debug_assert!(
+        a.iter().all(|&v| v <= 127),
+        "gemm_u8i8: activations above 127"
+    );
+    match kernel {
+        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
+        // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride) },
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe {
+            avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride)
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
+    }
+}
+
+/// `out[i][r − rows.start] = Σ_k a[i][k] · w[r][k]` for `r` in `rows` (that is `A · Wᵀ`),
+/// accumulated with one fused multiply-add per column, in column order, on every kernel.
+///
+/// `a` is `m × w.cols()` row-major; row `i` of the output starts at `out[i · out_stride]`.
+///
+/// # Panics
+/// If the slice lengths do not match the shapes.
+pub fn gemm_f32(
+    kernel: Kernel,
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    rows: Range<usize>,
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    assert_eq!(a.len(), m * w.cols(), "gemm_f32: input shape");
+    assert!(
+        rows.start <= rows.end && rows.end <= w.rows(),
+        "gemm_f32: rows"
+    );
+    check_output(m, rows.len(), out.len(), out_stride);
+    match kernel {
+        Kernel::Scalar => scalar::gemm_f32(a, m, w, rows, out, out_stride),
+        // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, rows, out, out_stride) },
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, rows, out, out_stride) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gemm_f32(a, m, w, rows, out, out_stride),
+    }
+}
+
+/// Output row `i` is `out[i · stride..i · stride + n]`: it must exist for every `i < m`.
+fn check_output(m: usize, n: usize, len: usize, stride: usize) {
+    assert!(
+        n <= stride && (m == 0 || len >= (m - 1) * stride + n),
+        "gemm: output shape"
     );
 }
 
-/// `out[m][n] = Σ_k a[m][k] · w[n][k]` (that is `A · Wᵀ`), f32.
-///
-/// `a` is `m × k`, `w` is `n × k`, `out` is `m × n`, all row-major.
-///
-/// # Panics
-/// If the slice lengths do not match the shapes.
-pub fn gemm_f32(a: &[f32], m: usize, w: &[f32], n: usize, k: usize, out: &mut [f32]) {
-    assert_eq!(a.len(), m * k, "gemm_f32: input shape");
-    assert_eq!(w.len(), n * k, "gemm_f32: weight shape");
-    assert_eq!(out.len(), m * n, "gemm_f32: output shape");
-    scalar::gemm_f32(a, m, w, n, k, out);
+/// The minimum and maximum of `x` (`(0, 0)` for an empty slice); `x` must hold no NaN.
+pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
+    match kernel {
+        Kernel::Scalar => scalar::min_max(x),
+        // SAFETY: any non-scalar Kernel value implies avx2 was detected.
+        #[cfg(target_arch = "x86_64")]
+        _ => unsafe { avx2::min_max(x) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::min_max(x),
+    }
 }
 
-/// The minimum and maximum of `x` (`(0, 0)` for an empty slice).
-pub fn min_max(x: &[f32]) -> (f32, f32) {
-    scalar::min_max(x)
-}
-
-/// `out[i] = clamp(round_half_even(x[i] · inv_scale + zero_point), 0, 255)`.
+/// `out[i][j] = clamp(round_half_even(x[i][j] · inv_scale + zero_point), 0, 255)` (multiply,
+/// then add: no FMA) for `x` of `rows × cols` and `out` of `rows × out_stride`; the padding
+/// bytes of each output row are left as they are.
 ///
 /// # Panics
-/// If `out.len() != x.len()`.
-pub fn quantize_u8(x: &[f32], inv_scale: f32, zero_point: i32, out: &mut [u8]) {
-    assert_eq!(x.len(), out.len(), "quantize_u8: length mismatch");
-    scalar::quantize_u8(x, inv_scale, zero_point, out);
+/// If the lengths do not match or `out_stride < cols`.
+pub fn quantize_u8(
+    kernel: Kernel,
+    x: &[f32],
+    cols: usize,
+    inv_scale: f32,
+    zero_point: i32,
+    out: &mut [u8],
+    out_stride: usize,
+) {
+    assert!(
+        cols > 0 && out_stride >= cols && x.len().is_multiple_of(cols),
+        "quantize_u8: shape"
+    );
+    assert_eq!(
+        x.len() / cols * out_stride,
+        out.len(),
+        "quantize_u8: output length"
+    );
+    match kernel {
+        Kernel::Scalar => scalar::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride),
+        // SAFETY: any non-scalar Kernel value implies avx2 was detected.
+        #[cfg(target_arch = "x86_64")]
+        _ => unsafe { avx2::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride),
+    }
 }
+
+/// The LSTM cell for `n` hidden units: with `gate_k = hh[k] + ih[k]` (k = i, f, g, o),
+/// `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`, overwriting `c` and `h`.
+/// σ and tanh are Cephes' single-precision approximations (about 1 ULP), identical on every
+/// kernel.
+///
+/// # Panics
+/// If any slice's length differs from `c.len()`.
+pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32]) {
+    let n = c.len();
+    assert!(
+        h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n),
+        "lstm_cell: lengths"
+    );
+    match kernel {
+        Kernel::Scalar => scalar::lstm_cell(hh, ih, c, h),
+        // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
+        #[cfg(target_arch = "x86_64")]
+        _ => unsafe { avx2::lstm_cell(hh, ih, c, h) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::lstm_cell(hh, ih, c, h),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! The linear map `y = x Wᵀ + b` and the trait the LSTM is generic over.
 
-use crate::kernels;
+use std::ops::Range;
+
+use crate::kernels::{self, Execution, Kernel, PackedF32, Pool, StepScratch};
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
 /// a forward pass allocates nothing once they have grown to size.
@@ -15,23 +17,64 @@ pub struct LinearScratch {
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
 /// [`crate::QLinear`].
 pub trait LinearOp: Clone + Send + Sync {
+    /// Fewest multiply-adds per recurrent step one thread should get before a second thread
+    /// is worth its barrier.
+    const MIN_STEP_WORK_PER_THREAD: usize;
+    /// Fewest multiply-adds of a whole-sequence product one thread should get before a second
+    /// thread is worth waking.
+    const MIN_GEMM_WORK_PER_THREAD: usize;
+
     /// Features of each input row.
     fn in_features(&self) -> usize;
     /// Features of each output row.
     fn out_features(&self) -> usize;
-    /// `y[rows × out] = x[rows × in] · Wᵀ + b`. Slices must have exactly those lengths.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut LinearScratch);
+
+    /// `y[rows × out] = x[rows × in] · Wᵀ + b` with the detected kernel on one thread.
+    /// Slices must have exactly those lengths.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut LinearScratch) {
+        let exec = Execution {
+            kernel: Kernel::detect(),
+            threads: 1,
+        };
+        self.forward_with(exec, &mut Pool::default(), x, rows, y, scratch);
+    }
+
+    /// Like [`LinearOp::forward`] with the given kernel, on up to `exec.threads` threads.
+    fn forward_with(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        scratch: &mut LinearScratch,
+    );
+
+    /// The recurrent projection of an LSTM step restricted to some hidden units: with this map
+    /// being `W_hh` (`4H × H`) and `h` the previous hidden state (`batch × H`), fills
+    /// `scratch.gates` (`[batch][gate][unit]`) with `W_hh h + b_hh` for the rows of `units` in
+    /// each of the four gates.
+    fn project_step(
+        &self,
+        kernel: Kernel,
+        h: &[f32],
+        batch: usize,
+        units: Range<usize>,
+        scratch: &mut StepScratch,
+    );
 }
 
 /// An f32 linear map with PyTorch's `nn.Linear` layout: `weight` is `out × in` row-major.
+///
+/// The kernels read a packed copy made by [`Linear::new`]: change the weights by building a
+/// new `Linear`, not by editing `weight`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linear {
     /// `out_features × in_features`, row-major.
     pub weight: Vec<f32>,
     /// `out_features` values.
     pub bias: Vec<f32>,
-    in_features: usize,
-    out_features: usize,
+    packed: PackedF32,
 }
 
 impl Linear {
@@ -47,37 +90,108 @@ impl Linear {
             "Linear: weight shape"
         );
         assert_eq!(bias.len(), out_features, "Linear: bias shape");
+        let packed = PackedF32::pack(&weight, out_features, in_features);
         Linear {
             weight,
             bias,
-            in_features,
-            out_features,
+            packed,
         }
     }
 }
 
 impl LinearOp for Linear {
+    const MIN_STEP_WORK_PER_THREAD: usize = 32 * 1024;
+    const MIN_GEMM_WORK_PER_THREAD: usize = 256 * 1024;
+
     fn in_features(&self) -> usize {
-        self.in_features
+        self.packed.cols()
     }
 
     fn out_features(&self) -> usize {
-        self.out_features
+        self.packed.rows()
     }
 
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], _scratch: &mut LinearScratch) {
-        kernels::gemm_f32(
-            x,
+    fn forward_with(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        _scratch: &mut LinearScratch,
+    ) {
+        let (cols, out) = (self.in_features(), self.out_features());
+        let work = rows * cols * out;
+        let threads = exec
+            .threads
+            .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
+            .max(1);
+        kernels::par_rows(
+            pool,
+            threads,
             rows,
-            &self.weight,
-            self.out_features,
-            self.in_features,
-            y,
+            (y, out),
+            (&mut [], 0),
+            &|part, y_part, _: &mut [f32]| {
+                let x_part = &x[part.start * cols..part.end * cols];
+                kernels::gemm_f32(
+                    exec.kernel,
+                    x_part,
+                    part.len(),
+                    &self.packed,
+                    0..out,
+                    y_part,
+                    out,
+                );
+                for row in y_part.chunks_exact_mut(out) {
+                    for (v, b) in row.iter_mut().zip(&self.bias) {
+                        *v += b;
+                    }
+                }
+            },
         );
-        for row in y.chunks_exact_mut(self.out_features) {
-            for (v, b) in row.iter_mut().zip(&self.bias) {
-                *v += b;
+    }
+
+    fn project_step(
+        &self,
+        kernel: Kernel,
+        h: &[f32],
+        batch: usize,
+        units: Range<usize>,
+        scratch: &mut StepScratch,
+    ) {
+        let hidden = self.in_features();
+        let n = units.len();
+        scratch.gates.resize(4 * batch * n, 0.0);
+        for_each_gate(hidden, &units, |rows, offset| {
+            let out = &mut scratch.gates[offset..];
+            kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out, 4 * n);
+            for b in 0..batch {
+                let row = &mut out[b * 4 * n..][..rows.len()];
+                for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {
+                    *v += bias;
+                }
             }
+        });
+    }
+}
+
+/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates, where the
+/// results go to `[batch][gate][unit]` at `offset`: once for all four gates at once when
+/// `units` covers every hidden unit (the rows are then contiguous), else once per gate.
+pub(crate) fn for_each_gate(
+    hidden: usize,
+    units: &Range<usize>,
+    mut f: impl FnMut(Range<usize>, usize),
+) {
+    if units.len() == hidden {
+        f(0..4 * hidden, 0);
+    } else {
+        for gate in 0..4 {
+            f(
+                gate * hidden + units.start..gate * hidden + units.end,
+                gate * units.len(),
+            );
         }
     }
 }

@@ -7,6 +7,7 @@ use ndarray::{Array3, ArrayView3};
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
+use crate::kernels::{self, Execution, LayerShape, Pool, RunOptions, StepScratch};
 use crate::tensor::{ensure_finite, ensure_shape};
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
@@ -24,6 +25,7 @@ pub struct Lstm<L> {
     layers: Vec<LstmLayer<L>>,
     head: Option<L>,
     dims: ModelDims,
+    execution: Execution,
 }
 
 /// The initial (or final) state: `h` and `c`, each `[num_layers, batch, hidden_size]`.
@@ -55,17 +57,19 @@ impl LstmOutput {
     }
 }
 
-/// Buffers reused across forward passes; they grow on first use and are then left alone, so a
-/// forward pass with the same shapes allocates nothing.
+/// Buffers and worker threads reused across forward passes; they are created on first use and
+/// then left alone, so a forward pass with the same shapes allocates nothing. A clone starts
+/// without threads of its own.
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
     input_projection: Vec<f32>,
-    recurrent_projection: Vec<f32>,
     sequence_a: Vec<f32>,
     sequence_b: Vec<f32>,
     h: Vec<f32>,
     c: Vec<f32>,
     scratch: LinearScratch,
+    step_scratch: Vec<StepScratch>,
+    pool: Pool,
 }
 
 fn resize(buffer: &mut Vec<f32>, len: usize) {
@@ -80,17 +84,39 @@ fn reuse_array(array: &mut Array3<f32>, shape: [usize; 3]) {
     }
 }
 
-/// The logistic function as PyTorch evaluates it, `1 / (1 + e^-x)`.
-#[inline]
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl<L: LinearOp> Lstm<L> {
     /// Assembles a model from its layers; shapes are checked by the caller that built them.
     pub(crate) fn from_parts(layers: Vec<LstmLayer<L>>, head: Option<L>, dims: ModelDims) -> Self {
         debug_assert_eq!(layers.len(), dims.num_layers);
-        Lstm { layers, head, dims }
+        Lstm {
+            layers,
+            head,
+            dims,
+            execution: Execution::default(),
+        }
+    }
+
+    /// Chooses the kernel and the most threads a forward pass may use; fails, leaving the model
+    /// as it was, when the CPU lacks the requested kernel.
+    pub fn set_run_options(&mut self, options: RunOptions) -> Result<()> {
+        self.execution = options.resolve()?;
+        Ok(())
+    }
+
+    /// This model with [`Lstm::set_run_options`] applied.
+    pub fn with_run_options(mut self, options: RunOptions) -> Result<Self> {
+        self.set_run_options(options)?;
+        Ok(self)
+    }
+
+    /// The kernel and thread limit in use (default: the fastest kernel, one thread per core).
+    pub fn execution(&self) -> Execution {
+        self.execution
+    }
+
+    /// The name of the kernel in use, for reports (`scalar`, `avx2`, `avx512-vnni`).
+    pub fn kernel_name(&self) -> &'static str {
+        self.execution.kernel.name()
     }
 
     /// The model's dimensions.
@@ -121,6 +147,7 @@ impl<L: LinearOp> Lstm<L> {
                 .collect(),
             head: self.head.as_ref().map(f),
             dims: self.dims,
+            execution: self.execution,
         }
     }
 
@@ -183,8 +210,8 @@ impl<L: LinearOp> Lstm<L> {
         let layers = self.dims.num_layers;
 
         let ws = workspace;
+        let exec = self.execution;
         resize(&mut ws.input_projection, rows * gates);
-        resize(&mut ws.recurrent_projection, b * gates);
         resize(&mut ws.sequence_a, rows * h_size);
         resize(&mut ws.sequence_b, rows * h_size);
         resize(&mut ws.h, b * h_size);
@@ -202,12 +229,25 @@ impl<L: LinearOp> Lstm<L> {
             }
         };
 
+        let shape = LayerShape {
+            steps: t,
+            batch: b,
+            hidden: h_size,
+        };
+        let work = gates * h_size * b;
+        let threads =
+            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, h_size);
         for (k, layer) in self.layers.iter().enumerate() {
             // Layer k reads sequence_a (or the input) and writes sequence_b.
             let layer_input: &[f32] = if k == 0 { input_slice } else { &ws.sequence_a };
-            layer
-                .ih
-                .forward(layer_input, rows, &mut ws.input_projection, &mut ws.scratch);
+            layer.ih.forward_with(
+                exec,
+                &mut ws.pool,
+                layer_input,
+                rows,
+                &mut ws.input_projection,
+                &mut ws.scratch,
+            );
 
             match state {
                 Some(s) => {
@@ -219,21 +259,22 @@ impl<L: LinearOp> Lstm<L> {
                     ws.c.fill(0.0);
                 }
             }
-            for step in 0..t {
-                layer
-                    .hh
-                    .forward(&ws.h, b, &mut ws.recurrent_projection, &mut ws.scratch);
-                let ih_rows = &ws.input_projection[step * b * gates..(step + 1) * b * gates];
-                cell_update(
-                    &ws.recurrent_projection,
-                    ih_rows,
-                    &mut ws.h,
-                    &mut ws.c,
-                    h_size,
-                );
-                ws.sequence_b[step * b * h_size..(step + 1) * b * h_size].copy_from_slice(&ws.h);
-            }
-            write_state(&mut out.h_n, &ws.h, k);
+            let project = |h: &[f32], units, scratch: &mut StepScratch| {
+                layer.hh.project_step(exec.kernel, h, b, units, scratch);
+            };
+            kernels::run_layer(
+                exec.kernel,
+                threads,
+                &mut ws.pool,
+                &mut ws.step_scratch,
+                shape,
+                &project,
+                &ws.input_projection,
+                &ws.h,
+                &mut ws.c,
+                &mut ws.sequence_b,
+            );
+            write_state(&mut out.h_n, &ws.sequence_b[(t - 1) * b * h_size..], k);
             write_state(&mut out.c_n, &ws.c, k);
             std::mem::swap(&mut ws.sequence_a, &mut ws.sequence_b);
         }
@@ -252,7 +293,7 @@ impl<L: LinearOp> Lstm<L> {
                 let y = head_out
                     .as_slice_mut()
                     .expect("owned arrays are contiguous");
-                head.forward(&ws.sequence_a, rows, y, &mut ws.scratch);
+                head.forward_with(exec, &mut ws.pool, &ws.sequence_a, rows, y, &mut ws.scratch);
             }
             None => out.head_output = None,
         }
@@ -283,28 +324,5 @@ fn write_state(dst: &mut Array3<f32>, src: &[f32], layer: usize) {
         .zip(src)
     {
         *d = *s;
-    }
-}
-
-/// `gates = hh + ih`, then `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`, for every
-/// batch row; `hh` and `ih` are `B × 4H`, `h` and `c` are `B × H`.
-fn cell_update(hh: &[f32], ih: &[f32], h: &mut [f32], c: &mut [f32], hidden: usize) {
-    let gates = 4 * hidden;
-    for (row, (h_row, c_row)) in h
-        .chunks_exact_mut(hidden)
-        .zip(c.chunks_exact_mut(hidden))
-        .enumerate()
-    {
-        let hh = &hh[row * gates..(row + 1) * gates];
-        let ih = &ih[row * gates..(row + 1) * gates];
-        for j in 0..hidden {
-            let i = sigmoid(hh[j] + ih[j]);
-            let f = sigmoid(hh[hidden + j] + ih[hidden + j]);
-            let g = (hh[2 * hidden + j] + ih[2 * hidden + j]).tanh();
-            let o = sigmoid(hh[3 * hidden + j] + ih[3 * hidden + j]);
-            let c_new = f * c_row[j] + i * g;
-            c_row[j] = c_new;
-            h_row[j] = o * c_new.tanh();
-        }
     }
 }

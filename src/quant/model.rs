@@ -7,6 +7,7 @@ use ndarray::ArrayView3;
 use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
+use crate::kernels::{Execution, RunOptions};
 use crate::model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
 
 /// A runnable model variant: the FP32 original or one of its dynamically quantized twins.
@@ -66,6 +67,33 @@ impl Model {
             Model::Fp32(m) | Model::Fp16(m) => m.dims(),
             Model::Int8(m) => m.dims(),
         }
+    }
+
+    /// Chooses the kernel and thread limit; see [`Lstm::set_run_options`].
+    pub fn set_run_options(&mut self, options: RunOptions) -> Result<()> {
+        match self {
+            Model::Fp32(m) | Model::Fp16(m) => m.set_run_options(options),
+            Model::Int8(m) => m.set_run_options(options),
+        }
+    }
+
+    /// This model with [`Model::set_run_options`] applied.
+    pub fn with_run_options(mut self, options: RunOptions) -> Result<Self> {
+        self.set_run_options(options)?;
+        Ok(self)
+    }
+
+    /// The kernel and thread limit in use.
+    pub fn execution(&self) -> Execution {
+        match self {
+            Model::Fp32(m) | Model::Fp16(m) => m.execution(),
+            Model::Int8(m) => m.execution(),
+        }
+    }
+
+    /// The name of the kernel in use, for reports.
+    pub fn kernel_name(&self) -> &'static str {
+        self.execution().kernel.name()
     }
 
     /// Runs the model; see [`Lstm::forward`].

@@ -1,8 +1,10 @@
 //! The dynamically quantized linear map (PyTorch's `nn.quantized.dynamic.Linear`).
 
-use super::params::{choose_activation_params, quantize_weight, weight_scale};
-use crate::kernels::{self, PackedI8};
-use crate::model::{Linear, LinearOp, LinearScratch};
+use std::ops::Range;
+
+use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
+use crate::kernels::{self, Execution, Kernel, PackedI8, Pool, StepScratch};
+use crate::model::{Linear, LinearOp, LinearScratch, for_each_gate};
 
 /// Int8 weights (per-tensor or per-row symmetric scales), f32 bias; activations are quantized
 /// to uint8 from their own range on every call, products accumulate exactly in i32.
@@ -91,7 +93,62 @@ impl QLinear {
     }
 }
 
+impl QLinear {
+    /// Picks this call's activation parameters from `x`'s range and quantizes `x`
+    /// (`rows × in`) into `quantized` (`rows × padded in`).
+    fn quantize_input(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        quantized: &mut Vec<u8>,
+    ) -> ActivationParams {
+        let (min, max) = kernels::min_max(kernel, x);
+        let params = choose_activation_params(min, max);
+        let (cols, stride) = (self.weight.cols(), self.weight.padded_cols());
+        quantized.resize(x.len() / cols * stride, 0);
+        kernels::quantize_u8(
+            kernel,
+            x,
+            cols,
+            1.0 / params.scale,
+            params.zero_point,
+            quantized,
+            stride,
+        );
+        params
+    }
+
+    /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`.
+    fn dequantize(&self, x_scale: f32, rows: Range<usize>, acc: &[i32], y: &mut [f32]) {
+        let bias = &self.bias[rows.clone()];
+        if self.per_channel {
+            let scales = &self.scales[rows];
+            for (y, acc) in y
+                .chunks_exact_mut(bias.len())
+                .zip(acc.chunks_exact(bias.len()))
+            {
+                for j in 0..bias.len() {
+                    y[j] = acc[j] as f32 * (x_scale * scales[j]) + bias[j];
+                }
+            }
+        } else {
+            let scale = x_scale * self.scales[0];
+            for (y, acc) in y
+                .chunks_exact_mut(bias.len())
+                .zip(acc.chunks_exact(bias.len()))
+            {
+                for j in 0..bias.len() {
+                    y[j] = acc[j] as f32 * scale + bias[j];
+                }
+            }
+        }
+    }
+}
+
 impl LinearOp for QLinear {
+    const MIN_STEP_WORK_PER_THREAD: usize = 96 * 1024;
+    const MIN_GEMM_WORK_PER_THREAD: usize = 1024 * 1024;
+
     fn in_features(&self) -> usize {
         self.weight.cols()
     }
@@ -100,35 +157,90 @@ impl LinearOp for QLinear {
         self.weight.rows()
     }
 
-    fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], scratch: &mut LinearScratch) {
-        let (min, max) = kernels::min_max(x);
-        let params = choose_activation_params(min, max);
-        scratch.quantized.resize(x.len(), 0);
-        kernels::quantize_u8(
-            x,
-            1.0 / params.scale,
-            params.zero_point,
-            &mut scratch.quantized,
-        );
-
-        let out = self.out_features();
+    fn forward_with(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        scratch: &mut LinearScratch,
+    ) {
+        let params = self.quantize_input(exec.kernel, x, &mut scratch.quantized);
+        let (out, stride) = (self.out_features(), self.weight.padded_cols());
         scratch.accumulators.resize(rows * out, 0);
-        kernels::gemm_u8i8(
-            &scratch.quantized,
+        let work = rows * stride * out;
+        let threads = exec
+            .threads
+            .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
+            .max(1);
+        let quantized = &scratch.quantized;
+        kernels::par_rows(
+            pool,
+            threads,
             rows,
-            params.zero_point,
-            &self.weight,
-            &mut scratch.accumulators,
+            (y, out),
+            (&mut scratch.accumulators, out),
+            &|part, y, acc| {
+                let a = &quantized[part.start * stride..part.end * stride];
+                let zp = params.zero_point;
+                kernels::gemm_u8i8(
+                    exec.kernel,
+                    a,
+                    part.len(),
+                    zp,
+                    &self.weight,
+                    0..out,
+                    acc,
+                    out,
+                );
+                self.dequantize(params.scale, 0..out, acc, y);
+            },
         );
-        let per_channel = self.per_channel;
-        for (y_row, acc_row) in y
-            .chunks_exact_mut(out)
-            .zip(scratch.accumulators.chunks_exact(out))
-        {
-            for j in 0..out {
-                let w_scale = self.scales[if per_channel { j } else { 0 }];
-                y_row[j] = acc_row[j] as f32 * (params.scale * w_scale) + self.bias[j];
-            }
+    }
+
+    fn project_step(
+        &self,
+        kernel: Kernel,
+        h: &[f32],
+        batch: usize,
+        units: Range<usize>,
+        scratch: &mut StepScratch,
+    ) {
+        // The quantized h and its parameters are reused while h has not changed.
+        if scratch.h_is_new {
+            let params = self.quantize_input(kernel, h, &mut scratch.quantized);
+            scratch.h_params = (params.scale, params.zero_point);
+            scratch.h_is_new = false;
         }
+        let (scale, zero_point) = scratch.h_params;
+        let params = ActivationParams { scale, zero_point };
+        let hidden = self.in_features();
+        let n = units.len();
+        scratch.accumulators.resize(4 * batch * n, 0);
+        scratch.gates.resize(4 * batch * n, 0.0);
+        let zp = params.zero_point;
+        for_each_gate(hidden, &units, |rows, offset| {
+            let acc = &mut scratch.accumulators[offset..];
+            kernels::gemm_u8i8(
+                kernel,
+                &scratch.quantized,
+                batch,
+                zp,
+                &self.weight,
+                rows.clone(),
+                acc,
+                4 * n,
+            );
+            for b in 0..batch {
+                let at = offset + b * 4 * n..offset + b * 4 * n + rows.len();
+                self.dequantize(
+                    params.scale,
+                    rows.clone(),
+                    &scratch.accumulators[at.clone()],
+                    &mut scratch.gates[at],
+                );
+            }
+        });
     }
 }

@@ -1,0 +1,76 @@
+//! Forward pass of the recipe's model (sequence 20, batch 1, one layer, input = hidden = dim)
+//! for every variant, with the default run options (fastest kernel, one thread per core).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use dynq::model::{random_inputs, random_model};
+use dynq::{LstmOutput, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
+
+const DIMS: [usize; 5] = [8, 80, 256, 512, 1024];
+
+fn forward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forward");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    for dim in DIMS {
+        let dims = ModelDims::square(dim);
+        let model = random_model(dims, 29592).expect("valid dims");
+        let (input, state) = random_inputs(dims, 20, 1, 1);
+        for scheme in Scheme::ALL {
+            let q = quantize_dynamic(&model, scheme);
+            let mut ws = Workspace::default();
+            let mut out = LstmOutput::default();
+            group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
+                b.iter(|| {
+                    q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
+                        .expect("valid input");
+                    black_box(&out);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The same forward pass with the thread limit forced to 1 and 2.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    for dim in [80, 256, 512, 1024] {
+        let dims = ModelDims::square(dim);
+        let model = random_model(dims, 29592).expect("valid dims");
+        let (input, state) = random_inputs(dims, 20, 1, 1);
+        for scheme in [Scheme::Fp32, Scheme::Int8] {
+            for threads in [1, 2] {
+                let options = RunOptions {
+                    threads,
+                    ..RunOptions::default()
+                };
+                let q = quantize_dynamic(&model, scheme)
+                    .with_run_options(options)
+                    .expect("auto kernel");
+                let mut ws = Workspace::default();
+                let mut out = LstmOutput::default();
+                let id = format!("{}/{threads}", scheme.name());
+                group.bench_function(BenchmarkId::new(id, dim), |b| {
+                    b.iter(|| {
+                        q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
+                            .expect("valid input");
+                        black_box(&out);
+                    });
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forward, threads);
+criterion_main!(benches);

@@ -1,0 +1,48 @@
+//! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
+//! (`4H × H` weights, one activation row) and the input projection's GEMM (20 rows).
+//! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dynq::Kernel;
+use dynq::kernels::{self, PackedF32, PackedI8};
+
+fn matrix_kernels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("kernels");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    for (hidden, m) in [(256, 1), (1024, 1), (1024, 20)] {
+        let (rows, cols) = (4 * hidden, hidden);
+        let w8: Vec<i8> = (0..rows * cols).map(|i| (i * 7 % 255) as i8).collect();
+        let wf: Vec<f32> = w8.iter().map(|&v| f32::from(v) / 128.0).collect();
+        let (p8, pf) = (
+            PackedI8::pack(&w8, rows, cols),
+            PackedF32::pack(&wf, rows, cols),
+        );
+        let a8: Vec<u8> = (0..m * p8.padded_cols()).map(|i| (i % 128) as u8).collect();
+        let af: Vec<f32> = (0..m * cols).map(|i| (i % 17) as f32 / 17.0).collect();
+        let (mut o8, mut of) = (vec![0i32; m * rows], vec![0f32; m * rows]);
+        group.throughput(Throughput::Elements((2 * m * rows * cols) as u64));
+        for kernel in Kernel::available() {
+            let id = format!("{}/{hidden}x{m}", kernel.name());
+            group.bench_function(BenchmarkId::new("u8i8", &id), |b| {
+                b.iter(|| {
+                    kernels::gemm_u8i8(kernel, black_box(&a8), m, 3, &p8, 0..rows, &mut o8, rows)
+                });
+            });
+            group.bench_function(BenchmarkId::new("f32", &id), |b| {
+                b.iter(|| {
+                    kernels::gemm_f32(kernel, black_box(&af), m, &pf, 0..rows, &mut of, rows)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matrix_kernels);
+criterion_main!(benches);

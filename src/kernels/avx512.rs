@@ -1,0 +1,388 @@
+//! AVX-512 kernels (VNNI `vpdpbusd` for int8, AVX-512F FMA for f32), bit-for-bit twins of
+//! [`super::scalar`]. `vpdpbusd` sums four u8 × i8 products straight into i32, so any u8
+//! activation is exact.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
+
+/// Panels processed together (more independent accumulator chains for one activation row).
+const GROUP: usize = 8;
+
+/// See [`super::gemm_u8i8`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub fn gemm_u8i8(
+    a: &[u8],
+    m: usize,
+    zp: i32,
+    w: &PackedI8,
+    rows: Range<usize>,
+    out: &mut [i32],
+    out_stride: usize,
+) {
+    let stride = w.padded_cols();
+    let groups = w.groups();
+    let n = rows.len();
+    assert!(
+        a.len() >= m * stride
+            && n <= out_stride
+            && out.len() >= (m.max(1) - 1) * out_stride + n
+            && rows.end <= w.rows()
+    );
+    let panel_len = groups * PANEL * 4;
+    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
+    if m == 1 {
+        gemv_rows(a, zp, w, rows, out);
+        return;
+    }
+    let mut tmp = [0i32; PANEL];
+    let zp_v = _mm512_set1_epi32(zp);
+    let mut p = first;
+    while p < last {
+        let np = (last - p).min(GROUP);
+        let mut i = 0;
+        while i < m {
+            let mr = match m - i {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            // SAFETY: panels p..p+np and activation rows i..i+mr are in bounds (checked above).
+            let (w_ptr, a_ptr) = unsafe {
+                (
+                    w.data().as_ptr().add(p * panel_len),
+                    a.as_ptr().add(i * stride),
+                )
+            };
+            let mut emit = |pp: usize, ii: usize, acc: __m512i| {
+                let base = (p + pp) * PANEL;
+                let out_row = &mut out[(i + ii) * out_stride..(i + ii) * out_stride + n];
+                if base >= rows.start && base + PANEL <= rows.end {
+                    let dst = &mut out_row[base - rows.start..base - rows.start + PANEL];
+                    // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows;
+                    // dst holds 16 i32.
+                    unsafe {
+                        let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
+                        let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
+                        _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+                    }
+                } else {
+                    // SAFETY: tmp holds 16 i32.
+                    unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
+                    store_panel(&tmp, p + pp, &rows, zp, w.row_sums(), out_row);
+                }
+            };
+            // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
+            // groups of its panels and 4 bytes per group of its activation rows.
+            unsafe {
+                match (np, mr) {
+                    (GROUP, 4) => {
+                        for pair in (0..GROUP).step_by(2) {
+                            let wp = w_ptr.add(pair * panel_len);
+                            let acc = micro_i8::<2, 4>(a_ptr, stride, wp, panel_len, groups);
+                            emit_all(acc, pair, &mut emit);
+                        }
+                    }
+                    (GROUP, 2) => emit_all(
+                        micro_i8::<GROUP, 2>(a_ptr, stride, w_ptr, panel_len, groups),
+                        0,
+                        &mut emit,
+                    ),
+                    (_, 1) => {
+                        for pp in 0..np {
+                            let wp = w_ptr.add(pp * panel_len);
+                            emit(pp, 0, gemv_i8(a_ptr, wp, groups));
+                        }
+                    }
+                    _ => {
+                        for pp in 0..np {
+                            let wp = w_ptr.add(pp * panel_len);
+                            match mr {
+                                4 => emit_all(
+                                    micro_i8::<1, 4>(a_ptr, stride, wp, panel_len, groups),
+                                    pp,
+                                    &mut emit,
+                                ),
+                                _ => emit_all(
+                                    micro_i8::<1, 2>(a_ptr, stride, wp, panel_len, groups),
+                                    pp,
+                                    &mut emit,
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+            i += mr;
+        }
+        p += np;
+    }
+}
+
+fn emit_all<T: Copy, const NP: usize, const MR: usize>(
+    acc: [[T; MR]; NP],
+    first_panel: usize,
+    emit: &mut impl FnMut(usize, usize, T),
+) {
+    for (pp, panel) in acc.iter().enumerate() {
+        for (ii, v) in panel.iter().enumerate() {
+            emit(first_panel + pp, ii, *v);
+        }
+    }
+}
+
+/// Accumulates `NP` panels × `MR` activation rows over all column groups.
+///
+/// # Safety
+/// `w` must point at `NP` consecutive panels of `panel_len` bytes each holding `groups` groups,
+/// and `a` at `MR` rows of `stride >= 4 * groups` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+// Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+unsafe fn micro_i8<const NP: usize, const MR: usize>(
+    a: *const u8,
+    stride: usize,
+    w: *const i8,
+    panel_len: usize,
+    groups: usize,
+) -> [[__m512i; MR]; NP] {
+    let mut acc = [[_mm512_setzero_si512(); MR]; NP];
+    for g in 0..groups {
+        let mut wv = [_mm512_setzero_si512(); NP];
+        for (p, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees panel p has group g (64 bytes); prefetching an
+            // address past the panel is harmless (wrapping_add: no pointer arithmetic UB).
+            unsafe {
+                *wv = _mm512_loadu_si512(w.add(p * panel_len + g * 64).cast());
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(p * panel_len + (g + 8) * 64).cast());
+            }
+        }
+        for i in 0..MR {
+            // SAFETY: the caller guarantees row i has 4 bytes at column 4g.
+            let x = unsafe { a.add(i * stride + g * 4).cast::<i32>().read_unaligned() };
+            let av = _mm512_set1_epi32(x);
+            for p in 0..NP {
+                acc[p][i] = _mm512_dpbusd_epi32(acc[p][i], av, wv[p]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`gemm_u8i8`] for one activation row, kept small for the per-step GEMV of small models.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+fn gemv_rows(a: &[u8], zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
+    let groups = w.groups();
+    let panel_len = groups * PANEL * 4;
+    let zp_v = _mm512_set1_epi32(zp);
+    for panel in rows.start / PANEL..rows.end.div_ceil(PANEL) {
+        // SAFETY: the caller checked a.len() >= 4 * groups and rows.end <= w.rows(), so the
+        // panel exists and the row has every group.
+        let acc = unsafe { gemv_i8(a.as_ptr(), w.data().as_ptr().add(panel * panel_len), groups) };
+        let base = panel * PANEL;
+        if base >= rows.start && base + PANEL <= rows.end {
+            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
+            // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows; dst
+            // holds 16 i32.
+            unsafe {
+                let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
+                let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
+                _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+            }
+        } else {
+            let mut tmp = [0i32; PANEL];
+            // SAFETY: tmp holds 16 i32.
+            unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
+            store_panel(&tmp, panel, &rows, zp, w.row_sums(), out);
+        }
+    }
+}
+
+/// One panel × one activation row: the panel is read front to back (one stream for the
+/// prefetcher) into four accumulators over alternating column groups, summed at the end
+/// (integer sums: the order does not change the result).
+///
+/// # Safety
+/// `w` must point at one panel holding `groups` groups, `a` at `4 * groups` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
+    let mut acc = [_mm512_setzero_si512(); 4];
+    let full = groups / 4 * 4;
+    for g in (0..full).step_by(4) {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: groups g..g+4 exist in the panel and in the activation row.
+            unsafe {
+                let wv = _mm512_loadu_si512(w.add((g + j) * 64).cast());
+                let x = a.add((g + j) * 4).cast::<i32>().read_unaligned();
+                *acc = _mm512_dpbusd_epi32(*acc, _mm512_set1_epi32(x), wv);
+            }
+        }
+        // Prefetching past the panel is harmless (wrapping_add: no pointer-arithmetic UB).
+        _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add((g + 8) * 64).cast());
+    }
+    for g in full..groups {
+        // SAFETY: group g exists in the panel and in the activation row.
+        unsafe {
+            let wv = _mm512_loadu_si512(w.add(g * 64).cast());
+            let x = a.add(g * 4).cast::<i32>().read_unaligned();
+            acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_set1_epi32(x), wv);
+        }
+    }
+    _mm512_add_epi32(
+        _mm512_add_epi32(acc[0], acc[1]),
+        _mm512_add_epi32(acc[2], acc[3]),
+    )
+}
+
+/// See [`super::gemm_f32`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    rows: Range<usize>,
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    let k = w.cols();
+    let n = rows.len();
+    assert!(
+        a.len() >= m * k
+            && n <= out_stride
+            && out.len() >= (m.max(1) - 1) * out_stride + n
+            && rows.end <= w.rows()
+    );
+    let panel_len = k * PANEL;
+    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
+    if m == 1 {
+        gemv_f32_rows(a, w, rows, out);
+        return;
+    }
+    let mut tmp = [0f32; PANEL];
+    let mut p = first;
+    while p < last {
+        let np = (last - p).min(GROUP);
+        let mut i = 0;
+        while i < m {
+            let mr = match m - i {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            // SAFETY: panels p..p+np and rows i..i+mr are in bounds (checked above).
+            let (w_ptr, a_ptr) =
+                unsafe { (w.data().as_ptr().add(p * panel_len), a.as_ptr().add(i * k)) };
+            let mut emit = |pp: usize, ii: usize, acc: __m512| {
+                // SAFETY: tmp holds 16 f32.
+                unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
+                let row = i + ii;
+                let dst = &mut out[row * out_stride..row * out_stride + n];
+                let base = (p + pp) * PANEL;
+                for r in rows.start.max(base)..rows.end.min(base + PANEL) {
+                    dst[r - rows.start] = tmp[r - base];
+                }
+            };
+            // SAFETY (all calls): pointers as above; each micro-kernel reads `k` columns.
+            unsafe {
+                match (np, mr) {
+                    (GROUP, 4) => {
+                        for pair in (0..GROUP).step_by(2) {
+                            let acc = micro_f32::<2, 4>(a_ptr, k, w_ptr.add(pair * panel_len));
+                            emit_all(acc, pair, &mut emit);
+                        }
+                    }
+                    (GROUP, 2) => emit_all(micro_f32::<GROUP, 2>(a_ptr, k, w_ptr), 0, &mut emit),
+                    (GROUP, _) => emit_all(micro_f32::<GROUP, 1>(a_ptr, k, w_ptr), 0, &mut emit),
+                    _ => {
+                        for pp in 0..np {
+                            let wp = w_ptr.add(pp * panel_len);
+                            match mr {
+                                4 => emit_all(micro_f32::<1, 4>(a_ptr, k, wp), pp, &mut emit),
+                                2 => emit_all(micro_f32::<1, 2>(a_ptr, k, wp), pp, &mut emit),
+                                _ => emit_all(micro_f32::<1, 1>(a_ptr, k, wp), pp, &mut emit),
+                            }
+                        }
+                    }
+                }
+            }
+            i += mr;
+        }
+        p += np;
+    }
+}
+
+/// [`gemm_f32`] for one activation row, kept small for the per-step GEMV of small models:
+/// four panels at a time (four independent FMA chains), then one.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
+    let k = w.cols();
+    let panel_len = k * PANEL;
+    let last = rows.end.div_ceil(PANEL);
+    let mut tmp = [0f32; PANEL];
+    let mut emit = |panel: usize, acc: __m512| {
+        let base = panel * PANEL;
+        if base >= rows.start && base + PANEL <= rows.end {
+            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
+            // SAFETY: dst holds 16 f32.
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), acc) };
+        } else {
+            // SAFETY: tmp holds 16 f32.
+            unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
+            for r in rows.start.max(base)..rows.end.min(base + PANEL) {
+                out[r - rows.start] = tmp[r - base];
+            }
+        }
+    };
+    let mut panel = rows.start / PANEL;
+    while panel < last {
+        // SAFETY: the caller checked a.len() >= k and rows.end <= w.rows(), so these panels
+        // exist and hold k columns each.
+        unsafe {
+            let w_ptr = w.data().as_ptr().add(panel * panel_len);
+            if last - panel >= 4 {
+                let acc = micro_f32::<4, 1>(a.as_ptr(), k, w_ptr);
+                for (j, acc) in acc.iter().enumerate() {
+                    emit(panel + j, acc[0]);
+                }
+                panel += 4;
+            } else {
+                emit(panel, micro_f32::<1, 1>(a.as_ptr(), k, w_ptr)[0][0]);
+                panel += 1;
+            }
+        }
+    }
+}
+
+/// `NP` panels × `MR` rows of f32, one FMA per column in column order.
+///
+/// # Safety
+/// `w` must point at `NP` consecutive panels of `16 k` floats, `a` at `MR` rows of `k` floats.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+// Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+unsafe fn micro_f32<const NP: usize, const MR: usize>(
+    a: *const f32,
+    k: usize,
+    w: *const f32,
+) -> [[__m512; MR]; NP] {
+    let mut acc = [[_mm512_setzero_ps(); MR]; NP];
+    for kk in 0..k {
+        let mut wv = [_mm512_setzero_ps(); NP];
+        for (p, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees panel p has column kk (16 floats).
+            *wv = unsafe { _mm512_loadu_ps(w.add((p * k + kk) * PANEL)) };
+        }
+        for i in 0..MR {
+            // SAFETY: the caller guarantees row i has column kk.
+            let av = _mm512_set1_ps(unsafe { *a.add(i * k + kk) });
+            for p in 0..NP {
+                acc[p][i] = _mm512_fmadd_ps(wv[p], av, acc[p][i]);
+            }
+        }
+    }
+    acc
+}

@@ -1,0 +1,249 @@
+//! One LSTM layer's recurrence, fused and shared across threads: a task is one time step for
+//! one block of hidden units; it projects the previous `h` onto the block's four gate rows,
+//! adds the precomputed input projection, and updates the block's `c` and `h`. Each unit's
+//! arithmetic is the same whoever runs it, so results do not depend on the thread count.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::pack::PANEL;
+use super::pool::{Pool, spin_until};
+use super::{Kernel, lstm_cell};
+
+/// One thread's buffers for the recurrent step; they grow on first use only.
+#[derive(Debug, Default, Clone)]
+pub struct StepScratch {
+    /// The quantized `h` (int8 models), `batch × padded hidden`.
+    pub quantized: Vec<u8>,
+    /// Integer accumulators, `[batch][gate][unit]`.
+    pub accumulators: Vec<i32>,
+    /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
+    pub gates: Vec<f32>,
+    /// Whether `h` changed since the last projection with this scratch.
+    pub h_is_new: bool,
+    /// Scale and zero point `quantized` was made with.
+    pub h_params: (f32, i32),
+}
+
+/// Sizes of one layer's recurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerShape {
+    /// Time steps.
+    pub steps: usize,
+    /// Batch rows.
+    pub batch: usize,
+    /// Hidden units.
+    pub hidden: usize,
+}
+
+/// Threads worth using for `work` multiply-adds per step (at most `requested`), when one
+/// thread should get at least `min_work` of them and a block of [`PANEL`] units.
+pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usize) -> usize {
+    requested
+        .min(work / min_work.max(1))
+        .min(units.div_ceil(PANEL))
+        .max(1)
+}
+
+/// Unit blocks per step: one with one thread (a single product over all gate rows), else
+/// about two per thread so that a late or slow thread delays the others little.
+fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
+    if threads <= 1 {
+        return (1, hidden.max(1));
+    }
+    let per = hidden.div_ceil(2 * threads).next_multiple_of(PANEL);
+    (hidden.div_ceil(per), per)
+}
+
+/// Runs the recurrence of one layer.
+///
+/// `project(h, units, scratch)` must fill `scratch.gates` (`[batch][gate][unit]`, `4 · batch ·
+/// units.len()` values) with `W_hh h + b_hh` for `units`, from the full previous hidden state
+/// `h` (`batch × hidden`); `scratch.h_is_new` tells it whether `h` changed since this
+/// scratch's last call (so work on the whole `h`, such as quantizing it, can be reused).
+/// `ih` holds the input projection of every step (`steps × batch × 4 hidden`), `h0` the
+/// initial hidden state, `c` the cell state (initial in, final out), and `out` receives `h` of
+/// every step (`steps × batch × hidden`).
+///
+/// The work is shared out as (step, block of units) tasks in order; a task starts once every
+/// task of the previous step is done. Each unit's arithmetic is the same whoever runs it.
+///
+/// # Panics
+/// If the lengths do not match `shape`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_layer<P>(
+    kernel: Kernel,
+    threads: usize,
+    pool: &mut Pool,
+    scratch: &mut Vec<StepScratch>,
+    shape: LayerShape,
+    project: &P,
+    ih: &[f32],
+    h0: &[f32],
+    c: &mut [f32],
+    out: &mut [f32],
+) where
+    P: Fn(&[f32], Range<usize>, &mut StepScratch) + Sync,
+{
+    let LayerShape {
+        steps,
+        batch,
+        hidden,
+    } = shape;
+    let h_len = batch * hidden;
+    assert_eq!(ih.len(), steps * batch * 4 * hidden, "run_layer: ih");
+    assert!(h0.len() == h_len && c.len() == h_len, "run_layer: state");
+    assert_eq!(out.len(), steps * h_len, "run_layer: out");
+    let threads = threads.clamp(1, hidden.div_ceil(PANEL).max(1));
+    if scratch.len() < threads {
+        scratch.resize_with(threads, StepScratch::default);
+    }
+    let (blocks, per) = unit_blocks(threads, hidden);
+    // Size every thread's buffers here, so a worker joining a later forward pass for the
+    // first time allocates nothing.
+    for s in &mut scratch[..threads] {
+        reserve(&mut s.gates, 4 * batch * per);
+        reserve(&mut s.accumulators, 4 * batch * per);
+        reserve(&mut s.quantized, batch * hidden.next_multiple_of(4));
+    }
+    let tasks = steps * blocks;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let out = SharedSlice::new(out);
+    let c = SharedSlice::new(c);
+    let scratch = SharedSlice::new(&mut scratch[..threads]);
+    let job = |index: usize| {
+        // SAFETY: the pool gives each thread of a run its own index.
+        let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
+        let mut last_step = usize::MAX;
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks {
+                break;
+            }
+            let (t, block) = (task / blocks, task % blocks);
+            spin_until(|| done.load(Ordering::Acquire) >= t * blocks);
+            let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
+            let n = units.len();
+            s.h_is_new = t != last_step;
+            last_step = t;
+            let h_prev: &[f32] = if t == 0 {
+                h0
+            } else {
+                // SAFETY: every task of step t − 1 is done (Acquire above), so row t − 1 is
+                // complete and nobody writes it any more.
+                unsafe { out.get((t - 1) * h_len..t * h_len) }
+            };
+            project(h_prev, units.clone(), s);
+            for b in 0..batch {
+                let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
+                let gates = &s.gates;
+                let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
+                let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
+                let at = b * hidden + units.start;
+                let row = t * h_len + at;
+                // SAFETY: this task alone owns `units` of every batch row of `c` and of row t
+                // of `out`; row t is read only once every task of step t is done.
+                let (c_b, h_b) = unsafe { (c.get_mut(at..at + n), out.get_mut(row..row + n)) };
+                lstm_cell(
+                    kernel,
+                    [hh(0), hh(1), hh(2), hh(3)],
+                    [ihg(0), ihg(1), ihg(2), ihg(3)],
+                    c_b,
+                    h_b,
+                );
+            }
+            done.fetch_add(1, Ordering::Release);
+        }
+    };
+    pool.run(threads, &job);
+}
+
+/// Computes `m` rows of output on up to `threads` threads: `f(rows, out_rows, aux_rows)` is
+/// called with disjoint row ranges (multiples of 4 rows where possible) and their parts of
+/// `out` (`row_len` values a row) and of `aux` (`aux_row_len` a row, 0 for none).
+///
+/// # Panics
+/// If `out.len() != m * row_len` or `aux.len() != m * aux_row_len`.
+pub fn par_rows<T: Send, U: Send, F>(
+    pool: &mut Pool,
+    threads: usize,
+    m: usize,
+    (out, row_len): (&mut [T], usize),
+    (aux, aux_row_len): (&mut [U], usize),
+    f: &F,
+) where
+    F: Fn(Range<usize>, &mut [T], &mut [U]) + Sync,
+{
+    assert_eq!(out.len(), m * row_len, "par_rows: output length");
+    assert_eq!(aux.len(), m * aux_row_len, "par_rows: auxiliary length");
+    let threads = threads.clamp(1, m.max(1));
+    let per = if threads == 1 {
+        m.max(1)
+    } else {
+        m.div_ceil(2 * threads).next_multiple_of(4)
+    };
+    let tasks = m.div_ceil(per);
+    let next = AtomicUsize::new(0);
+    let (out, aux) = (SharedSlice::new(out), SharedSlice::new(aux));
+    pool.run(threads, &|_| {
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks {
+                break;
+            }
+            let rows = task * per..((task + 1) * per).min(m);
+            // SAFETY: every task has its own row range.
+            let (chunk, aux_chunk) = unsafe {
+                (
+                    out.get_mut(rows.start * row_len..rows.end * row_len),
+                    aux.get_mut(rows.start * aux_row_len..rows.end * aux_row_len),
+                )
+            };
+            f(rows, chunk, aux_chunk);
+        }
+    });
+}
+
+/// Makes room for `len` elements in `v`.
+fn reserve<T>(v: &mut Vec<T>, len: usize) {
+    v.reserve(len.saturating_sub(v.len()));
+}
+
+/// A mutable slice shared by the threads of one run, each touching its own part.
+struct SharedSlice<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: it is only a way to hand disjoint parts of a `&mut [T]` to threads; `T: Send`.
+unsafe impl<T: Send> Sync for SharedSlice<'_, T> {}
+
+impl<'a, T> SharedSlice<'a, T> {
+    fn new(slice: &'a mut [T]) -> Self {
+        SharedSlice {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// # Safety
+    /// No thread may write `range` while the returned slice is alive.
+    unsafe fn get(&self, range: Range<usize>) -> &[T] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        // SAFETY: in bounds (checked); no concurrent writer (the caller's contract).
+        unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
+    }
+
+    /// # Safety
+    /// No other thread may touch `range` while the returned slice is alive.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get_mut(&self, range: Range<usize>) -> &mut [T] {
+        assert!(range.start <= range.end && range.end <= self.len);
+        // SAFETY: in bounds (checked); exclusive (the caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}

@@ -1,0 +1,197 @@
+//! Every SIMD kernel against the scalar one, bit for bit, on random odd shapes.
+
+use super::*;
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn f32(&mut self, scale: f32) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+    }
+}
+
+fn simd_kernels() -> Vec<Kernel> {
+    Kernel::available()
+        .into_iter()
+        .filter(|k| *k != Kernel::Scalar)
+        .collect()
+}
+
+#[test]
+fn integer_products_equal_scalar_bit_for_bit() {
+    let mut rng = Rng(7);
+    for case in 0..120 {
+        let rows = 1 + rng.below(70);
+        let cols = 1 + rng.below(70);
+        let m = 1 + rng.below(11);
+        let w: Vec<i8> = (0..rows * cols).map(|_| rng.next() as i8).collect();
+        let packed = PackedI8::pack(&w, rows, cols);
+        let stride = packed.padded_cols();
+        let a: Vec<u8> = (0..m * stride).map(|_| rng.below(128) as u8).collect();
+        let zp = rng.below(128) as i32;
+        let start = rng.below(rows);
+        let end = start + 1 + rng.below(rows - start);
+        let n = end - start;
+        let out_stride = n + rng.below(5);
+        let len = (m - 1) * out_stride + n;
+        let mut expected = vec![0i32; len];
+        gemm_u8i8(
+            Kernel::Scalar,
+            &a,
+            m,
+            zp,
+            &packed,
+            start..end,
+            &mut expected,
+            out_stride,
+        );
+        for i in 0..m {
+            for r in start..end {
+                let dot: i32 = (0..cols)
+                    .map(|k| (i32::from(a[i * stride + k]) - zp) * i32::from(w[r * cols + k]))
+                    .sum();
+                assert_eq!(expected[i * out_stride + r - start], dot, "case {case}");
+            }
+        }
+        for kernel in simd_kernels() {
+            let mut got = vec![0i32; len];
+            gemm_u8i8(kernel, &a, m, zp, &packed, start..end, &mut got, out_stride);
+            for i in 0..m {
+                let row = i * out_stride..i * out_stride + n;
+                assert_eq!(got[row.clone()], expected[row], "{kernel} case {case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_products_equal_scalar_bit_for_bit() {
+    let mut rng = Rng(11);
+    for case in 0..120 {
+        let rows = 1 + rng.below(70);
+        let cols = 1 + rng.below(70);
+        let m = 1 + rng.below(11);
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32(1.0)).collect();
+        let packed = PackedF32::pack(&w, rows, cols);
+        let a: Vec<f32> = (0..m * cols).map(|_| rng.f32(3.0)).collect();
+        let start = rng.below(rows);
+        let end = start + 1 + rng.below(rows - start);
+        let n = end - start;
+        let out_stride = n + rng.below(5);
+        let len = (m - 1) * out_stride + n;
+        let mut expected = vec![0f32; len];
+        gemm_f32(
+            Kernel::Scalar,
+            &a,
+            m,
+            &packed,
+            start..end,
+            &mut expected,
+            out_stride,
+        );
+        let exact = |i: usize, r: usize| -> f64 {
+            (0..cols)
+                .map(|k| f64::from(a[i * cols + k]) * f64::from(w[r * cols + k]))
+                .sum()
+        };
+        assert!((f64::from(expected[0]) - exact(0, start)).abs() < 1e-4);
+        for kernel in simd_kernels() {
+            let mut got = vec![0f32; len];
+            gemm_f32(kernel, &a, m, &packed, start..end, &mut got, out_stride);
+            for i in 0..m {
+                let row = i * out_stride..i * out_stride + n;
+                let (g, e): (Vec<u32>, Vec<u32>) = (
+                    got[row.clone()].iter().map(|v| v.to_bits()).collect(),
+                    expected[row].iter().map(|v| v.to_bits()).collect(),
+                );
+                assert_eq!(g, e, "{kernel} case {case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn quantization_and_range_equal_scalar() {
+    let mut rng = Rng(13);
+    for case in 0..60 {
+        let cols = 1 + rng.below(40);
+        let rows = 1 + rng.below(4);
+        let stride = cols + rng.below(4);
+        let scale = [1e-3, 1.0, 100.0][case % 3];
+        let x: Vec<f32> = (0..rows * cols).map(|_| rng.f32(scale)).collect();
+        let (lo, hi) = min_max(Kernel::Scalar, &x);
+        let inv = 1.0 / ((hi - lo) / 127.0);
+        let zp = rng.below(128) as i32;
+        let mut expected = vec![0u8; rows * stride];
+        quantize_u8(Kernel::Scalar, &x, cols, inv, zp, &mut expected, stride);
+        for kernel in simd_kernels() {
+            assert_eq!(min_max(kernel, &x), (lo, hi), "{kernel} case {case}");
+            let mut got = vec![0u8; rows * stride];
+            quantize_u8(kernel, &x, cols, inv, zp, &mut got, stride);
+            assert_eq!(got, expected, "{kernel} case {case}");
+        }
+    }
+}
+
+#[test]
+fn lstm_cell_equals_scalar_bit_for_bit() {
+    let mut rng = Rng(17);
+    for n in [1, 7, 8, 9, 16, 23, 64] {
+        for scale in [0.1, 2.0, 30.0] {
+            let mut vecs = (0..8).map(|_| (0..n).map(|_| rng.f32(scale)).collect::<Vec<f32>>());
+            let mut gates: Vec<Vec<f32>> = Vec::new();
+            for _ in 0..8 {
+                gates.push(vecs.next().unwrap());
+            }
+            let hh = [&gates[0][..], &gates[1], &gates[2], &gates[3]];
+            let ih = [&gates[4][..], &gates[5], &gates[6], &gates[7]];
+            let c0: Vec<f32> = (0..n).map(|_| rng.f32(scale)).collect();
+            let (mut c_ref, mut h_ref) = (c0.clone(), vec![0f32; n]);
+            lstm_cell(Kernel::Scalar, hh, ih, &mut c_ref, &mut h_ref);
+            for kernel in simd_kernels() {
+                let (mut c, mut h) = (c0.clone(), vec![0f32; n]);
+                lstm_cell(kernel, hh, ih, &mut c, &mut h);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&c), bits(&c_ref), "{kernel} n {n}");
+                assert_eq!(bits(&h), bits(&h_ref), "{kernel} n {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut pool = Pool::default();
+    for threads in [1, 2, 3, 1, 3, 2] {
+        for _ in 0..20 {
+            let seen = AtomicUsize::new(0);
+            let next = AtomicUsize::new(0);
+            let work = AtomicUsize::new(0);
+            pool.run(threads, &|index| {
+                assert!(index < threads);
+                let bit = 1 << index;
+                assert_eq!(
+                    seen.fetch_or(bit, Ordering::Relaxed) & bit,
+                    0,
+                    "index reused"
+                );
+                while next.fetch_add(1, Ordering::Relaxed) < 1000 {
+                    work.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            assert_eq!(seen.into_inner() & 1, 1);
+            assert_eq!(work.into_inner(), 1000);
+        }
+    }
+}

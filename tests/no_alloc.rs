@@ -1,0 +1,69 @@
+//! Once its buffers exist, a forward pass allocates nothing, on one thread or several.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dynq::model::{random_inputs, random_model};
+use dynq::{LstmOutput, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
+
+/// The system allocator, counting every allocation (on any thread).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn forward_into_allocates_nothing_once_warm() {
+    // Big enough that threads 2 really splits the recurrence and the input projection.
+    let dims = ModelDims {
+        input_size: 72,
+        hidden_size: 200,
+        num_layers: 2,
+        head: 9,
+    };
+    let model = random_model(dims, 3).unwrap();
+    let (input, state) = random_inputs(dims, 7, 2, 4);
+    for scheme in Scheme::ALL {
+        for threads in [1, 2] {
+            let q = quantize_dynamic(&model, scheme)
+                .with_run_options(RunOptions {
+                    threads,
+                    ..RunOptions::default()
+                })
+                .unwrap();
+            let mut ws = Workspace::default();
+            let mut out = LstmOutput::default();
+            q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
+                .unwrap();
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            for _ in 0..5 {
+                q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
+                    .unwrap();
+            }
+            let after = ALLOCATIONS.load(Ordering::SeqCst);
+            assert_eq!(after - before, 0, "{scheme} threads {threads}");
+        }
+    }
+}

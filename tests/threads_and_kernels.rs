@@ -1,0 +1,104 @@
+//! A model's outputs do not depend on the thread count, and every kernel computes the same
+//! bits; asking for a kernel the CPU lacks is a clear error.
+
+use dynq::model::{random_inputs, random_model};
+use dynq::{Kernel, KernelChoice, LstmOutput, ModelDims, RunOptions, Scheme, quantize_dynamic};
+
+fn run(scheme: Scheme, dims: ModelDims, batch: usize, options: RunOptions) -> LstmOutput {
+    let model = random_model(dims, 5).unwrap();
+    let (input, state) = random_inputs(dims, 6, batch, 9);
+    let model = quantize_dynamic(&model, scheme)
+        .with_run_options(options)
+        .unwrap();
+    model.forward(input.view(), Some(&state)).unwrap()
+}
+
+#[test]
+fn results_are_identical_for_every_thread_count_and_kernel() {
+    // Hidden sizes that split into several 16-unit blocks, with and without a ragged end.
+    let shapes = [
+        (
+            ModelDims {
+                input_size: 13,
+                hidden_size: 67,
+                num_layers: 2,
+                head: 5,
+            },
+            3,
+        ),
+        (
+            ModelDims {
+                input_size: 40,
+                hidden_size: 96,
+                num_layers: 1,
+                head: 0,
+            },
+            1,
+        ),
+    ];
+    for (dims, batch) in shapes {
+        for scheme in Scheme::ALL {
+            let reference = run(
+                scheme,
+                dims,
+                batch,
+                RunOptions {
+                    kernel: KernelChoice::Scalar,
+                    threads: 1,
+                },
+            );
+            for kernel in Kernel::available() {
+                for threads in [1, 2, 3, 4] {
+                    let choice: KernelChoice = kernel.name().parse().unwrap();
+                    let out = run(
+                        scheme,
+                        dims,
+                        batch,
+                        RunOptions {
+                            kernel: choice,
+                            threads,
+                        },
+                    );
+                    assert_eq!(
+                        out, reference,
+                        "{scheme} {kernel} threads {threads} {dims:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_kernel_in_use_is_reported_and_unsupported_kernels_are_refused() {
+    let model = quantize_dynamic(
+        &random_model(ModelDims::square(8), 1).unwrap(),
+        Scheme::Int8,
+    );
+    assert_eq!(model.kernel_name(), Kernel::detect().name());
+    let scalar = model
+        .clone()
+        .with_run_options(RunOptions {
+            kernel: KernelChoice::Scalar,
+            threads: 2,
+        })
+        .unwrap();
+    assert_eq!(scalar.kernel_name(), "scalar");
+    assert_eq!(scalar.execution().threads, 2);
+    for choice in [KernelChoice::Avx2, KernelChoice::Avx512Vnni] {
+        let available = Kernel::available()
+            .iter()
+            .any(|k| k.name() == choice.name());
+        let result = model.clone().with_run_options(RunOptions {
+            kernel: choice,
+            threads: 0,
+        });
+        match result {
+            Ok(m) => assert!(available && m.kernel_name() == choice.name()),
+            Err(e) => {
+                assert!(!available);
+                assert!(e.to_string().contains("not supported by this CPU"), "{e}");
+            }
+        }
+    }
+}
