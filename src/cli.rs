@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynq::Scheme;
+use dynq::kernels::KernelChoice;
 use dynq::report::Format;
 use dynq::scenario::Overrides;
 
@@ -92,9 +93,12 @@ pub struct RunArgs {
     /// Stacked LSTM layers.
     #[arg(long, value_name = "N", value_parser = layers)]
     pub depth: Option<usize>,
-    /// Threads per forward.
+    /// Most threads per forward [default: the machine's cores; small models use fewer].
     #[arg(long, value_name = "N", value_parser = threads)]
     pub threads: Option<usize>,
+    /// Kernel family: auto (the fastest this CPU has), scalar, avx2, avx512-vnni.
+    #[arg(long, value_name = "NAME", value_parser = kernel)]
+    pub kernel: Option<KernelChoice>,
     /// Seed of the weights and the input.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -120,6 +124,7 @@ impl RunArgs {
             batch: self.batch,
             num_layers: self.depth,
             threads: self.threads,
+            kernel: self.kernel,
             seed: self.seed,
             schemes: self.schemes.clone(),
             weights: self.weights.clone(),
@@ -161,4 +166,11 @@ fn seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
         _ => Err("expected a number of seconds above 0 and at most 86400 (e.g. 0.5)".into()),
     }
+}
+
+/// A kernel name this CPU can run (asking for one it lacks is a usage error).
+fn kernel(s: &str) -> Result<KernelChoice, String> {
+    let choice: KernelChoice = s.parse().map_err(|e: dynq::DynqError| e.to_string())?;
+    choice.resolve().map_err(|e| e.to_string())?;
+    Ok(choice)
 }

@@ -271,6 +271,32 @@ fn bad_flags_are_refused_before_anything_runs() {
         &dynq(&["--dim", "16384", "--depth", "64"]),
         &["parameter count"],
     );
+    assert_usage_error(
+        &dynq(&["--kernel", "neon"]),
+        &["--kernel", "neon", "avx512-vnni"],
+    );
+}
+
+#[test]
+fn a_forced_kernel_is_the_one_reported() {
+    let out = dynq(&[
+        "--kernel",
+        "scalar",
+        "--dim",
+        "8",
+        "--seq",
+        "3",
+        "--duration",
+        "0.1",
+        "--report",
+        "-",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["machine"]["kernel"], "scalar");
+    assert_eq!(json["runs"][0]["config"]["kernel"], "scalar");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
+use crate::kernels::{KernelChoice, RunOptions};
 use crate::model::ModelDims;
 use crate::quant::Scheme;
 use crate::recipe::{RECIPE_BATCH, RECIPE_DIM, RECIPE_SEED, RECIPE_SEQ_LEN};
@@ -23,8 +24,11 @@ pub struct Config {
     pub num_layers: usize,
     /// Linear head outputs (0: none).
     pub head: usize,
-    /// Worker threads per forward.
+    /// Most threads per forward (small models use fewer on their own).
     pub threads: usize,
+    /// The kernel family (`auto`: the fastest this CPU supports).
+    #[serde(default)]
+    pub kernel: KernelChoice,
     /// Seed of the weights and the input.
     pub seed: u64,
     /// Variants to run; FP32 is always the reference for the accuracy figures.
@@ -45,7 +49,8 @@ impl Default for Config {
             batch: RECIPE_BATCH,
             num_layers: 1,
             head: 0,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::kernels::default_threads(),
+            kernel: KernelChoice::Auto,
             seed: RECIPE_SEED,
             schemes: vec![Scheme::Fp32, Scheme::Int8],
             weights: None,
@@ -64,7 +69,16 @@ impl Config {
         }
     }
 
-    /// Checks sizes (see [`ModelDims::validate`]) and the run parameters.
+    /// How the models run: kernel and threads.
+    pub fn run_options(&self) -> RunOptions {
+        RunOptions {
+            kernel: self.kernel,
+            threads: self.threads,
+        }
+    }
+
+    /// Checks sizes (see [`ModelDims::validate`]), the run parameters and that this CPU has
+    /// the kernel asked for.
     pub fn validate(&self) -> Result<()> {
         self.dims().validate()?;
         let check = |what: &'static str, value: usize, max: usize| {
@@ -81,6 +95,7 @@ impl Config {
         check("seq_len", self.seq_len, 100_000)?;
         check("batch", self.batch, 100_000)?;
         check("threads", self.threads, 1024)?;
+        self.run_options().resolve()?;
         if self.schemes.is_empty() {
             return Err(crate::DynqError::Unsupported(
                 "schemes: expected at least one of fp32, int8, int8_per_channel, fp16".into(),

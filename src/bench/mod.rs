@@ -41,6 +41,6 @@ mod worker;
 pub use config::Config;
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
 pub use snapshot::{LatencyStats, Snapshot, SystemStats, VariantSnapshot};
-pub use system::{Machine, SystemMonitor, kernel_name};
+pub use system::{Machine, SystemMonitor};
 pub use variants::{Accuracy, Variant, Variants, schemes_to_run};
 pub use worker::{PUBLISH_EVERY, WorkerHandle};

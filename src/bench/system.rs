@@ -9,12 +9,6 @@ use super::snapshot::SystemStats;
 /// How often the process's CPU and memory figures are refreshed.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
-/// The integer kernel dynq computes with. The kernels module has a single (scalar)
-/// implementation; a runtime dispatch would report its choice here.
-pub fn kernel_name() -> &'static str {
-    "scalar"
-}
-
 /// What does not change while dynq runs: the CPU, its cores, the kernel.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Machine {
@@ -22,7 +16,8 @@ pub struct Machine {
     pub cpu: String,
     /// Logical cores.
     pub cores: usize,
-    /// The integer kernel in use (see [`kernel_name`]).
+    /// The kernel family `auto` picks on this CPU (`avx512-vnni`, `avx2`, `scalar`); a report
+    /// sets the one its runs used.
     pub kernel: String,
     /// Operating system and version.
     pub os: String,
@@ -47,7 +42,7 @@ impl Machine {
                 cpu
             },
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            kernel: kernel_name().into(),
+            kernel: crate::kernels::Kernel::detect().name().into(),
             os: System::long_os_version().unwrap_or_else(|_| std::env::consts::OS.into()),
         }
     }
@@ -111,7 +106,7 @@ mod tests {
         assert!(!machine.cpu.is_empty());
         let stats = SystemMonitor::new(&machine).stats();
         assert_eq!(stats.cores, machine.cores);
-        assert_eq!(stats.kernel, "scalar");
+        assert_eq!(stats.kernel, machine.kernel);
         assert!(stats.process_memory_bytes > 0, "{stats:?}");
     }
 }

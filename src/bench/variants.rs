@@ -91,7 +91,7 @@ impl Variants {
             if cancelled() {
                 return Ok(None);
             }
-            let model = quantize_dynamic(&fp32, scheme);
+            let model = quantize_dynamic(&fp32, scheme).with_run_options(config.run_options())?;
             let size_bytes = model.to_safetensors().len() as u64;
             let mut variant = Variant {
                 model,
@@ -112,6 +112,11 @@ impl Variants {
             input,
             state,
         }))
+    }
+
+    /// The kernel family the models compute with.
+    pub fn kernel_name(&self) -> &'static str {
+        self.variants[0].model.kernel_name()
     }
 
     /// Runs variant `index` once on the Config's input and returns how long it took.

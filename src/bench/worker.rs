@@ -261,6 +261,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
             Phase::Failed(message) => snapshot.error = Some(message.clone()),
             Phase::Measuring(m) => {
                 snapshot.config = m.variants.config.clone();
+                snapshot.system.kernel = m.variants.kernel_name().to_string();
                 snapshot.elapsed = m.elapsed();
                 snapshot.variants = m.variant_snapshots();
             }

@@ -6,7 +6,10 @@ use std::str::FromStr;
 use crate::error::DynqError;
 
 /// The kernel family a user asks for (`--kernel auto|scalar|avx2|avx512-vnni`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum KernelChoice {
     /// The fastest kernel this CPU supports.
     #[default]

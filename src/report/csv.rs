@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::Report;
 
 /// The header row's columns.
-pub const COLUMNS: [&str; 24] = [
+pub const COLUMNS: [&str; 25] = [
     "step",
     "input_size",
     "hidden_size",
@@ -16,6 +16,7 @@ pub const COLUMNS: [&str; 24] = [
     "head",
     "threads",
     "seed",
+    "kernel",
     "variant",
     "size_bytes",
     "size_ratio",
@@ -43,7 +44,7 @@ pub fn to_csv(report: &Report) -> String {
             let l = &v.latency_us;
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 k + 1,
                 c.input_size,
                 c.hidden_size,
@@ -53,6 +54,7 @@ pub fn to_csv(report: &Report) -> String {
                 c.head,
                 c.threads,
                 c.seed,
+                c.kernel,
                 v.name,
                 v.size_bytes,
                 v.size_ratio,
@@ -86,8 +88,8 @@ mod tests {
         assert_eq!(rows[0], COLUMNS);
         assert!(rows.iter().all(|r| r.len() == COLUMNS.len()));
         assert_eq!(&rows[4][..3], ["2", "16", "16"]);
-        assert_eq!(rows[4][9], "int8");
-        assert_eq!(rows[4][11], "4");
-        assert_eq!(rows[4][13], "8");
+        assert_eq!(rows[4][10], "int8");
+        assert_eq!(rows[4][12], "4");
+        assert_eq!(rows[4][14], "8");
     }
 }

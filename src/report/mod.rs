@@ -60,6 +60,8 @@ pub struct RunConfig {
     pub threads: usize,
     /// Seed of the weights and the input.
     pub seed: u64,
+    /// The kernel family the run computed with.
+    pub kernel: String,
     /// The weight file, when the model was loaded rather than seeded.
     pub weights: Option<String>,
 }
@@ -107,8 +109,21 @@ pub struct VariantResult {
 }
 
 impl Report {
-    /// A report of `preset` (name, description) from each step's final snapshot.
-    pub fn new(preset: &str, description: &str, machine: Machine, steps: &[Snapshot]) -> Report {
+    /// A report of `preset` (name, description) from each step's final snapshot. The
+    /// machine's kernel becomes the one the first step computed with.
+    pub fn new(
+        preset: &str,
+        description: &str,
+        mut machine: Machine,
+        steps: &[Snapshot],
+    ) -> Report {
+        if let Some(kernel) = steps
+            .iter()
+            .map(|s| &s.system.kernel)
+            .find(|k| !k.is_empty())
+        {
+            machine.kernel.clone_from(kernel);
+        }
         Report {
             dynq_version: env!("CARGO_PKG_VERSION").into(),
             preset: preset.into(),
@@ -134,6 +149,7 @@ impl Run {
                 head: c.head,
                 threads: c.threads,
                 seed: c.seed,
+                kernel: s.system.kernel.clone(),
                 weights: c.weights.as_ref().map(|p| p.display().to_string()),
             },
             measured_s: s.elapsed.as_secs_f64(),

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::bench::Config;
+use crate::kernels::KernelChoice;
 use crate::quant::Scheme;
 
 /// How long a step runs when neither it nor the defaults say.
@@ -99,8 +100,10 @@ pub struct Overrides {
     pub num_layers: Option<usize>,
     /// Linear head outputs (0: none).
     pub head: Option<usize>,
-    /// Worker threads per forward.
+    /// Most threads per forward.
     pub threads: Option<usize>,
+    /// Kernel family: auto, scalar, avx2, avx512-vnni.
+    pub kernel: Option<KernelChoice>,
     /// Seed of the weights and the input.
     pub seed: Option<u64>,
     /// Variants to compare with FP32.
@@ -127,6 +130,7 @@ impl Overrides {
         c.num_layers = self.num_layers.unwrap_or(c.num_layers);
         c.head = self.head.unwrap_or(c.head);
         c.threads = self.threads.unwrap_or(c.threads);
+        c.kernel = self.kernel.unwrap_or(c.kernel);
         c.seed = self.seed.unwrap_or(c.seed);
         c.schemes = self.schemes.clone().unwrap_or(c.schemes);
         c.weights = self.weights.clone().or(c.weights);
