@@ -64,6 +64,8 @@ pub struct Variants {
     pub config: Config,
     /// FP32 first.
     pub variants: Vec<Variant>,
+    /// The Config as asked for (before a weight file's sizes replaced its own).
+    requested: Config,
     input: Array3<f32>,
     state: LstmState,
 }
@@ -78,40 +80,89 @@ impl Variants {
             None => random_model(config.dims(), config.seed)?,
         };
         let dims = fp32.dims();
-        let config = Config {
+        let as_run = Config {
             input_size: dims.input_size,
             hidden_size: dims.hidden_size,
             num_layers: dims.num_layers,
             head: dims.head,
             ..config.clone()
         };
-        let (input, state) = random_inputs(dims, config.seq_len, config.batch, config.seed);
         let mut variants: Vec<Variant> = Vec::new();
         for scheme in schemes_to_run(&config.schemes) {
             if cancelled() {
                 return Ok(None);
             }
-            let model = quantize_dynamic(&fp32, scheme).with_run_options(config.run_options())?;
+            let model = quantize_dynamic(&fp32, scheme);
             let size_bytes = model.to_safetensors().len() as u64;
-            let mut variant = Variant {
+            variants.push(Variant {
                 model,
                 size_bytes,
                 accuracy: Accuracy::default(),
                 workspace: Workspace::default(),
                 output: LstmOutput::default(),
-            };
-            variant.run(&input, &state)?;
-            let reference = variants.first().unwrap_or(&variant).output_values();
-            let accuracy = Accuracy::compare(reference, variant.output_values());
-            variant.accuracy = accuracy;
-            variants.push(variant);
+            });
         }
-        Ok(Some(Variants {
-            config,
+        if cancelled() {
+            return Ok(None);
+        }
+        let (input, state) = random_inputs(dims, config.seq_len, config.batch, config.seed);
+        let mut built = Variants {
+            config: as_run,
             variants,
+            requested: config.clone(),
             input,
             state,
-        }))
+        };
+        built.prepare()?;
+        Ok(Some(built))
+    }
+
+    /// Whether `config` asks for the very models these are (same sizes, seed, weight file and
+    /// schemes), so that only the input and how the models run need to change.
+    pub fn has_models_of(&self, config: &Config) -> bool {
+        let r = &self.requested;
+        r.dims() == config.dims()
+            && r.seed == config.seed
+            && r.weights == config.weights
+            && schemes_to_run(&r.schemes) == schemes_to_run(&config.schemes)
+    }
+
+    /// Keeps the models and switches to `config`'s sequence length, batch, kernel and threads
+    /// (see [`Variants::has_models_of`]): a new input and new accuracy figures, no rebuild.
+    pub fn reconfigure(mut self, config: &Config) -> Result<Variants> {
+        config.validate()?;
+        let dims = self.variants[0].model.dims();
+        (self.input, self.state) = random_inputs(dims, config.seq_len, config.batch, config.seed);
+        self.config = Config {
+            seq_len: config.seq_len,
+            batch: config.batch,
+            threads: config.threads,
+            kernel: config.kernel,
+            ..self.config
+        };
+        self.requested = config.clone();
+        self.prepare()?;
+        Ok(self)
+    }
+
+    /// Applies the Config's kernel and threads, runs every variant once on the input and
+    /// compares its output with FP32's.
+    fn prepare(&mut self) -> Result<()> {
+        let options = self.config.run_options();
+        for variant in &mut self.variants {
+            variant.model.set_run_options(options)?;
+            variant.run(&self.input, &self.state)?;
+        }
+        let reference = self.variants[0].output_values();
+        let figures: Vec<Accuracy> = self
+            .variants
+            .iter()
+            .map(|v| Accuracy::compare(reference, v.output_values()))
+            .collect();
+        for (variant, accuracy) in self.variants.iter_mut().zip(figures) {
+            variant.accuracy = accuracy;
+        }
+        Ok(())
     }
 
     /// The kernel family the models compute with.
@@ -176,6 +227,54 @@ mod tests {
         assert!(per_channel.accuracy.diff_pct > 0.0);
         assert!(fp16.accuracy.diff_pct < int8.accuracy.diff_pct);
         assert!(built.time(1).is_ok());
+    }
+
+    #[test]
+    fn a_new_input_shape_or_thread_count_keeps_the_models() {
+        let config = Config {
+            input_size: 12,
+            hidden_size: 12,
+            ..Config::default()
+        };
+        let built = Variants::build(&config, &|| false).unwrap().unwrap();
+        let models: Vec<Model> = built.variants.iter().map(|v| v.model.clone()).collect();
+        let longer = Config {
+            seq_len: 7,
+            batch: 3,
+            threads: 1,
+            kernel: crate::kernels::KernelChoice::Scalar,
+            ..config.clone()
+        };
+        assert!(built.has_models_of(&longer));
+        let kept = built.reconfigure(&longer).unwrap();
+        assert_eq!((kept.config.seq_len, kept.config.batch), (7, 3));
+        assert_eq!(kept.input.shape(), &[7, 3, 12]);
+        assert_eq!(kept.kernel_name(), "scalar");
+        for (variant, model) in kept.variants.iter().zip(&models) {
+            assert_eq!(variant.model.scheme(), model.scheme());
+            assert_eq!(variant.model.to_safetensors(), model.to_safetensors());
+        }
+        // The accuracy figures are those of a fresh build of the same Config.
+        let fresh = Variants::build(&longer, &|| false).unwrap().unwrap();
+        let figures = |v: &Variants| v.variants.iter().map(|v| v.accuracy).collect::<Vec<_>>();
+        assert_eq!(figures(&kept), figures(&fresh));
+
+        for other in [
+            Config {
+                hidden_size: 16,
+                ..longer.clone()
+            },
+            Config {
+                seed: 1,
+                ..longer.clone()
+            },
+            Config {
+                schemes: vec![Scheme::Fp16],
+                ..longer.clone()
+            },
+        ] {
+            assert!(!kept.has_models_of(&other), "{other:?}");
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ struct Worker<P> {
 
 impl<P: FnMut(Snapshot) -> bool> Worker<P> {
     fn new(config: Config, inbox: Receiver<Command>, publish: P) -> Self {
-        let phase = build(&config);
+        let phase = build(&config, None);
         Worker {
             inbox,
             publish,
@@ -193,9 +193,12 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                 if let Phase::Building { cancel, .. } = &self.phase {
                     cancel.store(true, Ordering::Relaxed);
                 }
-                // Drop the old models before the new ones are built.
-                self.phase = Phase::Failed(String::new());
-                self.phase = build(&config);
+                let previous =
+                    match std::mem::replace(&mut self.phase, Phase::Failed(String::new())) {
+                        Phase::Measuring(m) => Some(m.variants),
+                        _ => None,
+                    };
+                self.phase = build(&config, previous);
                 self.config = config;
                 self.generation += 1;
             }
@@ -271,15 +274,23 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
 }
 
 /// Starts building the models of `config` on a thread of its own, so that commands keep being
-/// answered while a large model is built.
-fn build(config: &Config) -> Phase {
+/// answered while a large model is built. When `previous` holds the same models (only the
+/// input shape, kernel or threads change) they are kept and only re-prepared; otherwise they
+/// are dropped before the new ones are built.
+fn build(config: &Config, previous: Option<Variants>) -> Phase {
     let (sender, result) = mpsc::channel();
     let cancel = Arc::new(AtomicBool::new(false));
     let (config, flag) = (config.clone(), Arc::clone(&cancel));
     let spawned = std::thread::Builder::new()
         .name("dynq-build".into())
         .spawn(move || {
-            let built = Variants::build(&config, &|| flag.load(Ordering::Relaxed));
+            let built = match previous {
+                Some(kept) if kept.has_models_of(&config) => kept.reconfigure(&config).map(Some),
+                other => {
+                    drop(other);
+                    Variants::build(&config, &|| flag.load(Ordering::Relaxed))
+                }
+            };
             let _ = sender.send(built);
         });
     match spawned {
