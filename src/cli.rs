@@ -2,15 +2,24 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dynq::Scheme;
+use dynq::report::Format;
+use dynq::scenario::Overrides;
 
 /// Benchmark dynamic INT8 quantization of LSTMs, with PyTorch's numerics.
+///
+/// Without a subcommand dynq measures a preset (the recipe's set-up unless --preset or the
+/// model flags say otherwise): in the dashboard when stdout is a terminal, else as a report.
 #[derive(Debug, Parser)]
-#[command(name = "dynq", version, about)]
+#[command(name = "dynq", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// What to do; without a subcommand dynq runs the recipe's comparison.
+    /// A subcommand instead of a benchmark.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// What to benchmark and where the results go.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Subcommands.
@@ -27,4 +36,129 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Report formats on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Markdown tables.
+    Md,
+    /// One JSON object.
+    Json,
+    /// One row per step and variant.
+    Csv,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Md => Format::Markdown,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+        }
+    }
+}
+
+/// The benchmark's options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run without the dashboard and write a report to PATH (`-` or no PATH: stdout).
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    pub report: Option<PathBuf>,
+    /// Report format [default: from PATH's extension (.json, .csv), else md].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// A shipped preset's name (see --list-presets) or the path of a preset file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub preset: Option<String>,
+    /// List the shipped presets with their descriptions and exit.
+    #[arg(long)]
+    pub list_presets: bool,
+    /// Input and hidden size (overrides the preset's).
+    #[arg(long, value_name = "N", value_parser = features)]
+    pub dim: Option<usize>,
+    /// Input size.
+    #[arg(long, value_name = "N", value_parser = features)]
+    pub input_size: Option<usize>,
+    /// Hidden size.
+    #[arg(long, value_name = "N", value_parser = features)]
+    pub hidden_size: Option<usize>,
+    /// Sequence length (time steps per forward).
+    #[arg(long, value_name = "N", value_parser = run_size)]
+    pub seq: Option<usize>,
+    /// Batch size (sequences per forward).
+    #[arg(long, value_name = "N", value_parser = run_size)]
+    pub batch: Option<usize>,
+    /// Stacked LSTM layers.
+    #[arg(long, value_name = "N", value_parser = layers)]
+    pub depth: Option<usize>,
+    /// Threads per forward.
+    #[arg(long, value_name = "N", value_parser = threads)]
+    pub threads: Option<usize>,
+    /// Seed of the weights and the input.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Variants to compare with FP32, comma-separated: fp32, int8, int8_per_channel, fp16.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = scheme)]
+    pub schemes: Option<Vec<Scheme>>,
+    /// Load the FP32 model from this safetensors file (its sizes replace the preset's).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Seconds of measurement per step, fractions allowed (overrides the preset's).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_hyphen_values = true)]
+    pub duration: Option<f64>,
+}
+
+impl RunArgs {
+    /// The flags that override every step of the preset.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            dim: self.dim,
+            input_size: self.input_size,
+            hidden_size: self.hidden_size,
+            seq_len: self.seq,
+            batch: self.batch,
+            num_layers: self.depth,
+            threads: self.threads,
+            seed: self.seed,
+            schemes: self.schemes.clone(),
+            weights: self.weights.clone(),
+            seconds: self.duration,
+            ..Overrides::default()
+        }
+    }
+}
+
+fn bounded(s: &str, max: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
+}
+
+fn features(s: &str) -> Result<usize, String> {
+    bounded(s, 16_384)
+}
+
+fn run_size(s: &str) -> Result<usize, String> {
+    bounded(s, 100_000)
+}
+
+fn layers(s: &str) -> Result<usize, String> {
+    bounded(s, 64)
+}
+
+fn threads(s: &str) -> Result<usize, String> {
+    bounded(s, 1024)
+}
+
+fn scheme(s: &str) -> Result<Scheme, String> {
+    s.parse().map_err(|e: dynq::DynqError| e.to_string())
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("expected a number of seconds above 0 and at most 86400 (e.g. 0.5)".into()),
+    }
 }

@@ -32,6 +32,9 @@ pub enum DynqError {
         #[source]
         source: std::io::Error,
     },
+    /// A benchmark run could not go on.
+    #[error("benchmark failed: {0}")]
+    Benchmark(String),
     /// An option value that is not one of the accepted ones.
     #[error("{0}")]
     Unsupported(String),

@@ -11,7 +11,10 @@ pub mod metrics;
 pub mod model;
 pub mod quant;
 pub mod recipe;
+pub mod report;
+pub mod scenario;
 pub mod tensor;
+pub mod tui;
 
 pub use error::{DynqError, Result};
 pub use kernels::{Execution, Kernel, KernelChoice, RunOptions};

@@ -1,55 +1,209 @@
-//! The `dynq` binary: parses the command line, runs the chosen mode, maps errors to exit codes
-//! (1: a check failed or a run went wrong, 2: bad usage or unreadable input).
+//! The `dynq` binary: parses the command line, runs the chosen mode (dashboard, report, check),
+//! maps errors to exit codes (1: a check failed or a run went wrong, 2: bad usage or unreadable
+//! input).
 
 mod cli;
+mod dashboard;
 
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use dynq::bench::{Machine, Snapshot};
 use dynq::check::ReferenceCase;
+use dynq::report::{Format, Report};
+use dynq::scenario::{Preset, Replay};
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, RunArgs};
+
+/// A failure: the one-line message and the exit status it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+/// Bad usage or unreadable input: exit status 2.
+fn usage(error: impl Display) -> Failure {
+    Failure {
+        code: 2,
+        message: error.to_string(),
+    }
+}
+
+/// A run that went wrong: exit status 1.
+fn failed(error: impl Display) -> Failure {
+    Failure {
+        code: 1,
+        message: error.to_string(),
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let outcome = match cli.command {
         Some(Command::Check { file, json }) => check(&file, json),
-        None => recipe(),
+        None => benchmark(&cli.run),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(Failure { code, message }) => {
+            let _ = writeln!(std::io::stderr(), "dynq: {message}");
+            ExitCode::from(code)
+        }
     }
 }
 
-fn check(file: &std::path::Path, json: bool) -> ExitCode {
-    let report = match ReferenceCase::load(file).and_then(|case| case.check()) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("dynq check: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("plain data serializes")
-        );
+fn check(file: &Path, json: bool) -> Result<ExitCode, Failure> {
+    let report = ReferenceCase::load(file)
+        .and_then(|case| case.check())
+        .map_err(|e| usage(format!("check: {e}")))?;
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&report).expect("plain data serializes");
+        text.push('\n');
+        text
     } else {
-        print!("{}", report.to_text());
-    }
-    if report.pass() {
+        report.to_text()
+    };
+    print_stdout(&text).map_err(failed)?;
+    Ok(if report.pass() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Without a subcommand: list the presets, or measure one in the dashboard or as a report.
+fn benchmark(args: &RunArgs) -> Result<ExitCode, Failure> {
+    if args.list_presets {
+        print_stdout(&preset_list()).map_err(failed)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let preset = Preset::find(
+        args.preset.as_deref().unwrap_or("recipe"),
+        &args.overrides(),
+    )
+    .map_err(usage)?;
+    check_weight_files(&preset)?;
+    match &args.report {
+        Some(path) => report(&preset, path, args.format.map(Into::into)),
+        None if !std::io::stdout().is_terminal() => {
+            report(&preset, Path::new("-"), args.format.map(Into::into))
+        }
+        None => dashboard(&preset),
     }
 }
 
-fn recipe() -> ExitCode {
-    match dynq::recipe::run_recipe() {
-        Ok(figures) => {
-            print!("{}", figures.to_text());
-            ExitCode::SUCCESS
+/// The interactive dashboard on `preset`.
+fn dashboard(preset: &Preset) -> Result<ExitCode, Failure> {
+    dashboard::run(preset.clone()).map_err(|e| failed(format!("dashboard: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every step of `preset` and writes the report to `path` (`-`: stdout) in `format`
+/// (default: from the extension).
+fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCode, Failure> {
+    let to_stdout = path == Path::new("-");
+    if !to_stdout {
+        check_writable(path)?;
+    }
+    let format = format.unwrap_or_else(|| Format::from_path(path));
+    let show_progress = std::io::stderr().is_terminal();
+    let results = dynq::scenario::run(preset, |replay, snapshot| {
+        if show_progress {
+            progress(replay, snapshot);
         }
-        Err(e) => {
-            eprintln!("dynq: {e}");
-            ExitCode::from(1)
-        }
+    });
+    if show_progress {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+    let steps = results.map_err(failed)?;
+    let report = Report::new(&preset.name, &preset.description, Machine::detect(), &steps);
+    let text = format.render(&report);
+    if to_stdout {
+        print_stdout(&text).map_err(failed)?;
+    } else {
+        dynq::model::write_atomically(path, text.as_bytes()).map_err(failed)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One status line on stderr: step k of n, the Config, the time measured.
+fn progress(replay: &Replay, snapshot: &Snapshot) {
+    let step = replay.step();
+    let c = &step.config;
+    let state = if snapshot.building || snapshot.generation != replay.generation() {
+        "building the models".to_string()
+    } else {
+        let elapsed = snapshot.elapsed.as_secs_f64();
+        let text = match step.length.seconds {
+            Some(seconds) => format!("{:.1} s of {seconds} s", elapsed.min(seconds)),
+            None => format!("{elapsed:.1} s"),
+        };
+        text + &format!(", {} forwards per variant", snapshot.min_samples())
+    };
+    let _ = write!(
+        std::io::stderr(),
+        "\r\x1b[2Kstep {} of {}: input {}, hidden {}, seq {}, batch {}, layers {}: {state}",
+        replay.current() + 1,
+        replay.len(),
+        c.input_size,
+        c.hidden_size,
+        c.seq_len,
+        c.batch,
+        c.num_layers,
+    );
+}
+
+/// The shipped presets, one per line with its description.
+fn preset_list() -> String {
+    let presets = Preset::shipped();
+    let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    presets
+        .iter()
+        .map(|p| format!("{:width$}  {}\n", p.name, p.description))
+        .collect()
+}
+
+/// Loads every weight file the preset names, so a bad one is reported before any measuring.
+fn check_weight_files(preset: &Preset) -> Result<(), Failure> {
+    for path in preset
+        .steps
+        .iter()
+        .filter_map(|s| s.config.weights.as_ref())
+    {
+        dynq::model::load_fp32(path).map_err(|e| usage(format!("weights: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Fails early (before measuring) when the report could not be written to `path`'s folder.
+fn check_writable(path: &Path) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "--report: the folder {} does not exist; create it or choose another path",
+            dir.display()
+        )));
+    }
+    tempfile::NamedTempFile::new_in(dir).map(drop).map_err(|e| {
+        usage(format!(
+            "--report: cannot create a file in {}: {}",
+            dir.display(),
+            std::io::Error::from(e.kind())
+        ))
+    })
+}
+
+/// Writes `text` to stdout; a closed pipe (`dynq ... | head -1`) is not an error.
+fn print_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }

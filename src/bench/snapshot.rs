@@ -69,14 +69,34 @@ pub struct SystemStats {
 pub struct Snapshot {
     /// The Config being measured.
     pub config: Config,
-    /// Increases every time a new Config replaces the models.
+    /// 0 for the Config the worker was spawned with, one more with every `set_config`.
     pub generation: u64,
     /// False while paused.
     pub running: bool,
-    /// Time measured under this Config.
+    /// True while the models of this Config are being built (`variants` is then empty).
+    pub building: bool,
+    /// Why this Config cannot run (a weight file that does not load, ...), if it cannot.
+    pub error: Option<String>,
+    /// Time measured under this Config (warm-up and pauses excluded).
     pub elapsed: Duration,
     /// One entry per variant, FP32 (the reference) first.
     pub variants: Vec<VariantSnapshot>,
     /// Machine and process figures.
     pub system: SystemStats,
+}
+
+impl Snapshot {
+    /// The fewest forwards recorded by any variant (0 before the models are built).
+    pub fn min_samples(&self) -> u64 {
+        self.variants
+            .iter()
+            .map(|v| v.latency.count)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The reference variant (FP32), once the models are built.
+    pub fn reference(&self) -> Option<&VariantSnapshot> {
+        self.variants.first()
+    }
 }

@@ -1,0 +1,438 @@
+//! The background thread that owns the models of the current [`Config`], times them over and
+//! over (interleaved, so that machine drift hits every variant alike) and publishes snapshots.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::Config;
+use super::latency::LatencyRecorder;
+use super::snapshot::{Snapshot, VariantSnapshot};
+use super::system::{Machine, SystemMonitor};
+use super::variants::Variants;
+use crate::error::Result;
+
+/// Snapshots are published at most this often.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// Warm-up ends after at least one round once this much time has passed ...
+const WARMUP_TIME: Duration = Duration::from_millis(50);
+/// ... or after this many rounds (one forward of every variant), whichever comes first.
+const WARMUP_ROUNDS: u64 = 100;
+/// How long an idle worker (paused, building) waits for a command before looking around.
+const IDLE_WAIT: Duration = Duration::from_millis(10);
+
+enum Command {
+    SetConfig(Config),
+    Pause,
+    Resume,
+    Reset,
+    Stop,
+}
+
+/// Controls a running worker; dropping it stops the worker.
+pub struct WorkerHandle {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Starts a worker on `config` that sends every snapshot, mapped by `wrap`, to `sender`
+    /// (for example into a UI's single event channel). The worker stops by itself when the
+    /// receiving side of `sender` is dropped.
+    pub fn spawn<T, F>(config: Config, sender: Sender<T>, wrap: F) -> WorkerHandle
+    where
+        T: Send + 'static,
+        F: Fn(Snapshot) -> T + Send + 'static,
+    {
+        let (commands, inbox) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("dynq-worker".into())
+            .spawn(move || Worker::new(config, inbox, move |s| sender.send(wrap(s)).is_ok()).run())
+            .expect("the OS can start a thread");
+        WorkerHandle {
+            commands,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a worker on `config` and returns the receiver of its snapshots.
+    pub fn spawn_with_receiver(config: Config) -> (WorkerHandle, Receiver<Snapshot>) {
+        let (sender, receiver) = mpsc::channel();
+        (WorkerHandle::spawn(config, sender, |s| s), receiver)
+    }
+
+    /// Replaces the models by those of `config` and resets the histograms.
+    pub fn set_config(&self, config: Config) {
+        self.send(Command::SetConfig(config));
+    }
+
+    /// Stops timing until [`WorkerHandle::resume`].
+    pub fn pause(&self) {
+        self.send(Command::Pause);
+    }
+
+    /// Resumes timing after [`WorkerHandle::pause`].
+    pub fn resume(&self) {
+        self.send(Command::Resume);
+    }
+
+    /// Empties the histograms (and the measured time) of the current Config.
+    pub fn reset(&self) {
+        self.send(Command::Reset);
+    }
+
+    /// Stops the worker and waits for its thread to end.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn send(&self, command: Command) {
+        // A worker that has ended (its receiver gone) has nothing left to control.
+        let _ = self.commands.send(command);
+    }
+
+    fn shut_down(&mut self) {
+        self.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// The built models of the current Config and what was measured on them.
+struct Measuring {
+    variants: Variants,
+    recorders: Vec<LatencyRecorder>,
+    /// The variant to run next.
+    next: usize,
+    rounds: u64,
+    warmup: Option<Instant>,
+    measured: Duration,
+    clock: Option<Instant>,
+}
+
+enum Phase {
+    Building {
+        result: Receiver<Result<Option<Variants>>>,
+        cancel: Arc<AtomicBool>,
+    },
+    Measuring(Box<Measuring>),
+    Failed(String),
+}
+
+struct Worker<P> {
+    inbox: Receiver<Command>,
+    publish: P,
+    monitor: SystemMonitor,
+    config: Config,
+    generation: u64,
+    paused: bool,
+    phase: Phase,
+    last_publish: Option<Instant>,
+}
+
+impl<P: FnMut(Snapshot) -> bool> Worker<P> {
+    fn new(config: Config, inbox: Receiver<Command>, publish: P) -> Self {
+        let phase = build(&config);
+        Worker {
+            inbox,
+            publish,
+            monitor: SystemMonitor::new(&Machine::detect()),
+            config,
+            generation: 0,
+            paused: false,
+            phase,
+            last_publish: None,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let idle = self.paused || !matches!(self.phase, Phase::Measuring(_));
+            let command = if idle {
+                self.inbox.recv_timeout(IDLE_WAIT).map_err(|e| match e {
+                    RecvTimeoutError::Timeout => TryRecvError::Empty,
+                    RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+                })
+            } else {
+                self.inbox.try_recv()
+            };
+            match command {
+                Ok(Command::Stop) | Err(TryRecvError::Disconnected) => return,
+                Ok(command) => self.handle(command),
+                Err(TryRecvError::Empty) => {}
+            }
+            self.poll_build();
+            if !self.paused {
+                self.step();
+            }
+            let due = self
+                .last_publish
+                .is_none_or(|t| t.elapsed() >= PUBLISH_EVERY);
+            if due {
+                self.last_publish = Some(Instant::now());
+                let snapshot = self.snapshot();
+                if !(self.publish)(snapshot) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::SetConfig(config) => {
+                if let Phase::Building { cancel, .. } = &self.phase {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                // Drop the old models before the new ones are built.
+                self.phase = Phase::Failed(String::new());
+                self.phase = build(&config);
+                self.config = config;
+                self.generation += 1;
+            }
+            Command::Pause => {
+                self.paused = true;
+                if let Phase::Measuring(m) = &mut self.phase {
+                    m.stop_clock();
+                }
+            }
+            Command::Resume => {
+                self.paused = false;
+                if let Phase::Measuring(m) = &mut self.phase {
+                    m.start_clock();
+                }
+            }
+            Command::Reset => {
+                if let Phase::Measuring(m) = &mut self.phase {
+                    m.recorders.iter_mut().for_each(LatencyRecorder::reset);
+                    m.measured = Duration::ZERO;
+                    m.clock = m.clock.map(|_| Instant::now());
+                }
+            }
+            Command::Stop => {}
+        }
+    }
+
+    fn poll_build(&mut self) {
+        let Phase::Building { result, .. } = &self.phase else {
+            return;
+        };
+        let outcome = match result.try_recv() {
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => Err("building the models failed".to_string()),
+            Ok(Ok(Some(variants))) => Ok(variants),
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => Err(e.to_string()),
+        };
+        self.phase = match outcome {
+            Ok(variants) => Phase::Measuring(Box::new(Measuring::new(variants))),
+            Err(message) => Phase::Failed(message),
+        };
+    }
+
+    fn step(&mut self) {
+        let Phase::Measuring(m) = &mut self.phase else {
+            return;
+        };
+        if let Err(e) = m.run_next() {
+            self.phase = Phase::Failed(e.to_string());
+        }
+    }
+
+    fn snapshot(&mut self) -> Snapshot {
+        let mut snapshot = Snapshot {
+            config: self.config.clone(),
+            generation: self.generation,
+            running: !self.paused,
+            system: self.monitor.stats(),
+            ..Snapshot::default()
+        };
+        match &self.phase {
+            Phase::Building { .. } => snapshot.building = true,
+            Phase::Failed(message) => snapshot.error = Some(message.clone()),
+            Phase::Measuring(m) => {
+                snapshot.config = m.variants.config.clone();
+                snapshot.elapsed = m.elapsed();
+                snapshot.variants = m.variant_snapshots();
+            }
+        }
+        snapshot
+    }
+}
+
+/// Starts building the models of `config` on a thread of its own, so that commands keep being
+/// answered while a large model is built.
+fn build(config: &Config) -> Phase {
+    let (sender, result) = mpsc::channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (config, flag) = (config.clone(), Arc::clone(&cancel));
+    let spawned = std::thread::Builder::new()
+        .name("dynq-build".into())
+        .spawn(move || {
+            let built = Variants::build(&config, &|| flag.load(Ordering::Relaxed));
+            let _ = sender.send(built);
+        });
+    match spawned {
+        Ok(_) => Phase::Building { result, cancel },
+        Err(e) => Phase::Failed(format!("cannot start a thread to build the models: {e}")),
+    }
+}
+
+impl Measuring {
+    fn new(variants: Variants) -> Self {
+        let recorders = variants
+            .variants
+            .iter()
+            .map(|_| Default::default())
+            .collect();
+        Measuring {
+            variants,
+            recorders,
+            next: 0,
+            rounds: 0,
+            warmup: Some(Instant::now()),
+            measured: Duration::ZERO,
+            clock: None,
+        }
+    }
+
+    /// Times one forward of the next variant (A, B, A, B, ...); warm-up rounds are discarded.
+    fn run_next(&mut self) -> Result<()> {
+        let latency = self.variants.time(self.next)?;
+        if self.warmup.is_none() {
+            self.recorders[self.next].record(latency.as_nanos().try_into().unwrap_or(u64::MAX));
+        }
+        self.next += 1;
+        if self.next == self.recorders.len() {
+            self.next = 0;
+            self.rounds += 1;
+            if let Some(start) = self.warmup
+                && (self.rounds >= WARMUP_ROUNDS || start.elapsed() >= WARMUP_TIME)
+            {
+                self.warmup = None;
+                self.start_clock();
+            }
+        }
+        Ok(())
+    }
+
+    fn start_clock(&mut self) {
+        if self.warmup.is_none() && self.clock.is_none() {
+            self.clock = Some(Instant::now());
+        }
+    }
+
+    fn stop_clock(&mut self) {
+        if let Some(start) = self.clock.take() {
+            self.measured += start.elapsed();
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.measured + self.clock.map_or(Duration::ZERO, |start| start.elapsed())
+    }
+
+    fn variant_snapshots(&self) -> Vec<VariantSnapshot> {
+        self.variants
+            .variants
+            .iter()
+            .zip(&self.recorders)
+            .map(|(variant, recorder)| VariantSnapshot {
+                scheme: variant.model.scheme(),
+                size_bytes: variant.size_bytes,
+                latency: recorder.stats(),
+                histogram: recorder.buckets(),
+                recent_ns: recorder.recent(),
+                output_mean_abs: variant.accuracy.output_mean_abs,
+                diff_mean_abs: variant.accuracy.diff_mean_abs,
+                diff_pct: variant.accuracy.diff_pct,
+                diff_max_abs: variant.accuracy.diff_max_abs,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::Scheme;
+
+    /// Generous bound against a hung worker; no test depends on how fast anything is.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn wait_for(snapshots: &Receiver<Snapshot>, what: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let snapshot = snapshots.recv_timeout(left).expect("a matching snapshot");
+            if what(&snapshot) {
+                return snapshot;
+            }
+        }
+    }
+
+    fn tiny(dim: usize) -> Config {
+        Config {
+            input_size: dim,
+            hidden_size: dim,
+            seq_len: 4,
+            schemes: vec![Scheme::Int8, Scheme::Fp16],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn measures_every_variant_and_follows_a_new_config() {
+        let (worker, snapshots) = WorkerHandle::spawn_with_receiver(tiny(8));
+        let s = wait_for(&snapshots, |s| s.min_samples() >= 10);
+        assert_eq!(s.generation, 0);
+        let names: Vec<_> = s.variants.iter().map(|v| v.scheme).collect();
+        assert_eq!(names, [Scheme::Fp32, Scheme::Int8, Scheme::Fp16]);
+        let int8 = &s.variants[1];
+        assert!(s.variants[0].size_bytes > int8.size_bytes);
+        assert!(int8.diff_pct > 0.0 && int8.diff_max_abs >= int8.diff_mean_abs);
+        assert!(!int8.recent_ns.is_empty() && !int8.histogram.is_empty());
+        assert!(s.running && !s.building && s.error.is_none());
+
+        worker.set_config(tiny(16));
+        let s = wait_for(&snapshots, |s| s.generation == 1 && s.min_samples() > 0);
+        assert_eq!(s.config.hidden_size, 16);
+        worker.stop();
+    }
+
+    #[test]
+    fn pause_freezes_and_reset_empties_the_histograms() {
+        let (worker, snapshots) = WorkerHandle::spawn_with_receiver(tiny(8));
+        wait_for(&snapshots, |s| s.min_samples() > 0);
+        worker.pause();
+        let paused = wait_for(&snapshots, |s| !s.running);
+        let later = wait_for(&snapshots, |_| true);
+        assert_eq!(paused.variants, later.variants);
+        assert_eq!(paused.elapsed, later.elapsed);
+        worker.reset();
+        let reset = wait_for(&snapshots, |s| s.min_samples() == 0);
+        assert_eq!(reset.elapsed, Duration::ZERO);
+        worker.resume();
+        wait_for(&snapshots, |s| s.running && s.min_samples() > 0);
+    }
+
+    #[test]
+    fn a_config_that_cannot_be_built_reports_why() {
+        let config = Config {
+            weights: Some("no/such/weights.safetensors".into()),
+            ..Config::default()
+        };
+        let (_worker, snapshots) = WorkerHandle::spawn_with_receiver(config);
+        let s = wait_for(&snapshots, |s| s.error.is_some());
+        assert!(s.error.unwrap().contains("no/such/weights.safetensors"));
+    }
+}

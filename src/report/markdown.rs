@@ -1,0 +1,130 @@
+//! The Markdown exporter: the machine, then per step one table with a row per variant, laid
+//! out like the recipe's printout (size and "x smaller", latency and speed-up, mean |output|,
+//! mean |difference| and percent difference).
+
+use std::fmt::Write;
+
+use super::{Report, Run};
+
+/// `report` as Markdown.
+pub fn to_markdown(report: &Report) -> String {
+    let m = &report.machine;
+    let mut out = format!(
+        "# dynq report: {}\n\n{}\n\n",
+        report.preset, report.description
+    );
+    let threads = report.runs.first().map_or(0, |r| r.config.threads);
+    let _ = writeln!(out, "- CPU: {} ({} cores)", m.cpu, m.cores);
+    let _ = writeln!(out, "- Kernel: {}", m.kernel);
+    let _ = writeln!(out, "- Threads: {threads}");
+    let _ = writeln!(out, "- OS: {}", m.os);
+    let _ = writeln!(out, "- dynq {}", report.dynq_version);
+    for (k, run) in report.runs.iter().enumerate() {
+        let _ = write!(
+            out,
+            "\n## Step {} of {}: {}\n\n",
+            k + 1,
+            report.runs.len(),
+            describe(run)
+        );
+        out.push_str(&table(run));
+    }
+    out
+}
+
+/// The step's Config in a few words.
+fn describe(run: &Run) -> String {
+    let c = &run.config;
+    let mut text = format!(
+        "input {}, hidden {}, seq {}, batch {}, {} layer{}",
+        c.input_size,
+        c.hidden_size,
+        c.seq_len,
+        c.batch,
+        c.num_layers,
+        if c.num_layers == 1 { "" } else { "s" }
+    );
+    if c.head > 0 {
+        let _ = write!(text, ", head {}", c.head);
+    }
+    match &c.weights {
+        Some(path) => {
+            let _ = write!(text, ", weights {path}");
+        }
+        None => {
+            let _ = write!(text, ", seed {}", c.seed);
+        }
+    }
+    text
+}
+
+fn table(run: &Run) -> String {
+    let mut out = String::from(
+        "| Variant | Size | Smaller | p50 | p90 | p99 | Speed-up | Mean abs(output) | \
+         Mean abs(diff) | Diff | Samples |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for v in &run.variants {
+        let l = &v.latency_us;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2}x | {} | {} | {} | {:.2}x | {:.5} | {:.5} | {:.2} % | {} |",
+            v.name,
+            bytes(v.size_bytes),
+            v.size_ratio,
+            micros(l.p50),
+            micros(l.p90),
+            micros(l.p99),
+            v.speedup_p50,
+            v.output_mean_abs,
+            v.diff_mean_abs,
+            v.diff_pct,
+            l.samples,
+        );
+    }
+    out
+}
+
+/// A byte count in KB or MB (10³ and 10⁶ bytes, as the recipe prints sizes).
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.2} MB", n as f64 / 1e6),
+        n => format!("{:.3} KB", n as f64 / 1e3),
+    }
+}
+
+/// A latency given in µs, in the unit that suits it, with 3 significant figures.
+pub fn micros(us: f64) -> String {
+    let (value, unit) = match us {
+        us if us >= 1e6 => (us / 1e6, "s"),
+        us if us >= 1e3 => (us / 1e3, "ms"),
+        us if us >= 1.0 => (us, "µs"),
+        us => (us * 1e3, "ns"),
+    };
+    let decimals = match value {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_suit_the_magnitude() {
+        assert_eq!(bytes(2_304), "2.304 KB");
+        assert_eq!(bytes(33_620_000), "33.62 MB");
+        assert_eq!(micros(0.85), "850 ns");
+        assert_eq!(micros(12.34), "12.3 µs");
+        assert_eq!(micros(1_234.0), "1.23 ms");
+        assert_eq!(micros(2_500_000.0), "2.50 s");
+    }
+
+    #[test]
+    fn the_sample_report() {
+        insta::assert_snapshot!(to_markdown(&super::super::tests::sample()));
+    }
+}

@@ -1,0 +1,279 @@
+//! The headless report: [`Report`] gathers the final snapshot of every step; one exporter per
+//! format turns it into text (each a pure `fn(&Report) -> String`).
+
+mod csv;
+mod json;
+mod markdown;
+
+use std::path::Path;
+
+use crate::bench::{Machine, Snapshot, VariantSnapshot};
+use crate::quant::Scheme;
+
+pub use csv::to_csv;
+pub use json::to_json;
+pub use markdown::to_markdown;
+
+/// Everything a report shows. Serialized as is for the JSON format, whose field names are a
+/// stable contract: fields may be added, never renamed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// The version of dynq that measured.
+    pub dynq_version: String,
+    /// The preset's name.
+    pub preset: String,
+    /// The preset's description.
+    pub description: String,
+    /// The machine measured on.
+    pub machine: Machine,
+    /// One entry per step, in order.
+    pub runs: Vec<Run>,
+}
+
+/// One step's Config and results.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Run {
+    /// What ran.
+    pub config: RunConfig,
+    /// Measured time (warm-up excluded), seconds.
+    pub measured_s: f64,
+    /// FP32 (the reference) first.
+    pub variants: Vec<VariantResult>,
+}
+
+/// The Config of a run, as reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunConfig {
+    /// Features of each input step.
+    pub input_size: usize,
+    /// Features of the hidden state.
+    pub hidden_size: usize,
+    /// Time steps per forward.
+    pub seq_len: usize,
+    /// Sequences per forward.
+    pub batch: usize,
+    /// Stacked LSTM layers.
+    pub num_layers: usize,
+    /// Linear head outputs (0: none).
+    pub head: usize,
+    /// Worker threads per forward.
+    pub threads: usize,
+    /// Seed of the weights and the input.
+    pub seed: u64,
+    /// The weight file, when the model was loaded rather than seeded.
+    pub weights: Option<String>,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LatencyUs {
+    /// Fastest forward.
+    pub min: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest forward.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Number of recorded forwards.
+    pub samples: u64,
+}
+
+/// One variant's results in a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VariantResult {
+    /// `fp32`, `int8`, `int8_per_channel` or `fp16`.
+    pub name: Scheme,
+    /// Byte size of the serialized safetensors model.
+    pub size_bytes: u64,
+    /// FP32 size / this size ("x smaller").
+    pub size_ratio: f64,
+    /// Latency percentiles.
+    pub latency_us: LatencyUs,
+    /// FP32 median / this median (above 1: faster than FP32).
+    pub speedup_p50: f64,
+    /// `mean(|output|)`.
+    pub output_mean_abs: f64,
+    /// `mean(|output − FP32 output|)`.
+    pub diff_mean_abs: f64,
+    /// `diff_mean_abs / mean(|FP32 output|) · 100`.
+    pub diff_pct: f64,
+    /// `max(|output − FP32 output|)`.
+    pub diff_max_abs: f64,
+}
+
+impl Report {
+    /// A report of `preset` (name, description) from each step's final snapshot.
+    pub fn new(preset: &str, description: &str, machine: Machine, steps: &[Snapshot]) -> Report {
+        Report {
+            dynq_version: env!("CARGO_PKG_VERSION").into(),
+            preset: preset.into(),
+            description: description.into(),
+            machine,
+            runs: steps.iter().map(Run::from_snapshot).collect(),
+        }
+    }
+}
+
+impl Run {
+    /// A run's figures from the snapshot that ended it.
+    pub fn from_snapshot(s: &Snapshot) -> Run {
+        let c = &s.config;
+        let reference = s.reference().cloned().unwrap_or_default();
+        Run {
+            config: RunConfig {
+                input_size: c.input_size,
+                hidden_size: c.hidden_size,
+                seq_len: c.seq_len,
+                batch: c.batch,
+                num_layers: c.num_layers,
+                head: c.head,
+                threads: c.threads,
+                seed: c.seed,
+                weights: c.weights.as_ref().map(|p| p.display().to_string()),
+            },
+            measured_s: s.elapsed.as_secs_f64(),
+            variants: s
+                .variants
+                .iter()
+                .map(|v| VariantResult::compare(v, &reference))
+                .collect(),
+        }
+    }
+}
+
+impl VariantResult {
+    /// `v`'s figures, with its ratios to `reference` (FP32).
+    pub fn compare(v: &VariantSnapshot, reference: &VariantSnapshot) -> VariantResult {
+        let us = |ns: u64| ns as f64 / 1e3;
+        let l = &v.latency;
+        VariantResult {
+            name: v.scheme,
+            size_bytes: v.size_bytes,
+            size_ratio: ratio(reference.size_bytes as f64, v.size_bytes as f64),
+            latency_us: LatencyUs {
+                min: us(l.min_ns),
+                p50: us(l.p50_ns),
+                p90: us(l.p90_ns),
+                p99: us(l.p99_ns),
+                max: us(l.max_ns),
+                mean: l.mean_ns / 1e3,
+                samples: l.count,
+            },
+            speedup_p50: ratio(reference.latency.p50_ns as f64, l.p50_ns as f64),
+            output_mean_abs: v.output_mean_abs,
+            diff_mean_abs: v.diff_mean_abs,
+            diff_pct: v.diff_pct,
+            diff_max_abs: v.diff_max_abs,
+        }
+    }
+}
+
+/// `a / b`, 0 when `b` is 0.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown tables.
+    Markdown,
+    /// One JSON object (see [`Report`]).
+    Json,
+    /// One row per (step, variant).
+    Csv,
+}
+
+impl Format {
+    /// The format a file name asks for: `.json`, `.csv`, else Markdown.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
+            Some(e) if e.eq_ignore_ascii_case("csv") => Format::Csv,
+            _ => Format::Markdown,
+        }
+    }
+
+    /// `report` in this format.
+    pub fn render(self, report: &Report) -> String {
+        match self {
+            Format::Markdown => to_markdown(report),
+            Format::Json => to_json(report),
+            Format::Csv => to_csv(report),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::bench::{Config, LatencyStats};
+    use std::time::Duration;
+
+    /// A two-step report with made-up but plausible figures.
+    pub(crate) fn sample() -> Report {
+        let variant = |scheme, size_bytes, p50_ns: u64, diff_pct| VariantSnapshot {
+            scheme,
+            size_bytes,
+            latency: LatencyStats {
+                min_ns: p50_ns / 2,
+                p50_ns,
+                p90_ns: p50_ns * 2,
+                p99_ns: p50_ns * 3,
+                max_ns: p50_ns * 4,
+                mean_ns: p50_ns as f64 * 1.5,
+                count: 1000,
+            },
+            output_mean_abs: 0.25,
+            diff_mean_abs: diff_pct / 400.0,
+            diff_pct,
+            diff_max_abs: diff_pct / 100.0,
+            ..VariantSnapshot::default()
+        };
+        let step = |dim| Snapshot {
+            config: Config {
+                input_size: dim,
+                hidden_size: dim,
+                threads: 2,
+                ..Config::default()
+            },
+            elapsed: Duration::from_millis(500),
+            variants: vec![
+                variant(Scheme::Fp32, 4000, 20_000, 0.0),
+                variant(Scheme::Int8, 1000, 8_000, 1.25),
+            ],
+            ..Snapshot::default()
+        };
+        let machine = Machine {
+            cpu: "Test CPU".into(),
+            cores: 2,
+            kernel: "scalar".into(),
+            os: "TestOS".into(),
+        };
+        Report::new("sample", "Two steps", machine, &[step(8), step(16)])
+    }
+
+    #[test]
+    fn ratios_are_taken_against_fp32() {
+        let r = sample();
+        let int8 = &r.runs[0].variants[1];
+        assert_eq!(int8.size_ratio, 4.0);
+        assert_eq!(int8.speedup_p50, 2.5);
+        assert_eq!(int8.latency_us.p50, 8.0);
+        assert_eq!(r.runs[0].variants[0].size_ratio, 1.0);
+        assert_eq!(ratio(1.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn the_format_follows_the_extension() {
+        assert_eq!(Format::from_path(Path::new("r.JSON")), Format::Json);
+        assert_eq!(Format::from_path(Path::new("r.csv")), Format::Csv);
+        assert_eq!(Format::from_path(Path::new("r.md")), Format::Markdown);
+        assert_eq!(Format::from_path(Path::new("-")), Format::Markdown);
+    }
+}

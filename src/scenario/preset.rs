@@ -1,0 +1,398 @@
+//! The preset file format (`presets/*.toml`) and the presets shipped inside the binary.
+//!
+//! ```toml
+//! name = "dim-sweep"                       # required
+//! description = "What the preset shows"    # required, one line
+//!
+//! [defaults]                               # optional: applied to every step
+//! seq_len = 20
+//! seconds = 3
+//!
+//! [[steps]]                                # at least one
+//! dim = 8                                  # any of the fields below
+//! ```
+//!
+//! `defaults` and every step accept the same fields, all optional; a step's fields override
+//! `defaults`, which override dynq's default Config (the recipe's set-up):
+//! `dim` (sets `input_size` and `hidden_size`), `input_size`, `hidden_size`, `seq_len`, `batch`,
+//! `num_layers`, `head`, `threads`, `seed`, `schemes` (a list of `fp32`, `int8`,
+//! `int8_per_channel`, `fp16`; FP32 always runs as the reference), `weights` (a safetensors
+//! file, relative to the current folder), and how long the step runs: `seconds` (fractions allowed) and/or `min_samples` (the
+//! fewest forwards per variant). Without either a step runs [`DEFAULT_SECONDS`].
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::bench::Config;
+use crate::quant::Scheme;
+
+/// How long a step runs when neither it nor the defaults say.
+pub const DEFAULT_SECONDS: f64 = 3.0;
+/// The longest accepted step.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// The presets shipped with dynq: name and file text.
+const SHIPPED: [(&str, &str); 6] = [
+    ("recipe", include_str!("../../presets/recipe.toml")),
+    ("dim-sweep", include_str!("../../presets/dim-sweep.toml")),
+    (
+        "batch-sweep",
+        include_str!("../../presets/batch-sweep.toml"),
+    ),
+    ("seq-sweep", include_str!("../../presets/seq-sweep.toml")),
+    (
+        "depth-sweep",
+        include_str!("../../presets/depth-sweep.toml"),
+    ),
+    ("schemes", include_str!("../../presets/schemes.toml")),
+];
+
+/// Why a preset cannot be used; every message names the preset and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    /// Neither a shipped preset's name nor an existing file.
+    #[error("unknown preset '{name}': expected one of {} or the path of a preset file", shipped_names().join(", "))]
+    Unknown {
+        /// What was asked for.
+        name: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read preset {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid preset.
+    #[error("{origin}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file (or `<shipped NAME>`).
+        origin: String,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+/// Config fields and run length, as written in `defaults` and in each step.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Sets both `input_size` and `hidden_size`.
+    pub dim: Option<usize>,
+    /// Features of each input step.
+    pub input_size: Option<usize>,
+    /// Features of the hidden state.
+    pub hidden_size: Option<usize>,
+    /// Time steps per forward.
+    pub seq_len: Option<usize>,
+    /// Sequences per forward.
+    pub batch: Option<usize>,
+    /// Stacked LSTM layers.
+    pub num_layers: Option<usize>,
+    /// Linear head outputs (0: none).
+    pub head: Option<usize>,
+    /// Worker threads per forward.
+    pub threads: Option<usize>,
+    /// Seed of the weights and the input.
+    pub seed: Option<u64>,
+    /// Variants to compare with FP32.
+    pub schemes: Option<Vec<Scheme>>,
+    /// A safetensors weight file to load instead of seeded weights.
+    pub weights: Option<PathBuf>,
+    /// Seconds of measurement (warm-up excluded).
+    pub seconds: Option<f64>,
+    /// The fewest forwards recorded per variant.
+    pub min_samples: Option<u64>,
+}
+
+impl Overrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: &Config) -> Config {
+        let mut c = base.clone();
+        if let Some(dim) = self.dim {
+            (c.input_size, c.hidden_size) = (dim, dim);
+        }
+        c.input_size = self.input_size.unwrap_or(c.input_size);
+        c.hidden_size = self.hidden_size.unwrap_or(c.hidden_size);
+        c.seq_len = self.seq_len.unwrap_or(c.seq_len);
+        c.batch = self.batch.unwrap_or(c.batch);
+        c.num_layers = self.num_layers.unwrap_or(c.num_layers);
+        c.head = self.head.unwrap_or(c.head);
+        c.threads = self.threads.unwrap_or(c.threads);
+        c.seed = self.seed.unwrap_or(c.seed);
+        c.schemes = self.schemes.clone().unwrap_or(c.schemes);
+        c.weights = self.weights.clone().or(c.weights);
+        c
+    }
+}
+
+/// How long a step runs: until both limits that are set are reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunLength {
+    /// Seconds of measurement.
+    pub seconds: Option<f64>,
+    /// The fewest forwards per variant.
+    pub min_samples: Option<u64>,
+}
+
+/// One step of a preset: a Config and how long to measure it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// What to run.
+    pub config: Config,
+    /// For how long.
+    pub length: RunLength,
+}
+
+/// A validated preset: every step's Config is valid and its run length positive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    /// Short name.
+    pub name: String,
+    /// One-line description.
+    pub description: String,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetFile {
+    name: String,
+    description: String,
+    #[serde(default)]
+    defaults: Overrides,
+    steps: toml::Spanned<Vec<toml::Spanned<Overrides>>>,
+}
+
+/// The names of the shipped presets, in display order.
+pub fn shipped_names() -> Vec<&'static str> {
+    SHIPPED.iter().map(|(name, _)| *name).collect()
+}
+
+impl Preset {
+    /// The shipped presets, in display order.
+    pub fn shipped() -> Vec<Preset> {
+        SHIPPED
+            .iter()
+            .map(|(name, text)| {
+                Preset::parse(text, &format!("<shipped {name}>"), &Overrides::default())
+                    .expect("shipped presets are valid (tested)")
+            })
+            .collect()
+    }
+
+    /// The shipped preset called `name_or_path`, else the preset file at that path; `overrides`
+    /// (from the command line) apply to every step, after the file's own values.
+    pub fn find(name_or_path: &str, overrides: &Overrides) -> Result<Preset, PresetError> {
+        if let Some((name, text)) = SHIPPED.iter().find(|(name, _)| *name == name_or_path) {
+            return Preset::parse(text, &format!("<shipped {name}>"), overrides);
+        }
+        let path = Path::new(name_or_path);
+        let looks_like_path = path.extension().is_some() || path.components().count() > 1;
+        if !looks_like_path && !path.exists() {
+            return Err(PresetError::Unknown {
+                name: name_or_path.into(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Preset::parse(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses and validates preset `text`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, overrides: &Overrides) -> Result<Preset, PresetError> {
+        let invalid = |span: Option<Range<usize>>, message: String| {
+            let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+            PresetError::Invalid {
+                origin: origin.into(),
+                line,
+                column,
+                message,
+            }
+        };
+        let file: PresetFile =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
+        let steps_span = file.steps.span();
+        if file.steps.get_ref().is_empty() {
+            return Err(invalid(
+                Some(steps_span),
+                "a preset needs at least one [[steps]] table".into(),
+            ));
+        }
+        let mut steps = Vec::new();
+        for (k, step) in file.steps.into_inner().into_iter().enumerate() {
+            let span = step.span();
+            let layers = [&file.defaults, step.get_ref(), overrides];
+            let step = resolve(&layers)
+                .map_err(|e| invalid(Some(span), format!("step {}: {e}", k + 1)))?;
+            steps.push(step);
+        }
+        Ok(Preset {
+            name: file.name,
+            description: file.description,
+            steps,
+        })
+    }
+}
+
+/// The Step that `layers` describe (each overriding the ones before), checked.
+fn resolve(layers: &[&Overrides]) -> Result<Step, String> {
+    let config = layers
+        .iter()
+        .fold(Config::default(), |config, layer| layer.apply(&config));
+    config.validate().map_err(|e| e.to_string())?;
+    let seconds = layers.iter().rev().find_map(|layer| layer.seconds);
+    let min_samples = layers.iter().rev().find_map(|layer| layer.min_samples);
+    if let Some(seconds) = seconds
+        && !(seconds > 0.0 && seconds <= MAX_SECONDS)
+    {
+        return Err(format!(
+            "invalid seconds: {seconds} (expected more than 0 and at most {MAX_SECONDS})"
+        ));
+    }
+    let length = match (seconds, min_samples) {
+        (None, None) => RunLength {
+            seconds: Some(DEFAULT_SECONDS),
+            min_samples: None,
+        },
+        (seconds, min_samples) => RunLength {
+            seconds,
+            min_samples,
+        },
+    };
+    Ok(Step { config, length })
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Preset, PresetError> {
+        Preset::parse(text, "p.toml", &Overrides::default())
+    }
+
+    #[test]
+    fn shipped_presets_parse_and_recipe_is_the_default_config() {
+        let presets = Preset::shipped();
+        let names: Vec<_> = presets.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, shipped_names());
+        assert!(presets.iter().all(|p| !p.description.is_empty()));
+        let recipe = &presets[0];
+        assert_eq!(recipe.steps.len(), 1);
+        assert_eq!(recipe.steps[0].config, Config::default());
+        let dims: Vec<_> = presets[1]
+            .steps
+            .iter()
+            .map(|s| s.config.hidden_size)
+            .collect();
+        assert_eq!(dims, [8, 16, 32, 64, 80, 128, 256, 512, 1024]);
+        let schemes = &Preset::find("schemes", &Overrides::default()).unwrap();
+        assert_eq!(schemes.steps[0].config.schemes, Scheme::ALL);
+    }
+
+    #[test]
+    fn steps_override_defaults_and_flags_override_both() {
+        let text = "name='t'\ndescription='d'\n[defaults]\ninput_size=5\nbatch=3\nseconds=2\n\
+                    [[steps]]\ndim=7\n[[steps]]\nhidden_size=9\nmin_samples=4\n";
+        let p = parse(text).unwrap();
+        let (a, b) = (&p.steps[0], &p.steps[1]);
+        assert_eq!(
+            (a.config.input_size, a.config.hidden_size, a.config.batch),
+            (7, 7, 3)
+        );
+        assert_eq!((b.config.input_size, b.config.hidden_size), (5, 9));
+        assert_eq!(
+            b.length,
+            RunLength {
+                seconds: Some(2.0),
+                min_samples: Some(4)
+            }
+        );
+        let flags = Overrides {
+            batch: Some(1),
+            seconds: Some(0.25),
+            ..Overrides::default()
+        };
+        let p = Preset::parse(text, "p.toml", &flags).unwrap();
+        assert!(p.steps.iter().all(|s| s.config.batch == 1));
+        assert!(p.steps.iter().all(|s| s.length.seconds == Some(0.25)));
+        let bare = parse("name='t'\ndescription='d'\n[[steps]]\n").unwrap();
+        assert_eq!(bare.steps[0].length.seconds, Some(DEFAULT_SECONDS));
+    }
+
+    #[test]
+    fn errors_give_line_column_and_what_was_expected() {
+        let err = parse("name='t'\ndescription='d'\n[[steps]]\ndimm = 8\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("p.toml:4:1: "), "{msg}");
+        assert!(msg.contains("dimm") && msg.contains("hidden_size"), "{msg}");
+
+        let msg = parse("name='t'\ndescription='d'\n[[steps]]\nschemes=['int4']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("p.toml:4:") && msg.contains("int8_per_channel"),
+            "{msg}"
+        );
+
+        let msg = parse("name='t'\ndescription='d'\n[[steps]]\n[[steps]]\ndim = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("p.toml:4:1: step 2: invalid input_size: 0"),
+            "{msg}"
+        );
+
+        let msg = parse("name='t'\n[[steps]]\nseconds = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("description"), "{msg}");
+        let msg = parse("name='t'\ndescription='d'\n[[steps]]\nseconds = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("invalid seconds: -1"), "{msg}");
+        let msg = parse("name='t'\ndescription='d'\nsteps = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("p.toml:3:") && msg.contains("at least one"),
+            "{msg}"
+        );
+        let msg = parse("name = 't\n").unwrap_err().to_string();
+        assert!(msg.starts_with("p.toml:1:"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_names_list_the_shipped_presets_and_missing_files_are_named() {
+        let msg = Preset::find("dim-swep", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("'dim-swep'") && msg.contains("dim-sweep, batch-sweep"),
+            "{msg}"
+        );
+        let msg = Preset::find("no/such.toml", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no/such.toml"), "{msg}");
+    }
+}

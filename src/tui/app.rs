@@ -1,0 +1,321 @@
+//! The dashboard's state, and how keys, the mouse and the worker's snapshots change it.
+//! Every input becomes at most one [`Action`] for the run loop; nothing here draws or waits.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+use super::engine::Command;
+use super::layout::Screen;
+use super::sliders::Slider;
+use crate::bench::{Config, Snapshot, SystemStats};
+use crate::scenario::{self, Preset};
+
+/// Snapshots kept for the ratio curve and the report (one per distinct Config).
+const HISTORY_LIMIT: usize = 512;
+
+/// What the dashboard starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// The Config the worker starts with.
+    pub config: Config,
+    /// The preset being replayed, if any; its first step should be `config`.
+    pub preset: Option<Preset>,
+    /// Top of the threads slider.
+    pub max_threads: usize,
+}
+
+impl Options {
+    /// Starts from `config`, without a preset, threads up to the machine's logical cores.
+    pub fn new(config: Config) -> Options {
+        Options {
+            config,
+            preset: None,
+            max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// What the run loop does after an input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Hand this command to the worker.
+    Send(Command),
+    /// Write a report of [`App::history`] and show where it went.
+    WriteReport,
+    /// Leave the dashboard.
+    Quit,
+}
+
+/// Everything the panels draw from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    /// The Config asked of the worker (the sliders' values).
+    pub config: Config,
+    /// The preset being replayed, if any.
+    pub preset: Option<Preset>,
+    /// Index of the current preset step.
+    pub step: usize,
+    /// Whether preset steps advance by themselves.
+    pub auto: bool,
+    /// Whether the worker is paused.
+    pub paused: bool,
+    /// One dimension slider for input and hidden size (true) or one each.
+    pub linked: bool,
+    /// Index of the selected slider in [`Slider::rows`].
+    pub selected: usize,
+    /// Whether the help overlay is shown.
+    pub help: bool,
+    /// The last message for the status line.
+    pub status: Option<String>,
+    /// The latest snapshot of the current Config; `None` until it arrives.
+    pub snapshot: Option<Snapshot>,
+    /// The latest snapshot of each Config measured this session, in the order measured.
+    pub history: Vec<Snapshot>,
+    /// The latest machine figures (kept across Config changes).
+    pub system: SystemStats,
+    /// Top of the threads slider.
+    pub max_threads: usize,
+    /// Snapshots up to this generation belong to a replaced Config.
+    stale_up_to: Option<u64>,
+    /// The newest generation seen.
+    last_generation: Option<u64>,
+}
+
+impl App {
+    /// The state before the first snapshot.
+    pub fn new(options: Options) -> App {
+        let steps = options.preset.as_ref().map_or(0, |p| p.steps.len());
+        App {
+            linked: options.config.input_size == options.config.hidden_size,
+            config: options.config,
+            preset: options.preset,
+            step: 0,
+            auto: steps > 1,
+            paused: false,
+            selected: 0,
+            help: false,
+            status: None,
+            snapshot: None,
+            history: Vec::new(),
+            system: SystemStats::default(),
+            max_threads: options.max_threads,
+            stale_up_to: None,
+            last_generation: None,
+        }
+    }
+
+    /// The sliders shown, top to bottom.
+    pub fn sliders(&self) -> &'static [Slider] {
+        Slider::rows(self.linked)
+    }
+
+    /// The selected slider.
+    pub fn selected_slider(&self) -> Slider {
+        let rows = self.sliders();
+        rows[self.selected.min(rows.len() - 1)]
+    }
+
+    /// How far the current preset step is measured, 0 to 1; `None` without a preset.
+    pub fn step_progress(&self) -> Option<f64> {
+        let step = self.preset.as_ref()?.steps.get(self.step)?;
+        Some(
+            self.snapshot
+                .as_ref()
+                .map_or(0.0, |s| scenario::progress(&step.length, s)),
+        )
+    }
+
+    /// Shows `message` in the status line.
+    pub fn set_status(&mut self, message: impl Into<String>) {
+        self.status = Some(message.into());
+    }
+
+    /// Handles a key press (repeats and releases are ignored).
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind != KeyEventKind::Press {
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                Some(Action::Quit)
+            }
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Esc if self.help => {
+                self.help = false;
+                None
+            }
+            KeyCode::Esc => Some(Action::Quit),
+            KeyCode::Char('?') => {
+                self.help = !self.help;
+                None
+            }
+            KeyCode::Char(' ') => Some(self.toggle_pause()),
+            KeyCode::Char('r') => {
+                self.set_status("histograms reset");
+                Some(Action::Send(Command::Reset))
+            }
+            KeyCode::Char('n') => self.go_to_step(self.step + 1),
+            KeyCode::Char('p') => self.go_to_step(self.step.wrapping_sub(1)),
+            KeyCode::Char('a') => {
+                self.toggle_auto();
+                None
+            }
+            KeyCode::Char('s') => Some(Action::WriteReport),
+            KeyCode::Char('i') => self.toggle_linked(),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.selected = self.selected.saturating_sub(1);
+                None
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(self.sliders().len() - 1);
+                None
+            }
+            KeyCode::Left | KeyCode::Char('h') => self.move_slider(false),
+            KeyCode::Right | KeyCode::Char('l') => self.move_slider(true),
+            _ => None,
+        }
+    }
+
+    /// Handles the mouse over the sliders: a click selects a row, the wheel moves it.
+    /// `area` is the whole terminal, for finding the sliders panel.
+    pub fn on_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Option<Action> {
+        let panel = Screen::new(area)?.sliders;
+        let position = Position::new(mouse.column, mouse.row);
+        if self.help || !panel.contains(position) {
+            return None;
+        }
+        let row = usize::from(mouse.row.checked_sub(panel.y + 1)?);
+        if row >= self.sliders().len() {
+            return None;
+        }
+        match mouse.kind {
+            MouseEventKind::Down(_) => {
+                self.selected = row;
+                None
+            }
+            MouseEventKind::ScrollUp => {
+                self.selected = row;
+                self.move_slider(true)
+            }
+            MouseEventKind::ScrollDown => {
+                self.selected = row;
+                self.move_slider(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes in a worker snapshot; may advance the preset step.
+    pub fn on_snapshot(&mut self, snapshot: Snapshot) -> Option<Action> {
+        self.last_generation = self.last_generation.max(Some(snapshot.generation));
+        self.system.clone_from(&snapshot.system);
+        if self.stale_up_to.is_some_and(|g| snapshot.generation <= g) {
+            return None;
+        }
+        self.remember(&snapshot);
+        let preset = self.preset.as_ref();
+        let advance = preset.is_some_and(|p| {
+            self.auto
+                && !self.paused
+                && self.step + 1 < p.steps.len()
+                && scenario::is_complete(&p.steps[self.step].length, &snapshot)
+        });
+        self.snapshot = Some(snapshot);
+        if advance {
+            self.go_to_step(self.step + 1)
+        } else {
+            None
+        }
+    }
+
+    /// Keeps `snapshot` as the latest of its Config in the history.
+    fn remember(&mut self, snapshot: &Snapshot) {
+        if snapshot.variants.is_empty() {
+            return;
+        }
+        match self.history.last_mut() {
+            Some(last) if last.generation == snapshot.generation => last.clone_from(snapshot),
+            _ => {
+                self.history.retain(|s| s.config != snapshot.config);
+                if self.history.len() == HISTORY_LIMIT {
+                    self.history.remove(0);
+                }
+                self.history.push(snapshot.clone());
+            }
+        }
+    }
+
+    /// Asks the worker for `config`; the panels wait for its first snapshot.
+    fn set_config(&mut self, config: Config) -> Action {
+        self.config = config.clone();
+        self.stale_up_to = self.last_generation;
+        self.snapshot = None;
+        Action::Send(Command::SetConfig(config))
+    }
+
+    fn toggle_pause(&mut self) -> Action {
+        self.paused = !self.paused;
+        Action::Send(if self.paused {
+            Command::Pause
+        } else {
+            Command::Resume
+        })
+    }
+
+    fn toggle_auto(&mut self) {
+        if self.preset.as_ref().is_none_or(|p| p.steps.len() < 2) {
+            self.set_status("no preset steps to replay");
+            return;
+        }
+        self.auto = !self.auto;
+        self.set_status(if self.auto {
+            "automatic stepping on"
+        } else {
+            "automatic stepping off"
+        });
+    }
+
+    /// Moves to preset step `index`, if there is one.
+    fn go_to_step(&mut self, index: usize) -> Option<Action> {
+        let Some(step) = self.preset.as_ref().and_then(|p| p.steps.get(index)) else {
+            self.set_status(match &self.preset {
+                None => "no preset steps to replay",
+                Some(_) if index == self.step + 1 => "already at the last step",
+                Some(_) => "already at the first step",
+            });
+            return None;
+        };
+        let config = step.config.clone();
+        self.step = index;
+        self.linked = config.input_size == config.hidden_size;
+        self.selected = self.selected.min(self.sliders().len() - 1);
+        Some(self.set_config(config))
+    }
+
+    fn move_slider(&mut self, up: bool) -> Option<Action> {
+        let config = self
+            .selected_slider()
+            .moved(&self.config, up, self.max_threads);
+        if config == self.config {
+            return None;
+        }
+        if self.auto {
+            self.auto = false;
+            self.set_status("automatic stepping off while you explore (a turns it back on)");
+        }
+        Some(self.set_config(config))
+    }
+
+    fn toggle_linked(&mut self) -> Option<Action> {
+        self.linked = !self.linked;
+        self.selected = self.selected.min(self.sliders().len() - 1);
+        if self.linked && self.config.input_size != self.config.hidden_size {
+            let config = Config {
+                input_size: self.config.hidden_size,
+                ..self.config.clone()
+            };
+            return Some(self.set_config(config));
+        }
+        None
+    }
+}

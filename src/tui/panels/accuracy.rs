@@ -1,0 +1,94 @@
+//! Accuracy: how far each variant's outputs move from FP32's, as the recipe reports it.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+use crate::quant::Scheme;
+use crate::tui::app::App;
+use crate::tui::{format, theme};
+
+/// Percent differences below this look green, below [`WARN_PCT`] yellow, above red.
+const GOOD_PCT: f64 = 1.0;
+/// See [`GOOD_PCT`].
+const WARN_PCT: f64 = 5.0;
+
+/// Columns after the variant's name: `(title, width, priority)`, dropped from the least
+/// important when the panel is narrow.
+const COLUMNS: [(&str, u16, u8); 4] = [
+    ("mean |y|", 8, 3),
+    ("mean |Δ|", 8, 1),
+    ("Δ %", 8, 0),
+    ("max |Δ|", 8, 2),
+];
+
+/// Draws the accuracy panel.
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let block = theme::panel("Accuracy vs FP32")
+        .title_bottom(Line::styled(" y: output  Δ: y − y(fp32) ", theme::DIM).right_aligned());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(snapshot) = &app.snapshot else {
+        frame.render_widget(
+            Paragraph::new(Line::styled("measuring…", theme::DIM)),
+            inner,
+        );
+        return;
+    };
+    let kept = super::fitting_columns(
+        inner.width.saturating_sub(8),
+        &COLUMNS.map(|(_, width, priority)| (width, priority)),
+    );
+    let header = Row::new(
+        std::iter::once(Cell::from("variant")).chain(
+            kept.iter()
+                .map(|&i| Cell::from(Line::from(COLUMNS[i].0).right_aligned())),
+        ),
+    )
+    .style(theme::DIM);
+    let rows = snapshot.variants.iter().map(|v| {
+        let figure =
+            |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());
+        let reference = v.scheme == Scheme::Fp32;
+        let diff = |value: f64| {
+            if reference {
+                figure("—".into(), theme::DIM)
+            } else {
+                figure(format::small(value), Style::new())
+            }
+        };
+        let pct = if reference {
+            figure("—".into(), theme::DIM)
+        } else {
+            figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
+        };
+        let mut cells = [
+            figure(format::small(v.output_mean_abs), theme::FIGURE),
+            diff(v.diff_mean_abs),
+            pct,
+            diff(v.diff_max_abs),
+        ]
+        .map(Some);
+        let name = Cell::from(Span::styled(
+            theme::scheme_label(v.scheme),
+            theme::scheme_style(v.scheme),
+        ));
+        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
+    });
+    let widths = std::iter::once(Constraint::Length(8))
+        .chain(kept.iter().map(|&i| Constraint::Min(COLUMNS[i].1)));
+    frame.render_widget(Table::new(rows, widths).header(header), inner);
+}
+
+/// Green, yellow or red by the size of the percent difference.
+fn pct_style(pct: f64) -> Style {
+    if pct < GOOD_PCT {
+        theme::GOOD
+    } else if pct < WARN_PCT {
+        theme::WARN
+    } else {
+        theme::BAD
+    }
+}

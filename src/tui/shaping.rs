@@ -1,0 +1,288 @@
+//! Snapshot data shaped for drawing: common histogram bins, ratio-curve points, bar strings.
+//! Pure functions, no terminal.
+
+use crate::bench::{LatencyStats, Snapshot, VariantSnapshot};
+use crate::quant::Scheme;
+
+/// Latency distributions of several variants on one set of log-spaced bins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyBins {
+    /// Bin edges in ns, ascending; one more than there are bins.
+    pub edges_ns: Vec<u64>,
+    /// Per variant, the share of its forwards in each bin, in per mille.
+    pub shares: Vec<(Scheme, Vec<u64>)>,
+}
+
+/// Share of each variant's forwards the bins show in full; slower outliers (a page fault, a
+/// preempted thread) are counted in the last bin instead of stretching the axis.
+const SHOWN_QUANTILE: f64 = 0.99;
+
+/// Re-bins the variants' log-spaced histograms onto `bins` common log-spaced bins, so variants
+/// can be drawn on one axis. The bins span from the fastest non-empty bucket to the bucket
+/// holding each variant's 99th percentile; forwards beyond that go to the last bin. A bucket
+/// covers the range from the previous bucket's bound (for the first, one bucket width below)
+/// to its own, and its count is spread over the bins in proportion to the (log) overlap.
+/// `None` when there is nothing recorded yet.
+pub fn latency_bins(variants: &[VariantSnapshot], bins: usize) -> Option<LatencyBins> {
+    let bins = bins.max(1);
+    let ranges: Vec<Vec<(f64, f64, u64)>> = variants
+        .iter()
+        .map(|v| bucket_ranges(&v.histogram))
+        .collect();
+    let filled = ranges.iter().flatten().filter(|&&(_, _, count)| count > 0);
+    let lo = filled.map(|r| r.0).reduce(f64::min)?;
+    let hi = ranges
+        .iter()
+        .filter_map(|r| quantile_bound(r))
+        .reduce(f64::max)?;
+    let span = hi - lo;
+    let edges_ns = (0..=bins)
+        .map(|k| (lo + span * k as f64 / bins as f64).exp2().round() as u64)
+        .collect();
+    let shares = variants
+        .iter()
+        .zip(&ranges)
+        .map(|(variant, ranges)| {
+            let mut mass = vec![0.0; bins];
+            for &(from, to, count) in ranges.iter().filter(|r| r.2 > 0) {
+                if to > hi {
+                    mass[bins - 1] += count as f64 * (to - hi.max(from)) / (to - from);
+                }
+                let first = (((from - lo) / span) * bins as f64).floor().max(0.0) as usize;
+                for (bin, m) in mass.iter_mut().enumerate().skip(first) {
+                    let bin_from = lo + span * bin as f64 / bins as f64;
+                    let bin_to = lo + span * (bin + 1) as f64 / bins as f64;
+                    if bin_from >= to {
+                        break;
+                    }
+                    let overlap = to.min(bin_to) - from.max(bin_from);
+                    *m += count as f64 * overlap.max(0.0) / (to - from);
+                }
+            }
+            let total: f64 = mass.iter().sum();
+            let per_mille = mass
+                .iter()
+                .map(|m| {
+                    if total > 0.0 {
+                        (m / total * 1000.0).round() as u64
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            (variant.scheme, per_mille)
+        })
+        .collect();
+    Some(LatencyBins { edges_ns, shares })
+}
+
+/// The upper bound (log2) of the bucket where the cumulative count reaches [`SHOWN_QUANTILE`].
+fn quantile_bound(ranges: &[(f64, f64, u64)]) -> Option<f64> {
+    let total: u64 = ranges.iter().map(|r| r.2).sum();
+    let wanted = (total as f64 * SHOWN_QUANTILE).ceil() as u64;
+    let mut seen = 0;
+    ranges.iter().find_map(|&(_, upper, count)| {
+        seen += count;
+        (total > 0 && seen >= wanted).then_some(upper)
+    })
+}
+
+/// `(log2 lower, log2 upper, count)` per bucket with a positive bound.
+fn bucket_ranges(histogram: &[(u64, u64)]) -> Vec<(f64, f64, u64)> {
+    let bounds: Vec<(f64, u64)> = histogram
+        .iter()
+        .filter(|&&(bound, _)| bound > 0)
+        .map(|&(bound, count)| ((bound as f64).log2(), count))
+        .collect();
+    let first_width = match bounds.as_slice() {
+        [(a, _), (b, _), ..] if b > a => b - a,
+        _ => 1.0,
+    };
+    let mut lower = bounds.first().map_or(0.0, |&(b, _)| b - first_width);
+    bounds
+        .into_iter()
+        .map(|(upper, count)| {
+            let range = (lower, upper, count);
+            lower = upper;
+            range
+        })
+        .collect()
+}
+
+/// FP32's size over a variant's (how many times smaller the variant is).
+pub fn size_ratio(fp32_bytes: u64, variant_bytes: u64) -> Option<f64> {
+    (fp32_bytes > 0 && variant_bytes > 0).then(|| fp32_bytes as f64 / variant_bytes as f64)
+}
+
+/// FP32's median latency over a variant's (how many times faster the variant is).
+pub fn speedup(fp32: &LatencyStats, variant: &LatencyStats) -> Option<f64> {
+    (fp32.count > 0 && variant.count > 0 && fp32.p50_ns > 0 && variant.p50_ns > 0)
+        .then(|| fp32.p50_ns as f64 / variant.p50_ns as f64)
+}
+
+/// The FP32 variant of a snapshot, the reference for every ratio.
+pub fn fp32(snapshot: &Snapshot) -> Option<&VariantSnapshot> {
+    snapshot.variants.iter().find(|v| v.scheme == Scheme::Fp32)
+}
+
+/// Points `(log2 dimension, FP32/variant size ratio)` for `scheme`, one per hidden size
+/// measured in `history` (the latest measurement wins), by ascending dimension.
+pub fn ratio_curve(history: &[Snapshot], scheme: Scheme) -> Vec<(f64, f64)> {
+    let mut points: Vec<(usize, f64)> = Vec::new();
+    for snapshot in history {
+        let Some(reference) = fp32(snapshot) else {
+            continue;
+        };
+        let ratio = snapshot
+            .variants
+            .iter()
+            .find(|v| v.scheme == scheme)
+            .and_then(|v| size_ratio(reference.size_bytes, v.size_bytes));
+        if let Some(ratio) = ratio {
+            let dim = snapshot.config.hidden_size;
+            points.retain(|&(d, _)| d != dim);
+            points.push((dim, ratio));
+        }
+    }
+    points.sort_by_key(|&(dim, _)| dim);
+    points
+        .into_iter()
+        .map(|(dim, ratio)| ((dim.max(1) as f64).log2(), ratio))
+        .collect()
+}
+
+/// A horizontal bar `width` cells wide filled to `fraction` (clamped to 0..=1), with
+/// eighth-cell resolution: `fraction = 0.5, width = 4` gives `"██  "`.
+pub fn bar(fraction: f64, width: usize) -> String {
+    const PARTIAL: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (fraction.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
+    let mut bar = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        bar.push(PARTIAL[eighths % 8]);
+    }
+    let used = bar.chars().count();
+    bar.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Config;
+
+    fn variant(scheme: Scheme, size_bytes: u64, histogram: Vec<(u64, u64)>) -> VariantSnapshot {
+        VariantSnapshot {
+            scheme,
+            size_bytes,
+            histogram,
+            ..VariantSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn bins_span_every_filled_bucket_log_spaced() {
+        let variants = [
+            variant(Scheme::Fp32, 0, vec![(1000, 0), (4000, 3), (16000, 1)]),
+            variant(Scheme::Int8, 0, vec![(2000, 2), (4000, 2)]),
+        ];
+        // Buckets cover (1000, 4000] and (4000, 16000] for fp32, (1000, 2000] and
+        // (2000, 4000] for int8 (the first one as wide as the second).
+        let bins = latency_bins(&variants, 4).unwrap();
+        assert_eq!(bins.edges_ns, vec![1000, 2000, 4000, 8000, 16000]);
+        assert_eq!(bins.shares[0], (Scheme::Fp32, vec![375, 375, 125, 125]));
+        assert_eq!(bins.shares[1], (Scheme::Int8, vec![500, 500, 0, 0]));
+    }
+
+    #[test]
+    fn rare_outliers_go_to_the_last_bin_instead_of_stretching_the_axis() {
+        // 999 forwards around 2 µs, one at 4 ms.
+        let variants = [variant(
+            Scheme::Fp32,
+            0,
+            vec![(1000, 0), (2000, 500), (4000, 499), (4_096_000, 1)],
+        )];
+        let bins = latency_bins(&variants, 2).unwrap();
+        assert_eq!(bins.edges_ns, vec![1000, 2000, 4000]);
+        assert_eq!(bins.shares[0].1, vec![500, 500]);
+        assert_eq!(*bins.edges_ns.last().unwrap(), 4000);
+    }
+
+    #[test]
+    fn a_bucket_narrower_than_a_bin_lands_in_it() {
+        let variants = [variant(
+            Scheme::Fp32,
+            0,
+            vec![(1000, 1), (1100, 1), (8000, 2)],
+        )];
+        let bins = latency_bins(&variants, 2).unwrap();
+        assert_eq!(bins.edges_ns.len(), 3);
+        assert_eq!(bins.shares[0].1.iter().sum::<u64>(), 1000);
+        assert!(bins.shares[0].1[0] > 500, "{:?}", bins.shares[0]);
+    }
+
+    #[test]
+    fn a_single_bucket_still_gets_a_range() {
+        let variants = [variant(Scheme::Fp32, 0, vec![(5000, 7)])];
+        let bins = latency_bins(&variants, 2).unwrap();
+        assert_eq!(bins.edges_ns, vec![2500, 3536, 5000]);
+        assert_eq!(bins.shares[0].1, vec![500, 500]);
+    }
+
+    #[test]
+    fn no_recorded_forwards_no_bins() {
+        assert_eq!(latency_bins(&[], 10), None);
+        let empty = [variant(Scheme::Fp32, 0, vec![(1000, 0)])];
+        assert_eq!(latency_bins(&empty, 10), None);
+    }
+
+    #[test]
+    fn ratios_need_both_figures() {
+        assert_eq!(size_ratio(400, 100), Some(4.0));
+        assert_eq!(size_ratio(400, 0), None);
+        let stats = |p50_ns, count| LatencyStats {
+            p50_ns,
+            count,
+            ..LatencyStats::default()
+        };
+        assert_eq!(speedup(&stats(300, 5), &stats(100, 5)), Some(3.0));
+        assert_eq!(speedup(&stats(300, 5), &stats(100, 0)), None);
+    }
+
+    fn measured(dim: usize, fp32: u64, int8: u64) -> Snapshot {
+        Snapshot {
+            config: Config {
+                input_size: dim,
+                hidden_size: dim,
+                ..Config::default()
+            },
+            variants: vec![
+                variant(Scheme::Fp32, fp32, vec![]),
+                variant(Scheme::Int8, int8, vec![]),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn ratio_curve_has_one_point_per_dimension_latest_wins() {
+        let history = [
+            measured(64, 400, 200),
+            measured(8, 300, 300),
+            measured(64, 400, 100),
+        ];
+        assert_eq!(
+            ratio_curve(&history, Scheme::Int8),
+            vec![(3.0, 1.0), (6.0, 4.0)]
+        );
+        assert!(ratio_curve(&history, Scheme::Fp16).is_empty());
+    }
+
+    #[test]
+    fn bars_have_eighth_cell_resolution() {
+        assert_eq!(bar(0.5, 4), "██  ");
+        assert_eq!(bar(1.0, 3), "███");
+        assert_eq!(bar(0.0, 2), "  ");
+        assert_eq!(bar(1.0 / 16.0, 2), "▏ ");
+        assert_eq!(bar(7.0, 2), "██");
+    }
+}

@@ -1,0 +1,399 @@
+//! Rendering snapshots (TestBackend + insta) from fixed data, and key handling.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+use super::panels;
+use super::{Action, App, Command, Options};
+use crate::bench::{Config, LatencyStats, Snapshot, SystemStats, VariantSnapshot};
+use crate::quant::Scheme;
+use crate::scenario::{Preset, RunLength, Step};
+
+fn config(dim: usize) -> Config {
+    Config {
+        input_size: dim,
+        hidden_size: dim,
+        threads: 4,
+        schemes: vec![Scheme::Fp32, Scheme::Int8, Scheme::Int8PerChannel],
+        ..Config::default()
+    }
+}
+
+/// A variant whose forwards take about `median_ns`, with a fixed spread.
+fn variant(scheme: Scheme, size_bytes: u64, median_ns: u64, diff_pct: f64) -> VariantSnapshot {
+    let histogram = (0..12)
+        .map(|i| {
+            let bound = (median_ns as f64 / 2.0 * 1.25f64.powi(i)) as u64;
+            let count = [1, 3, 8, 20, 40, 60, 40, 20, 8, 3, 1, 1][i as usize];
+            (bound, count)
+        })
+        .collect();
+    let recent_ns = (0..60)
+        .map(|i| median_ns + median_ns * ((i * 7) % 11) / 20)
+        .collect();
+    VariantSnapshot {
+        scheme,
+        size_bytes,
+        latency: LatencyStats {
+            min_ns: median_ns / 2,
+            p50_ns: median_ns,
+            p90_ns: median_ns * 13 / 10,
+            p99_ns: median_ns * 17 / 10,
+            max_ns: median_ns * 3,
+            mean_ns: median_ns as f64 * 1.1,
+            count: 205,
+        },
+        histogram,
+        recent_ns,
+        output_mean_abs: 0.1294,
+        diff_mean_abs: 0.1294 * diff_pct / 100.0,
+        diff_pct,
+        diff_max_abs: 0.1294 * diff_pct / 10.0,
+    }
+}
+
+/// What the worker would publish for dimension `dim` after a while.
+fn snapshot(dim: usize, generation: u64) -> Snapshot {
+    let params = (4 * dim * (2 * dim) + 8 * dim) as u64;
+    let fp32 = 4 * params + 400;
+    let int8 = params + 4 * (8 * dim as u64) + 500;
+    let per_channel = int8 + 4 * 8 * dim as u64;
+    let median = 2_000 + (dim * dim) as u64 / 4;
+    Snapshot {
+        config: config(dim),
+        generation,
+        running: true,
+        building: false,
+        error: None,
+        elapsed: Duration::from_millis(1500),
+        variants: vec![
+            variant(Scheme::Fp32, fp32, median, 0.0),
+            variant(Scheme::Int8, int8, median * 10 / 24, 0.87),
+            variant(Scheme::Int8PerChannel, per_channel, median * 10 / 22, 0.41),
+        ],
+        system: SystemStats {
+            cpu: "AMD EPYC 7B13".into(),
+            cores: 8,
+            kernel: "avx2".into(),
+            process_cpu_percent: 97.5,
+            process_memory_bytes: 48_300_000,
+            machine_cpu_percent: 23.0,
+        },
+    }
+}
+
+fn preset() -> Preset {
+    Preset {
+        name: "dim-sweep".into(),
+        description: "dimensions 64 to 1024".into(),
+        steps: [64, 256, 1024]
+            .map(|dim| Step {
+                config: config(dim),
+                length: RunLength {
+                    seconds: Some(3.0),
+                    min_samples: None,
+                },
+            })
+            .to_vec(),
+    }
+}
+
+/// An app on step 2 of the dim-sweep that has measured dimensions 16, 64 and 256.
+fn measured_app() -> App {
+    let mut app = App::new(Options {
+        config: config(64),
+        preset: Some(preset()),
+        max_threads: 8,
+    });
+    for (generation, dim) in [16, 64].into_iter().enumerate() {
+        app.on_snapshot(Snapshot {
+            elapsed: Duration::from_millis(200),
+            ..snapshot(dim, generation as u64)
+        });
+    }
+    app.on_key(press(KeyCode::Char('n')));
+    app.on_snapshot(snapshot(256, 2));
+    app
+}
+
+fn press(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn draw(width: u16, height: u16, render: impl FnOnce(&mut ratatui::Frame)) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(render).unwrap();
+    terminal.backend().to_string()
+}
+
+type Panel = fn(&mut ratatui::Frame, &App, Rect);
+
+#[test]
+fn whole_screen_120x40() {
+    let app = measured_app();
+    insta::assert_snapshot!(draw(120, 40, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn whole_screen_at_the_minimum_size() {
+    let app = measured_app();
+    insta::assert_snapshot!(draw(80, 24, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn before_the_first_snapshot() {
+    let app = App::new(Options {
+        config: Config {
+            threads: 4,
+            ..Config::default()
+        },
+        preset: None,
+        max_threads: 8,
+    });
+    insta::assert_snapshot!(draw(100, 30, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn too_small_shows_a_notice() {
+    let app = measured_app();
+    insta::assert_snapshot!(draw(20, 5, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = measured_app();
+    app.on_key(press(KeyCode::Char('?')));
+    insta::assert_snapshot!(draw(100, 30, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn each_panel() {
+    let mut app = measured_app();
+    app.set_status("report written to dynq-report.md");
+    let panels: [(&str, Panel, u16, u16); 7] = [
+        ("header", panels::header, 120, 4),
+        ("size", panels::size, 50, 20),
+        ("latency", panels::latency, 70, 20),
+        ("accuracy", panels::accuracy, 60, 7),
+        ("sliders", panels::sliders, 50, 8),
+        ("system", panels::system, 40, 6),
+        ("status", panels::status, 120, 1),
+    ];
+    for (name, render, width, height) in panels {
+        let area = Rect::new(0, 0, width, height);
+        insta::assert_snapshot!(name, draw(width, height, |f| render(f, &app, area)));
+    }
+}
+
+#[test]
+fn paused_and_split_sliders() {
+    let mut app = measured_app();
+    app.on_key(press(KeyCode::Char(' ')));
+    app.on_key(press(KeyCode::Char('i')));
+    insta::assert_snapshot!(draw(120, 4, |f| panels::header(f, &app, f.area())));
+    insta::assert_snapshot!(draw(50, 8, |f| panels::sliders(f, &app, f.area())));
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = measured_app();
+    for key in [
+        press(KeyCode::Char('q')),
+        press(KeyCode::Esc),
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    ] {
+        assert_eq!(app.on_key(key), Some(Action::Quit), "{key:?}");
+    }
+}
+
+#[test]
+fn releases_are_ignored() {
+    let mut app = measured_app();
+    let mut key = press(KeyCode::Char('q'));
+    key.kind = KeyEventKind::Release;
+    assert_eq!(app.on_key(key), None);
+}
+
+#[test]
+fn help_toggles_and_esc_closes_it_first() {
+    let mut app = measured_app();
+    assert_eq!(app.on_key(press(KeyCode::Char('?'))), None);
+    assert!(app.help);
+    assert_eq!(app.on_key(press(KeyCode::Esc)), None);
+    assert!(!app.help);
+}
+
+#[test]
+fn right_arrow_grows_the_dimension_and_resets_the_panels() {
+    let mut app = measured_app();
+    let action = app.on_key(press(KeyCode::Right));
+    let expected = Config {
+        input_size: 384,
+        hidden_size: 384,
+        ..config(256)
+    };
+    assert_eq!(
+        action,
+        Some(Action::Send(Command::SetConfig(expected.clone())))
+    );
+    assert_eq!(app.config, expected);
+    assert_eq!(app.snapshot, None);
+    // A late snapshot of the old Config does not come back on screen.
+    app.on_snapshot(snapshot(256, 2));
+    assert_eq!(app.snapshot, None);
+    app.on_snapshot(snapshot(384, 3));
+    assert_eq!(app.snapshot.as_ref().map(|s| s.generation), Some(3));
+}
+
+#[test]
+fn arrows_select_and_change_each_slider() {
+    let mut app = measured_app();
+    let mut changed = |down: usize, key: KeyCode| {
+        for _ in 0..down {
+            app.on_key(press(KeyCode::Down));
+        }
+        match app.on_key(press(key)) {
+            Some(Action::Send(Command::SetConfig(c))) => c,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(changed(1, KeyCode::Right).seq_len, 50);
+    assert_eq!(changed(1, KeyCode::Right).batch, 2);
+    assert_eq!(changed(1, KeyCode::Right).num_layers, 2);
+    assert_eq!(changed(1, KeyCode::Left).threads, 3);
+    // The bottom row stays selected.
+    assert_eq!(changed(1, KeyCode::Left).threads, 2);
+}
+
+#[test]
+fn no_change_at_the_end_of_a_slider() {
+    let mut app = App::new(Options {
+        max_threads: 8,
+        ..Options::new(Config::default())
+    });
+    assert_eq!(app.on_key(press(KeyCode::Left)), None);
+}
+
+#[test]
+fn split_dimension_moves_input_alone() {
+    let mut app = measured_app();
+    assert_eq!(app.on_key(press(KeyCode::Char('i'))), None);
+    let Some(Action::Send(Command::SetConfig(c))) = app.on_key(press(KeyCode::Right)) else {
+        panic!("no Config change");
+    };
+    assert_eq!((c.input_size, c.hidden_size), (384, 256));
+    // Joining again makes input follow hidden.
+    let Some(Action::Send(Command::SetConfig(c))) = app.on_key(press(KeyCode::Char('i'))) else {
+        panic!("no Config change");
+    };
+    assert_eq!((c.input_size, c.hidden_size), (256, 256));
+}
+
+#[test]
+fn space_pauses_and_resumes() {
+    let mut app = measured_app();
+    let space = press(KeyCode::Char(' '));
+    assert_eq!(app.on_key(space), Some(Action::Send(Command::Pause)));
+    assert!(app.paused);
+    assert_eq!(app.on_key(space), Some(Action::Send(Command::Resume)));
+}
+
+#[test]
+fn reset_and_report_keys() {
+    let mut app = measured_app();
+    assert_eq!(
+        app.on_key(press(KeyCode::Char('r'))),
+        Some(Action::Send(Command::Reset))
+    );
+    assert_eq!(
+        app.on_key(press(KeyCode::Char('s'))),
+        Some(Action::WriteReport)
+    );
+}
+
+#[test]
+fn next_and_previous_preset_steps() {
+    let mut app = measured_app();
+    assert_eq!(app.step, 1);
+    let step = |app: &mut App, key| match app.on_key(press(KeyCode::Char(key))) {
+        Some(Action::Send(Command::SetConfig(c))) => Some(c.hidden_size),
+        _ => None,
+    };
+    assert_eq!(step(&mut app, 'n'), Some(1024));
+    assert_eq!(step(&mut app, 'n'), None);
+    assert_eq!(app.status.as_deref(), Some("already at the last step"));
+    assert_eq!(step(&mut app, 'p'), Some(256));
+    assert_eq!(step(&mut app, 'p'), Some(64));
+    assert_eq!(step(&mut app, 'p'), None);
+    assert_eq!(app.step, 0);
+}
+
+#[test]
+fn automatic_stepping_follows_the_measured_time() {
+    let mut app = measured_app();
+    assert!(app.auto);
+    let short = Snapshot {
+        elapsed: Duration::from_secs(1),
+        ..snapshot(256, 2)
+    };
+    assert_eq!(app.on_snapshot(short), None);
+    let long = Snapshot {
+        elapsed: Duration::from_secs(3),
+        ..snapshot(256, 2)
+    };
+    assert!(matches!(
+        app.on_snapshot(long),
+        Some(Action::Send(Command::SetConfig(c))) if c.hidden_size == 1024
+    ));
+    assert_eq!(app.step, 2);
+}
+
+#[test]
+fn moving_a_slider_stops_automatic_stepping() {
+    let mut app = measured_app();
+    app.on_key(press(KeyCode::Right));
+    assert!(!app.auto);
+    let long = Snapshot {
+        elapsed: Duration::from_secs(10),
+        ..snapshot(384, 3)
+    };
+    assert_eq!(app.on_snapshot(long), None);
+    app.on_key(press(KeyCode::Char('a')));
+    assert!(app.auto);
+}
+
+#[test]
+fn history_keeps_the_latest_snapshot_per_config() {
+    let mut app = measured_app();
+    let dims: Vec<usize> = app.history.iter().map(|s| s.config.hidden_size).collect();
+    assert_eq!(dims, [16, 64, 256]);
+    app.on_snapshot(Snapshot {
+        elapsed: Duration::from_secs(2),
+        ..snapshot(256, 2)
+    });
+    assert_eq!(app.history.len(), 3);
+    assert_eq!(app.history[2].elapsed, Duration::from_secs(2));
+}
+
+#[test]
+fn mouse_wheel_changes_the_slider_under_the_pointer() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = measured_app();
+    let screen = super::layout::Screen::new(Rect::new(0, 0, 120, 40)).unwrap();
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: screen.sliders.x + 5,
+        row: screen.sliders.y + 2,
+        modifiers: KeyModifiers::NONE,
+    };
+    let action = app.on_mouse(wheel, Rect::new(0, 0, 120, 40));
+    assert!(matches!(
+        action,
+        Some(Action::Send(Command::SetConfig(c))) if c.seq_len == 50
+    ));
+    assert_eq!(app.selected, 1);
+}

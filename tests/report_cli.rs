@@ -1,0 +1,307 @@
+//! The headless `--report` through the binary: JSON contract, Markdown layout (timings
+//! redacted), CSV, and the errors for bad presets and flags. No test asserts a timing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Two tiny steps with every variant; the tests shorten them further with --duration.
+const TINY_PRESET: &str = r#"
+name = "tiny"
+description = "Two tiny steps for the tests"
+
+[defaults]
+seed = 29592
+seq_len = 5
+schemes = ["fp32", "int8", "int8_per_channel", "fp16"]
+seconds = 1
+
+[[steps]]
+dim = 8
+
+[[steps]]
+dim = 24
+batch = 2
+"#;
+
+fn dynq(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dynq"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
+fn write_preset(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn json_report_has_every_field_and_sensible_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write_preset(dir.path(), TINY_PRESET);
+    let path = dir.path().join("report.json");
+    let out = dynq(&[
+        "--preset",
+        preset.to_str().unwrap(),
+        "--duration",
+        "0.2",
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+
+    assert_eq!(json["dynq_version"], env!("CARGO_PKG_VERSION"));
+    assert!(!json["machine"]["cpu"].as_str().unwrap().is_empty());
+    assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(json["machine"]["kernel"].is_string());
+
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let config = &runs[1]["config"];
+    let expected = [
+        ("input_size", 24),
+        ("hidden_size", 24),
+        ("seq_len", 5),
+        ("batch", 2),
+        ("num_layers", 1),
+        ("seed", 29592),
+    ];
+    for (key, value) in expected {
+        assert_eq!(config[key], value, "{key}");
+    }
+    assert!(config["threads"].as_u64().unwrap() >= 1);
+
+    for run in runs {
+        let variants = run["variants"].as_array().unwrap();
+        let names: Vec<&str> = variants
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["fp32", "int8", "int8_per_channel", "fp16"]);
+        let fp32_size = variants[0]["size_bytes"].as_u64().unwrap();
+        for v in variants {
+            let name = v["name"].as_str().unwrap();
+            let l = &v["latency_us"];
+            let p = |k: &str| {
+                l[k].as_f64()
+                    .unwrap_or_else(|| panic!("{name}: latency_us.{k}"))
+            };
+            assert!(p("min") > 0.0, "{name}: {l}");
+            assert!(p("min") <= p("p50") && p("p50") <= p("p90"), "{name}: {l}");
+            assert!(p("p90") <= p("p99") && p("p99") <= p("max"), "{name}: {l}");
+            assert!(
+                p("min") <= p("mean") && p("mean") <= p("max"),
+                "{name}: {l}"
+            );
+            assert!(l["samples"].as_u64().unwrap() > 0, "{name}: {l}");
+            for key in [
+                "output_mean_abs",
+                "diff_mean_abs",
+                "diff_pct",
+                "diff_max_abs",
+            ] {
+                assert!(v[key].as_f64().is_some(), "{name}: {key}");
+            }
+            assert!(v["output_mean_abs"].as_f64().unwrap() > 0.01, "{name}");
+            let size = v["size_bytes"].as_u64().unwrap();
+            let diff_pct = v["diff_pct"].as_f64().unwrap();
+            if name == "fp32" {
+                assert_eq!(diff_pct, 0.0);
+            } else {
+                assert!(
+                    fp32_size as f64 / size as f64 > 1.0,
+                    "{name}: {size} vs {fp32_size}"
+                );
+                assert!(diff_pct > 0.0 && diff_pct < 5.0, "{name}: {diff_pct}");
+                assert!(
+                    v["diff_max_abs"].as_f64().unwrap() >= v["diff_mean_abs"].as_f64().unwrap()
+                );
+            }
+        }
+    }
+}
+
+/// Replaces what depends on the machine or on timing with placeholders.
+fn redact(markdown: &str) -> String {
+    markdown
+        .lines()
+        .map(|line| {
+            if let Some((key, _)) = line.split_once(": ").filter(|_| line.starts_with("- ")) {
+                format!("{key}: [machine]")
+            } else if line.starts_with("| ") && !line.starts_with("| Variant") {
+                // Columns: variant, size, smaller, p50, p90, p99, speed-up, |out|, |diff|, %, samples.
+                let mut cells: Vec<&str> = line.split(" | ").collect();
+                for k in [3, 4, 5, 6, 10] {
+                    cells[k] = "[t]";
+                }
+                cells.join(" | ") + " |"
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn markdown_report_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write_preset(dir.path(), TINY_PRESET);
+    let preset = preset.to_str().unwrap();
+    let out = dynq(&["--preset", preset, "--duration", "0.2", "--report", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let markdown = String::from_utf8(out.stdout).unwrap();
+    insta::assert_snapshot!(redact(&markdown));
+}
+
+#[test]
+fn csv_report_and_the_headless_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = write_preset(dir.path(), TINY_PRESET);
+    let preset = preset.to_str().unwrap();
+    let path = dir.path().join("r.csv");
+    let out = dynq(&[
+        "--preset",
+        preset,
+        "--duration",
+        "0.1",
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 2 * 4);
+    assert!(rows[0].starts_with("step,input_size,hidden_size,"));
+    assert!(rows[8].starts_with("2,24,24,5,2,1,0,"), "{}", rows[8]);
+
+    // Without --report and with stdout not a terminal: the report, on stdout.
+    let out = dynq(&[
+        "--dim",
+        "4",
+        "--seq",
+        "3",
+        "--duration",
+        "0.1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["preset"], "recipe");
+    assert_eq!(json["runs"][0]["config"]["hidden_size"], 4);
+    assert_eq!(json["runs"][0]["variants"][1]["name"], "int8");
+}
+
+#[test]
+fn list_presets_names_every_shipped_preset() {
+    let out = dynq(&["--list-presets"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in [
+        "recipe",
+        "dim-sweep",
+        "batch-sweep",
+        "seq-sweep",
+        "depth-sweep",
+        "schemes",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name}: {text}");
+    }
+    assert!(text.contains("seed 29592"), "{text}");
+}
+
+fn assert_usage_error(out: &Output, wanted: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "{err}");
+    for w in wanted {
+        assert!(err.contains(w), "{w}: {err}");
+    }
+}
+
+#[test]
+fn bad_presets_are_refused_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_preset(
+        dir.path(),
+        &TINY_PRESET.replace("batch = 2", "batch = \"two\""),
+    );
+    let out = dynq(&["--preset", bad.to_str().unwrap(), "--report", "-"]);
+    assert_usage_error(&out, &["tiny.toml:16:9:", "expected usize"]);
+    assert_eq!(stderr(&out).lines().count(), 1);
+
+    let bad = write_preset(dir.path(), &TINY_PRESET.replace("dim = 24", "dims = 24"));
+    let out = dynq(&["--preset", bad.to_str().unwrap()]);
+    assert_usage_error(
+        &out,
+        &["tiny.toml:15:1:", "unknown field `dims`", "hidden_size"],
+    );
+
+    let out = dynq(&["--preset", "dim-swep"]);
+    assert_usage_error(&out, &["unknown preset 'dim-swep'", "dim-sweep"]);
+
+    let missing = dir.path().join("missing.toml");
+    let out = dynq(&["--preset", missing.to_str().unwrap()]);
+    assert_usage_error(&out, &["missing.toml"]);
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_runs() {
+    assert_usage_error(&dynq(&["--dim", "0"]), &["--dim", "1 to 16384"]);
+    assert_usage_error(
+        &dynq(&["--schemes", "int8,int4"]),
+        &["--schemes", "int4", "fp16"],
+    );
+    assert_usage_error(&dynq(&["--duration", "soon"]), &["--duration", "seconds"]);
+    assert_usage_error(&dynq(&["--format", "xml"]), &["--format", "md"]);
+    assert_usage_error(
+        &dynq(&["--report", "/no/such/folder/r.md"]),
+        &["--report", "/no/such/folder"],
+    );
+    assert_usage_error(
+        &dynq(&["--dim", "16384", "--depth", "64"]),
+        &["parameter count"],
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_an_existing_report_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.md");
+    std::fs::write(&path, "previous report").unwrap();
+    let weights = dir.path().join("broken.safetensors");
+    std::fs::write(&weights, b"not a safetensors file").unwrap();
+    let out = dynq(&[
+        "--weights",
+        weights.to_str().unwrap(),
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert_usage_error(&out, &["broken.safetensors"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous report");
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 2, "no temporary file is left behind");
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dynq"))
+        .args(["--report", "-", "--duration", "0.05"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}
