@@ -8,7 +8,8 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dynq::model::{random_inputs, random_model};
 use dynq::{LstmOutput, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
 
-const DIMS: [usize; 5] = [8, 80, 256, 512, 1024];
+/// The dimensions of the table, plus 32 and 64 around the INT8/FP32 crossover.
+const DIMS: [usize; 7] = [8, 32, 64, 80, 256, 512, 1024];
 
 fn forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward");

@@ -315,7 +315,7 @@ pub fn gemm_f32(
 }
 
 /// [`gemm_f32`] for one activation row, kept small for the per-step GEMV of small models:
-/// four panels at a time (four independent FMA chains), then one.
+/// eight or four panels at a time (independent FMA chains), then one.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
     let k = w.cols();
@@ -342,7 +342,13 @@ fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) 
         // exist and hold k columns each.
         unsafe {
             let w_ptr = w.data().as_ptr().add(panel * panel_len);
-            if last - panel >= 4 {
+            if last - panel >= 8 {
+                let acc = micro_f32::<8, 1>(a.as_ptr(), k, w_ptr);
+                for (j, acc) in acc.iter().enumerate() {
+                    emit(panel + j, acc[0]);
+                }
+                panel += 8;
+            } else if last - panel >= 4 {
                 let acc = micro_f32::<4, 1>(a.as_ptr(), k, w_ptr);
                 for (j, acc) in acc.iter().enumerate() {
                     emit(panel + j, acc[0]);

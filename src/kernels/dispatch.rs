@@ -162,6 +162,18 @@ impl fmt::Display for Kernel {
 
 /// How a model runs, as the user asks for it: `kernel` (default [`KernelChoice::Auto`]) and
 /// `threads` (0, the default, means one per core; small models use fewer on their own).
+///
+/// ```
+/// use dynq::model::random_model;
+/// use dynq::{KernelChoice, ModelDims, RunOptions, Scheme, quantize_dynamic};
+///
+/// let fp32 = random_model(ModelDims::square(8), 1).unwrap();
+/// let options = RunOptions { kernel: "scalar".parse::<KernelChoice>().unwrap(), threads: 1 };
+/// let int8 = quantize_dynamic(&fp32, Scheme::Int8).with_run_options(options).unwrap();
+/// assert_eq!(int8.kernel_name(), "scalar");
+/// // A kernel the CPU lacks is refused with an error naming the missing features.
+/// let _ = RunOptions { kernel: KernelChoice::Avx512Vnni, threads: 0 }.resolve();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RunOptions {
     /// Which kernel family to use.

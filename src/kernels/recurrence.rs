@@ -46,13 +46,19 @@ pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usi
         .max(1)
 }
 
+/// Most unit blocks per step.
+const MAX_BLOCKS: usize = 64;
+
 /// Unit blocks per step: one with one thread (a single product over all gate rows), else
 /// about two per thread so that a late or slow thread delays the others little.
 fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
     if threads <= 1 {
         return (1, hidden.max(1));
     }
-    let per = hidden.div_ceil(2 * threads).next_multiple_of(PANEL);
+    let per = hidden
+        .div_ceil(2 * threads)
+        .max(hidden.div_ceil(MAX_BLOCKS))
+        .next_multiple_of(PANEL);
     (hidden.div_ceil(per), per)
 }
 
@@ -66,8 +72,10 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 /// initial hidden state, `c` the cell state (initial in, final out), and `out` receives `h` of
 /// every step (`steps × batch × hidden`).
 ///
-/// The work is shared out as (step, block of units) tasks in order; a task starts once every
-/// task of the previous step is done. Each unit's arithmetic is the same whoever runs it.
+/// The work is shared out as (step, block of units) tasks: every step, each thread takes its
+/// own blocks first (so their weights stay in its caches) and then any block not yet taken, so
+/// a descheduled worker never holds the others up; a step starts once every task of the
+/// previous step is done. Each unit's arithmetic is the same whoever runs it.
 ///
 /// # Panics
 /// If the lengths do not match `shape`.
@@ -107,8 +115,7 @@ pub fn run_layer<P>(
         reserve(&mut s.accumulators, 4 * batch * per);
         reserve(&mut s.quantized, batch * hidden.next_multiple_of(4));
     }
-    let tasks = steps * blocks;
-    let next = AtomicUsize::new(0);
+    let claims: [AtomicUsize; MAX_BLOCKS] = std::array::from_fn(|_| AtomicUsize::new(0));
     let done = AtomicUsize::new(0);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
@@ -117,44 +124,53 @@ pub fn run_layer<P>(
         // SAFETY: the pool gives each thread of a run its own index.
         let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
         let mut last_step = usize::MAX;
-        loop {
-            let task = next.fetch_add(1, Ordering::Relaxed);
-            if task >= tasks {
-                break;
-            }
-            let (t, block) = (task / blocks, task % blocks);
+        for t in 0..steps {
             spin_until(|| done.load(Ordering::Acquire) >= t * blocks);
-            let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
-            let n = units.len();
-            s.h_is_new = t != last_step;
-            last_step = t;
-            let h_prev: &[f32] = if t == 0 {
-                h0
-            } else {
-                // SAFETY: every task of step t − 1 is done (Acquire above), so row t − 1 is
-                // complete and nobody writes it any more.
-                unsafe { out.get((t - 1) * h_len..t * h_len) }
-            };
-            project(h_prev, units.clone(), s);
-            for b in 0..batch {
-                let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
-                let gates = &s.gates;
-                let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
-                let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
-                let at = b * hidden + units.start;
-                let row = t * h_len + at;
-                // SAFETY: this task alone owns `units` of every batch row of `c` and of row t
-                // of `out`; row t is read only once every task of step t is done.
-                let (c_b, h_b) = unsafe { (c.get_mut(at..at + n), out.get_mut(row..row + n)) };
-                lstm_cell(
-                    kernel,
-                    [hh(0), hh(1), hh(2), hh(3)],
-                    [ihg(0), ihg(1), ihg(2), ihg(3)],
-                    c_b,
-                    h_b,
-                );
+            // This thread's own blocks first (their weights stay in its caches), then any
+            // block nobody has taken yet.
+            let own = (0..blocks).filter(|b| b % threads == index % threads);
+            let others = (0..blocks).filter(|b| b % threads != index % threads);
+            for block in own.chain(others) {
+                // claims[block] counts the steps of that block taken so far.
+                if claims[block].load(Ordering::Relaxed) != t
+                    || claims[block]
+                        .compare_exchange(t, t + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                {
+                    continue;
+                }
+                let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
+                let n = units.len();
+                s.h_is_new = t != last_step;
+                last_step = t;
+                let h_prev: &[f32] = if t == 0 {
+                    h0
+                } else {
+                    // SAFETY: every task of step t − 1 is done (Acquire above), so row t − 1
+                    // is complete and nobody writes it any more.
+                    unsafe { out.get((t - 1) * h_len..t * h_len) }
+                };
+                project(h_prev, units.clone(), s);
+                for b in 0..batch {
+                    let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
+                    let gates = &s.gates;
+                    let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
+                    let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
+                    let at = b * hidden + units.start;
+                    let row = t * h_len + at;
+                    // SAFETY: this task alone owns `units` of every batch row of `c` and of
+                    // row t of `out`; row t is read only once every task of step t is done.
+                    let (c_b, h_b) = unsafe { (c.get_mut(at..at + n), out.get_mut(row..row + n)) };
+                    lstm_cell(
+                        kernel,
+                        [hh(0), hh(1), hh(2), hh(3)],
+                        [ihg(0), ihg(1), ihg(2), ihg(3)],
+                        c_b,
+                        h_b,
+                    );
+                }
+                done.fetch_add(1, Ordering::Release);
             }
-            done.fetch_add(1, Ordering::Release);
         }
     };
     pool.run(threads, &job);
