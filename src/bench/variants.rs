@@ -54,7 +54,6 @@ pub struct Variant {
     pub size_bytes: u64,
     /// Output comparison with FP32.
     pub accuracy: Accuracy,
-    workspace: Workspace,
     output: LstmOutput,
 }
 
@@ -66,6 +65,9 @@ pub struct Variants {
     pub variants: Vec<Variant>,
     /// The Config as asked for (before a weight file's sizes replaced its own).
     requested: Config,
+    /// One set of buffers and worker threads for every variant: the variants run one after
+    /// the other, and a second thread pool's idle spinning would slow the variant running.
+    workspace: Workspace,
     input: Array3<f32>,
     state: LstmState,
 }
@@ -98,7 +100,6 @@ impl Variants {
                 model,
                 size_bytes,
                 accuracy: Accuracy::default(),
-                workspace: Workspace::default(),
                 output: LstmOutput::default(),
             });
         }
@@ -110,6 +111,7 @@ impl Variants {
             config: as_run,
             variants,
             requested: config.clone(),
+            workspace: Workspace::default(),
             input,
             state,
         };
@@ -151,7 +153,7 @@ impl Variants {
         let options = self.config.run_options();
         for variant in &mut self.variants {
             variant.model.set_run_options(options)?;
-            variant.run(&self.input, &self.state)?;
+            variant.run(&self.input, &self.state, &mut self.workspace)?;
         }
         let reference = self.variants[0].output_values();
         let figures: Vec<Accuracy> = self
@@ -172,19 +174,20 @@ impl Variants {
 
     /// Runs variant `index` once on the Config's input and returns how long it took.
     pub fn time(&mut self, index: usize) -> Result<Duration> {
-        self.variants[index].run(&self.input, &self.state)
+        self.variants[index].run(&self.input, &self.state, &mut self.workspace)
     }
 }
 
 impl Variant {
-    fn run(&mut self, input: &Array3<f32>, state: &LstmState) -> Result<Duration> {
+    fn run(
+        &mut self,
+        input: &Array3<f32>,
+        state: &LstmState,
+        workspace: &mut Workspace,
+    ) -> Result<Duration> {
         let start = Instant::now();
-        self.model.forward_into(
-            input.view(),
-            Some(state),
-            &mut self.workspace,
-            &mut self.output,
-        )?;
+        self.model
+            .forward_into(input.view(), Some(state), workspace, &mut self.output)?;
         Ok(start.elapsed())
     }
 
