@@ -15,8 +15,19 @@ fn run(scheme: Scheme, dims: ModelDims, batch: usize, options: RunOptions) -> Ls
 
 #[test]
 fn results_are_identical_for_every_thread_count_and_kernel() {
-    // Hidden sizes that split into several 16-unit blocks, with and without a ragged end.
+    // Hidden sizes that split into several 16-unit blocks, with and without a ragged end, and
+    // one too small to split.
     let shapes = [
+        // Small enough that every thread count runs the single-threaded fused steps.
+        (
+            ModelDims {
+                input_size: 5,
+                hidden_size: 8,
+                num_layers: 2,
+                head: 3,
+            },
+            2,
+        ),
         (
             ModelDims {
                 input_size: 13,

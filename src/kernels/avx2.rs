@@ -286,6 +286,7 @@ unsafe fn micro_f32<const NP: usize, const MR: usize>(
 
 /// See [`super::min_max`].
 #[target_feature(enable = "avx2,fma")]
+#[inline]
 pub fn min_max(x: &[f32]) -> (f32, f32) {
     let chunks = x.chunks_exact(8);
     let tail = chunks.remainder();
@@ -300,26 +301,30 @@ pub fn min_max(x: &[f32]) -> (f32, f32) {
         lo = _mm256_min_ps(lo, v);
         hi = _mm256_max_ps(hi, v);
     }
-    let (mut l, mut h) = ([0f32; 8], [0f32; 8]);
-    // SAFETY: l and h hold 8 floats each.
-    unsafe {
-        _mm256_storeu_ps(l.as_mut_ptr(), lo);
-        _mm256_storeu_ps(h.as_mut_ptr(), hi);
-    }
-    let fold = |acc: (f32, f32), (a, b): (f32, f32)| (acc.0.min(a), acc.1.max(b));
-    let (mut lo, mut hi) = l
-        .iter()
-        .zip(&h)
-        .map(|(&a, &b)| (a, b))
-        .fold((f32::INFINITY, f32::NEG_INFINITY), fold);
+    let (mut lo, mut hi) = fold_lanes(lo, hi);
     for &v in tail {
-        (lo, hi) = fold((lo, hi), (v, v));
+        (lo, hi) = (lo.min(v), hi.max(v));
     }
     (lo, hi)
 }
 
+/// The smallest lane of `lo` and the largest of `hi`, folded with shuffles (the order does not
+/// change a minimum or a maximum of values without NaN).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn fold_lanes(lo: __m256, hi: __m256) -> (f32, f32) {
+    let lo = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps::<1>(lo));
+    let hi = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps::<1>(hi));
+    let lo = _mm_min_ps(lo, _mm_movehl_ps(lo, lo));
+    let hi = _mm_max_ps(hi, _mm_movehl_ps(hi, hi));
+    let lo = _mm_min_ss(lo, _mm_shuffle_ps::<1>(lo, lo));
+    let hi = _mm_max_ss(hi, _mm_shuffle_ps::<1>(hi, hi));
+    (_mm_cvtss_f32(lo), _mm_cvtss_f32(hi))
+}
+
 /// See [`super::quantize_u8`].
 #[target_feature(enable = "avx2,fma")]
+#[inline]
 pub fn quantize_u8(
     x: &[f32],
     cols: usize,
@@ -419,6 +424,7 @@ fn tanh8(x: __m256) -> __m256 {
 
 /// See [`super::lstm_cell`].
 #[target_feature(enable = "avx2,fma")]
+#[inline]
 pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32]) {
     let n = c.len();
     assert!(h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));

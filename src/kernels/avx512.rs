@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
+use super::{QuantizedRecurrent, StepScratch, avx2};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
@@ -235,6 +236,76 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
         _mm512_add_epi32(acc[0], acc[1]),
         _mm512_add_epi32(acc[2], acc[3]),
     )
+}
+
+/// See [`super::lstm_step_u8i8`]: the same steps as its portable composition, inlined into one
+/// function (min/max, quantization and the cell are the AVX2 twins, the product and the
+/// dequantization use AVX-512).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub fn lstm_step_u8i8(
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    batch: usize,
+    ih: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    scratch: &mut StepScratch,
+) {
+    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let stride = w.weight.padded_cols();
+    let (lo, hi) = avx2::min_max(h_prev);
+    let params = crate::quant::choose_activation_params(lo, hi);
+    let zp = params.zero_point;
+    let q = &mut scratch.quantized[..batch * stride];
+    avx2::quantize_u8(h_prev, hidden, 1.0 / params.scale, zp, q, stride);
+    let acc = &mut scratch.accumulators[..batch * rows];
+    gemm_u8i8(q, batch, zp, w.weight, 0..rows, acc, rows);
+    let gates = &mut scratch.gates[..batch * rows];
+    dequantize(params.scale, w, acc, gates);
+    for b in 0..batch {
+        let gates = &gates[b * rows..][..rows];
+        let ih = &ih[b * rows..][..rows];
+        let at = b * hidden..(b + 1) * hidden;
+        avx2::lstm_cell(
+            [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]),
+            [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
+            &mut c[at.clone()],
+            &mut h[at],
+        );
+    }
+}
+
+/// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn dequantize(x_scale: f32, w: QuantizedRecurrent<'_>, acc: &[i32], y: &mut [f32]) {
+    let rows = w.bias.len();
+    assert!(acc.len() == y.len() && y.len().is_multiple_of(rows));
+    assert!(w.scales.len() == 1 || w.scales.len() == rows);
+    let x_scale_v = _mm512_set1_ps(x_scale);
+    let per_tensor = _mm512_set1_ps(x_scale * w.scales[0]);
+    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
+        for r in (0..rows).step_by(PANEL) {
+            let mask: __mmask16 = if rows - r >= PANEL {
+                0xffff
+            } else {
+                (1 << (rows - r)) - 1
+            };
+            // SAFETY: the mask covers only rows r..rows, which every slice has (checked above).
+            unsafe {
+                let scale = if w.scales.len() == 1 {
+                    per_tensor
+                } else {
+                    let s = _mm512_maskz_loadu_ps(mask, w.scales.as_ptr().add(r));
+                    _mm512_mul_ps(x_scale_v, s)
+                };
+                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(r)));
+                let bias = _mm512_maskz_loadu_ps(mask, w.bias.as_ptr().add(r));
+                let v = _mm512_add_ps(_mm512_mul_ps(a, scale), bias);
+                _mm512_mask_storeu_ps(y.as_mut_ptr().add(r), mask, v);
+            }
+        }
+    }
 }
 
 /// See [`super::gemm_f32`].

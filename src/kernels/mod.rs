@@ -179,5 +179,101 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
     }
 }
 
+/// The recurrent map of an int8 LSTM layer as [`lstm_step_u8i8`] reads it: `W_hh`
+/// (`4H × H`), its scales (one per tensor, or one per row) and `b_hh`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantizedRecurrent<'a> {
+    /// The packed int8 weights, `4H × H`.
+    pub weight: &'a PackedI8,
+    /// One scale, or one per weight row.
+    pub scales: &'a [f32],
+    /// The f32 bias, one per weight row.
+    pub bias: &'a [f32],
+}
+
+/// One whole time step of an int8 LSTM layer on the calling thread, for every hidden unit:
+/// quantizes `h_prev` (`batch × H`) from its range, projects it with `w`, dequantizes
+/// (`acc · (h_scale · w_scale) + bias`), adds the step's input projection `ih`
+/// (`batch × 4H`) and runs [`lstm_cell`], updating `c` and writing `h` (both `batch × H`).
+///
+/// The same operations in the same order as the task-parallel path (the recurrent
+/// projection of `QLinear` followed by [`lstm_cell`]), fused so that a small model pays no
+/// per-call overhead between them; `scratch` holds the intermediate buffers.
+///
+/// # Panics
+/// If the lengths do not match.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_step_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    batch: usize,
+    ih: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    scratch: &mut StepScratch,
+) {
+    let hidden = w.weight.cols();
+    let rows = w.weight.rows();
+    assert!(
+        rows == 4 * hidden
+            && (w.scales.len() == 1 || w.scales.len() == rows)
+            && w.bias.len() == rows
+            && h_prev.len() == batch * hidden
+            && ih.len() == batch * rows
+            && c.len() == batch * hidden
+            && h.len() == batch * hidden,
+        "lstm_step_u8i8: lengths"
+    );
+    let stride = w.weight.padded_cols();
+    scratch.quantized.resize(batch * stride, 0);
+    scratch.accumulators.resize(batch * rows, 0);
+    scratch.gates.resize(batch * rows, 0.0);
+    match kernel {
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe {
+            avx512::lstm_step_u8i8(w, h_prev, batch, ih, c, h, scratch)
+        },
+        _ => {
+            let (lo, hi) = min_max(kernel, h_prev);
+            let params = crate::quant::choose_activation_params(lo, hi);
+            let zp = params.zero_point;
+            let q = &mut scratch.quantized;
+            quantize_u8(kernel, h_prev, hidden, 1.0 / params.scale, zp, q, stride);
+            let acc = &mut scratch.accumulators;
+            gemm_u8i8(kernel, q, batch, zp, w.weight, 0..rows, acc, rows);
+            dequantize(params.scale, w, acc, &mut scratch.gates);
+            for b in 0..batch {
+                let gates = &scratch.gates[b * rows..][..rows];
+                let ih = &ih[b * rows..][..rows];
+                let hh = [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]);
+                let ih = [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]);
+                let at = b * hidden..(b + 1) * hidden;
+                lstm_cell(kernel, hh, ih, &mut c[at.clone()], &mut h[at]);
+            }
+        }
+    }
+}
+
+/// `y[b][r] = acc[b][r] · (x_scale · w_scale[r]) + bias[r]` (multiply, then add: no FMA), with
+/// one `w_scale` for every row when `w` has a single scale.
+fn dequantize(x_scale: f32, w: QuantizedRecurrent<'_>, acc: &[i32], y: &mut [f32]) {
+    let rows = w.bias.len();
+    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
+        let values = y.iter_mut().zip(acc).zip(w.bias);
+        if let [w_scale] = w.scales {
+            let scale = x_scale * w_scale;
+            for ((y, &acc), &bias) in values {
+                *y = acc as f32 * scale + bias;
+            }
+        } else {
+            for (((y, &acc), &bias), &w_scale) in values.zip(w.scales) {
+                *y = acc as f32 * (x_scale * w_scale) + bias;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

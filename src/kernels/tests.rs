@@ -170,6 +170,52 @@ fn lstm_cell_equals_scalar_bit_for_bit() {
 }
 
 #[test]
+fn fused_int8_step_equals_scalar_bit_for_bit() {
+    let mut rng = Rng(23);
+    for case in 0..60 {
+        let hidden = 1 + rng.below(40);
+        let batch = 1 + rng.below(3);
+        let rows = 4 * hidden;
+        let per_channel = case % 2 == 1;
+        let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
+        let weight = PackedI8::pack(&w, rows, hidden);
+        let scales: Vec<f32> = (0..if per_channel { rows } else { 1 })
+            .map(|_| 0.001 + rng.f32(0.01).abs())
+            .collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
+        let recurrent = QuantizedRecurrent {
+            weight: &weight,
+            scales: &scales,
+            bias: &bias,
+        };
+        let scale = [0.01, 1.0, 20.0][case % 3];
+        let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+        let ih: Vec<f32> = (0..batch * rows).map(|_| rng.f32(scale)).collect();
+        let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+        let run = |kernel: Kernel| {
+            let (mut c, mut h) = (c0.clone(), vec![0f32; batch * hidden]);
+            let mut scratch = StepScratch::default();
+            lstm_step_u8i8(
+                kernel,
+                recurrent,
+                &h_prev,
+                batch,
+                &ih,
+                &mut c,
+                &mut h,
+                &mut scratch,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&c), bits(&h))
+        };
+        let expected = run(Kernel::Scalar);
+        for kernel in simd_kernels() {
+            assert_eq!(run(kernel), expected, "{kernel} case {case}");
+        }
+    }
+}
+
+#[test]
 fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let mut pool = Pool::default();

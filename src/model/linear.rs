@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use crate::kernels::{self, Execution, Kernel, PackedF32, Pool, StepScratch};
+use crate::kernels::{self, Execution, Kernel, LayerShape, PackedF32, Pool, StepScratch};
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
 /// a forward pass allocates nothing once they have grown to size.
@@ -62,6 +62,54 @@ pub trait LinearOp: Clone + Send + Sync {
         units: Range<usize>,
         scratch: &mut StepScratch,
     );
+
+    /// One layer's whole recurrence on the calling thread, for models too small to share a
+    /// step between threads; with this map being `W_hh`, the arguments are those of
+    /// [`kernels::run_layer`] and so are the results, bit for bit. This default runs
+    /// [`LinearOp::project_step`] and the cell step by step.
+    #[allow(clippy::too_many_arguments)]
+    fn run_recurrence(
+        &self,
+        kernel: Kernel,
+        shape: LayerShape,
+        ih: &[f32],
+        h0: &[f32],
+        c: &mut [f32],
+        out: &mut [f32],
+        scratch: &mut StepScratch,
+    ) {
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+        } = shape;
+        let h_len = batch * hidden;
+        let rows = 4 * hidden;
+        assert_eq!(ih.len(), steps * batch * rows, "run_recurrence: ih");
+        assert!(
+            h0.len() == h_len && c.len() == h_len,
+            "run_recurrence: state"
+        );
+        assert_eq!(out.len(), steps * h_len, "run_recurrence: out");
+        for t in 0..steps {
+            let (done, rest) = out.split_at_mut(t * h_len);
+            let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
+            scratch.h_is_new = true;
+            self.project_step(kernel, h_prev, batch, 0..hidden, scratch);
+            for b in 0..batch {
+                let gates = &scratch.gates[b * rows..][..rows];
+                let ih = &ih[(t * batch + b) * rows..][..rows];
+                let at = b * hidden..(b + 1) * hidden;
+                kernels::lstm_cell(
+                    kernel,
+                    [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]),
+                    [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
+                    &mut c[at.clone()],
+                    &mut rest[at],
+                );
+            }
+        }
+    }
 }
 
 /// An f32 linear map with PyTorch's `nn.Linear` layout: `weight` is `out × in` row-major.

@@ -259,21 +259,37 @@ impl<L: LinearOp> Lstm<L> {
                     ws.c.fill(0.0);
                 }
             }
-            let project = |h: &[f32], units, scratch: &mut StepScratch| {
-                layer.hh.project_step(exec.kernel, h, b, units, scratch);
-            };
-            kernels::run_layer(
-                exec.kernel,
-                threads,
-                &mut ws.pool,
-                &mut ws.step_scratch,
-                shape,
-                &project,
-                &ws.input_projection,
-                &ws.h,
-                &mut ws.c,
-                &mut ws.sequence_b,
-            );
+            if threads == 1 {
+                // Too small to share a step: no tasks, no atomics, one fused step at a time.
+                if ws.step_scratch.is_empty() {
+                    ws.step_scratch.push(StepScratch::default());
+                }
+                layer.hh.run_recurrence(
+                    exec.kernel,
+                    shape,
+                    &ws.input_projection,
+                    &ws.h,
+                    &mut ws.c,
+                    &mut ws.sequence_b,
+                    &mut ws.step_scratch[0],
+                );
+            } else {
+                let project = |h: &[f32], units, scratch: &mut StepScratch| {
+                    layer.hh.project_step(exec.kernel, h, b, units, scratch);
+                };
+                kernels::run_layer(
+                    exec.kernel,
+                    threads,
+                    &mut ws.pool,
+                    &mut ws.step_scratch,
+                    shape,
+                    &project,
+                    &ws.input_projection,
+                    &ws.h,
+                    &mut ws.c,
+                    &mut ws.sequence_b,
+                );
+            }
             write_state(&mut out.h_n, &ws.sequence_b[(t - 1) * b * h_size..], k);
             write_state(&mut out.c_n, &ws.c, k);
             std::mem::swap(&mut ws.sequence_a, &mut ws.sequence_b);

@@ -18,6 +18,7 @@ pub struct ActivationParams {
 
 /// Chooses uint8 parameters for a tensor whose values lie in `[min, max]`, with `reduce_range`
 /// (`qmin = 0`, `qmax = 127`), following fbgemm's `ChooseQuantizationParams`.
+#[inline]
 pub fn choose_activation_params(min: f32, max: f32) -> ActivationParams {
     let qmin = 0i32;
     let qmax = ACTIVATION_QMAX;

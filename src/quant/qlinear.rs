@@ -3,7 +3,9 @@
 use std::ops::Range;
 
 use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
-use crate::kernels::{self, Execution, Kernel, PackedI8, Pool, StepScratch};
+use crate::kernels::{
+    self, Execution, Kernel, LayerShape, PackedI8, Pool, QuantizedRecurrent, StepScratch,
+};
 use crate::model::{Linear, LinearOp, LinearScratch, for_each_gate};
 
 /// Int8 weights (per-tensor or per-row symmetric scales), f32 bias; activations are quantized
@@ -242,5 +244,38 @@ impl LinearOp for QLinear {
                 );
             }
         });
+    }
+
+    /// Every step as one fused kernel call ([`kernels::lstm_step_u8i8`]).
+    fn run_recurrence(
+        &self,
+        kernel: Kernel,
+        shape: LayerShape,
+        ih: &[f32],
+        h0: &[f32],
+        c: &mut [f32],
+        out: &mut [f32],
+        scratch: &mut StepScratch,
+    ) {
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+        } = shape;
+        let h_len = batch * hidden;
+        let ih_len = 4 * h_len;
+        assert_eq!(ih.len(), steps * ih_len, "run_recurrence: ih");
+        assert_eq!(out.len(), steps * h_len, "run_recurrence: out");
+        let w = QuantizedRecurrent {
+            weight: &self.weight,
+            scales: &self.scales,
+            bias: &self.bias,
+        };
+        for t in 0..steps {
+            let (done, rest) = out.split_at_mut(t * h_len);
+            let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
+            let ih = &ih[t * ih_len..][..ih_len];
+            kernels::lstm_step_u8i8(kernel, w, h_prev, batch, ih, c, &mut rest[..h_len], scratch);
+        }
     }
 }
