@@ -437,16 +437,10 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
                 _mm256_loadu_ps(ih[k].as_ptr().add(j)),
             )
         };
-        let i = sigmoid8(gate(0));
-        let f = sigmoid8(gate(1));
-        let g = tanh8(gate(2));
-        let o = sigmoid8(gate(3));
-        // SAFETY: as above.
-        let c_old = unsafe { _mm256_loadu_ps(c.as_ptr().add(j)) };
-        let c_new = _mm256_add_ps(_mm256_mul_ps(f, c_old), _mm256_mul_ps(i, g));
-        let h_new = _mm256_mul_ps(o, tanh8(c_new));
         // SAFETY: as above.
         unsafe {
+            let c_old = _mm256_loadu_ps(c.as_ptr().add(j));
+            let (c_new, h_new) = cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
             _mm256_storeu_ps(c.as_mut_ptr().add(j), c_new);
             _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
@@ -457,6 +451,18 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
         &mut c[full..],
         &mut h[full..],
     );
+}
+
+/// The cell for 8 units from their gate pre-activations (i, f, g, o): returns `(c', h')`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
+    let i = sigmoid8(gates[0]);
+    let f = sigmoid8(gates[1]);
+    let g = tanh8(gates[2]);
+    let o = sigmoid8(gates[3]);
+    let c_new = _mm256_add_ps(_mm256_mul_ps(f, c_old), _mm256_mul_ps(i, g));
+    (c_new, _mm256_mul_ps(o, tanh8(c_new)))
 }
 
 fn tail(s: [&[f32]; 4], from: usize) -> [&[f32]; 4] {

@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
-use super::{QuantizedRecurrent, StepScratch, avx2};
+use super::{QuantizedRecurrent, StepScratch, avx2, scalar};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
@@ -238,9 +238,10 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
     )
 }
 
-/// See [`super::lstm_step_u8i8`]: the same steps as its portable composition, inlined into one
-/// function (min/max, quantization and the cell are the AVX2 twins, the product and the
-/// dequantization use AVX-512).
+/// See [`super::lstm_step_u8i8`]: the same operations in the same order as its portable
+/// composition, inlined into one function. The product goes straight to the accumulators and
+/// the cell dequantizes them itself, 8 units at a time, so no intermediate values make a
+/// round trip through a gates buffer.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 pub fn lstm_step_u8i8(
     w: QuantizedRecurrent<'_>,
@@ -258,53 +259,125 @@ pub fn lstm_step_u8i8(
     let zp = params.zero_point;
     let q = &mut scratch.quantized[..batch * stride];
     avx2::quantize_u8(h_prev, hidden, 1.0 / params.scale, zp, q, stride);
-    let acc = &mut scratch.accumulators[..batch * rows];
-    gemm_u8i8(q, batch, zp, w.weight, 0..rows, acc, rows);
-    let gates = &mut scratch.gates[..batch * rows];
-    dequantize(params.scale, w, acc, gates);
     for b in 0..batch {
-        let gates = &gates[b * rows..][..rows];
-        let ih = &ih[b * rows..][..rows];
+        let acc = &mut scratch.accumulators[b * rows..][..rows];
+        gemv_all_rows(&q[b * stride..][..stride], zp, w.weight, acc);
         let at = b * hidden..(b + 1) * hidden;
-        avx2::lstm_cell(
-            [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]),
-            [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
-            &mut c[at.clone()],
-            &mut h[at],
-        );
+        let ih = &ih[b * rows..][..rows];
+        cell_from_accumulators(params.scale, w, acc, ih, &mut c[at.clone()], &mut h[at]);
     }
 }
 
-/// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
+/// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row): two
+/// accumulator chains per panel, the zero-point term first (exact integer sums: the order
+/// does not change them).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 #[inline]
-fn dequantize(x_scale: f32, w: QuantizedRecurrent<'_>, acc: &[i32], y: &mut [f32]) {
-    let rows = w.bias.len();
-    assert!(acc.len() == y.len() && y.len().is_multiple_of(rows));
-    assert!(w.scales.len() == 1 || w.scales.len() == rows);
-    let x_scale_v = _mm512_set1_ps(x_scale);
-    let per_tensor = _mm512_set1_ps(x_scale * w.scales[0]);
-    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
-        for r in (0..rows).step_by(PANEL) {
-            let mask: __mmask16 = if rows - r >= PANEL {
-                0xffff
-            } else {
-                (1 << (rows - r)) - 1
+fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
+    let (rows, groups) = (w.rows(), w.groups());
+    assert!(q.len() >= 4 * groups && acc.len() == rows);
+    let zp_v = _mm512_set1_epi32(zp);
+    for panel in 0..rows.div_ceil(PANEL) {
+        let r = panel * PANEL;
+        let mask = row_mask(rows - r);
+        // SAFETY: the mask limits the row sums and outputs to rows r..rows; the panel holds
+        // `groups` groups of 64 bytes and q has 4 bytes per group (checked above).
+        unsafe {
+            let sums = _mm512_maskz_loadu_epi32(mask, w.row_sums().as_ptr().add(r));
+            let zp_term = _mm512_mullo_epi32(sums, zp_v);
+            let mut even = _mm512_sub_epi32(_mm512_setzero_si512(), zp_term);
+            let mut odd = _mm512_setzero_si512();
+            let wp = w.data().as_ptr().add(panel * groups * PANEL * 4);
+            let dot = |acc: __m512i, g: usize| {
+                let x = q.as_ptr().add(g * 4).cast::<i32>().read_unaligned();
+                let wv = _mm512_loadu_si512(wp.add(g * 64).cast());
+                _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(x), wv)
             };
-            // SAFETY: the mask covers only rows r..rows, which every slice has (checked above).
-            unsafe {
+            for g in (0..groups - groups % 2).step_by(2) {
+                even = dot(even, g);
+                odd = dot(odd, g + 1);
+            }
+            if groups % 2 == 1 {
+                even = dot(even, groups - 1);
+            }
+            let sum = _mm512_add_epi32(even, odd);
+            _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(r), mask, sum);
+        }
+    }
+}
+
+/// The lanes of the first `n` rows of a panel (all 16 when `n >= 16`).
+fn row_mask(n: usize) -> __mmask16 {
+    if n >= PANEL { 0xffff } else { (1 << n) - 1 }
+}
+
+/// [`super::lstm_cell`] with `hh` dequantized on the fly from the accumulators of one batch
+/// row: `hh[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]`, as [`super::dequantize`] does.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn cell_from_accumulators(
+    x_scale: f32,
+    w: QuantizedRecurrent<'_>,
+    acc: &[i32],
+    ih: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let hidden = c.len();
+    let rows = 4 * hidden;
+    assert!(acc.len() == rows && ih.len() == rows && h.len() == hidden && w.bias.len() == rows);
+    assert!(w.scales.len() == 1 || w.scales.len() == rows);
+    let per_tensor = x_scale * w.scales[0];
+    let full = hidden / 8 * 8;
+    for j in (0..full).step_by(8) {
+        // SAFETY: r + 8 <= rows for every gate k, and every slice holds `rows` values (or
+        // `hidden` for c and h, with j + 8 <= hidden); checked above.
+        unsafe {
+            let gate = |k: usize| {
+                let r = k * hidden + j;
+                let scale = if w.scales.len() == 1 {
+                    _mm256_set1_ps(per_tensor)
+                } else {
+                    _mm256_mul_ps(
+                        _mm256_set1_ps(x_scale),
+                        _mm256_loadu_ps(w.scales.as_ptr().add(r)),
+                    )
+                };
+                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(acc.as_ptr().add(r).cast()));
+                let hh = _mm256_add_ps(
+                    _mm256_mul_ps(a, scale),
+                    _mm256_loadu_ps(w.bias.as_ptr().add(r)),
+                );
+                _mm256_add_ps(hh, _mm256_loadu_ps(ih.as_ptr().add(r)))
+            };
+            let c_old = _mm256_loadu_ps(c.as_ptr().add(j));
+            let (c_new, h_new) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
+            _mm256_storeu_ps(c.as_mut_ptr().add(j), c_new);
+            _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+    if full < hidden {
+        // The last units (fewer than 8): dequantize them, then the portable cell.
+        let n = hidden - full;
+        let mut hh = [[0f32; 8]; 4];
+        for (k, hh) in hh.iter_mut().enumerate() {
+            for (u, v) in hh[..n].iter_mut().enumerate() {
+                let r = k * hidden + full + u;
                 let scale = if w.scales.len() == 1 {
                     per_tensor
                 } else {
-                    let s = _mm512_maskz_loadu_ps(mask, w.scales.as_ptr().add(r));
-                    _mm512_mul_ps(x_scale_v, s)
+                    x_scale * w.scales[r]
                 };
-                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(r)));
-                let bias = _mm512_maskz_loadu_ps(mask, w.bias.as_ptr().add(r));
-                let v = _mm512_add_ps(_mm512_mul_ps(a, scale), bias);
-                _mm512_mask_storeu_ps(y.as_mut_ptr().add(r), mask, v);
+                *v = acc[r] as f32 * scale + w.bias[r];
             }
         }
+        let ih_tail = |k: usize| &ih[k * hidden + full..(k + 1) * hidden];
+        scalar::lstm_cell(
+            [&hh[0][..n], &hh[1][..n], &hh[2][..n], &hh[3][..n]],
+            [ih_tail(0), ih_tail(1), ih_tail(2), ih_tail(3)],
+            &mut c[full..],
+            &mut h[full..],
+        );
     }
 }
 
