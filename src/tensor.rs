@@ -4,6 +4,10 @@ use crate::error::{DynqError, Result};
 
 /// Fails with [`DynqError::NonFinite`] naming `what` if `values` holds a NaN or an infinity.
 pub fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
+    // A branch-free pass first (it vectorizes); the position only when something is wrong.
+    if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        return Ok(());
+    }
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(index) => Err(DynqError::NonFinite {

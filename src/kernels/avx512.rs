@@ -301,7 +301,12 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
                 even = dot(even, groups - 1);
             }
             let sum = _mm512_add_epi32(even, odd);
-            _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(r), mask, sum);
+            // A full store can forward to the cell's loads; a masked one makes them wait.
+            if mask == 0xffff {
+                _mm512_storeu_si512(acc.as_mut_ptr().add(r).cast(), sum);
+            } else {
+                _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(r), mask, sum);
+            }
         }
     }
 }
