@@ -268,44 +268,128 @@ pub fn lstm_step_u8i8(
     }
 }
 
-/// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row): two
-/// accumulator chains per panel, the zero-point term first (exact integer sums: the order
-/// does not change them).
+/// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row), four
+/// panels at a time (eight dpbusd chains, so the product runs at the units' throughput rather
+/// than one chain's latency), each panel starting from its zero-point term (exact integer
+/// sums: the order does not change them).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 #[inline]
 fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
     let (rows, groups) = (w.rows(), w.groups());
     assert!(q.len() >= 4 * groups && acc.len() == rows);
+    let panel_len = groups * PANEL * 4;
     let zp_v = _mm512_set1_epi32(zp);
-    for panel in 0..rows.div_ceil(PANEL) {
+    let panels = rows.div_ceil(PANEL);
+    let full_quads = rows / PANEL / 4 * 4;
+    // SAFETY (both loops): the masks limit the row sums and outputs to rows < `rows`; each
+    // panel holds `groups` groups of 64 bytes and q has 4 bytes per group (checked above).
+    for panel in (0..full_quads).step_by(4) {
+        unsafe {
+            let init = std::array::from_fn(|p| {
+                let sums = w.row_sums().as_ptr().add((panel + p) * PANEL);
+                zero_point_term(_mm512_loadu_si512(sums.cast()), zp_v)
+            });
+            let wp = w.data().as_ptr().add(panel * panel_len);
+            let sums = panels_dot::<4>(q.as_ptr(), wp, panel_len, groups, init);
+            for (p, sum) in sums.iter().enumerate() {
+                let dst = acc.as_mut_ptr().add((panel + p) * PANEL);
+                _mm512_storeu_si512(dst.cast(), *sum);
+            }
+        }
+    }
+    for panel in full_quads..panels {
         let r = panel * PANEL;
         let mask = row_mask(rows - r);
-        // SAFETY: the mask limits the row sums and outputs to rows r..rows; the panel holds
-        // `groups` groups of 64 bytes and q has 4 bytes per group (checked above).
         unsafe {
             let sums = _mm512_maskz_loadu_epi32(mask, w.row_sums().as_ptr().add(r));
-            let zp_term = _mm512_mullo_epi32(sums, zp_v);
-            let mut even = _mm512_sub_epi32(_mm512_setzero_si512(), zp_term);
-            let mut odd = _mm512_setzero_si512();
-            let wp = w.data().as_ptr().add(panel * groups * PANEL * 4);
-            let dot = |acc: __m512i, g: usize| {
-                let x = q.as_ptr().add(g * 4).cast::<i32>().read_unaligned();
-                let wv = _mm512_loadu_si512(wp.add(g * 64).cast());
-                _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(x), wv)
-            };
-            for g in (0..groups - groups % 2).step_by(2) {
-                even = dot(even, g);
-                odd = dot(odd, g + 1);
-            }
-            if groups % 2 == 1 {
-                even = dot(even, groups - 1);
-            }
-            let sum = _mm512_add_epi32(even, odd);
+            let wp = w.data().as_ptr().add(panel * panel_len);
+            let init = [zero_point_term(sums, zp_v)];
+            let [sum] = panels_dot::<1>(q.as_ptr(), wp, panel_len, groups, init);
             // A full store can forward to the cell's loads; a masked one makes them wait.
             if mask == 0xffff {
                 _mm512_storeu_si512(acc.as_mut_ptr().add(r).cast(), sum);
             } else {
                 _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(r), mask, sum);
+            }
+        }
+    }
+}
+
+/// `−zp · Σ_k w[r][k]` for the 16 rows of `sums`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn zero_point_term(sums: __m512i, zp: __m512i) -> __m512i {
+    _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(sums, zp))
+}
+
+/// `init[p] + Σ_g dpbusd(q[g], panel p group g)` for `NP` consecutive panels, with two chains
+/// per panel (even and odd groups).
+///
+/// # Safety
+/// `w` must point at `NP` panels of `panel_len` bytes holding `groups` groups each, and `q`
+/// at `4 · groups` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+// Indexing even[p] and odd[p] by the panel reads clearer than zipped iterators.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+unsafe fn panels_dot<const NP: usize>(
+    q: *const u8,
+    w: *const i8,
+    panel_len: usize,
+    groups: usize,
+    init: [__m512i; NP],
+) -> [__m512i; NP] {
+    let mut even = init;
+    let mut odd = [_mm512_setzero_si512(); NP];
+    // SAFETY: the caller guarantees every group g < groups of every panel, and of q.
+    let x = |g: usize| unsafe { _mm512_set1_epi32(q.add(g * 4).cast::<i32>().read_unaligned()) };
+    let wv =
+        |p: usize, g: usize| unsafe { _mm512_loadu_si512(w.add(p * panel_len + g * 64).cast()) };
+    for g in (0..groups - groups % 2).step_by(2) {
+        let (x0, x1) = (x(g), x(g + 1));
+        for p in 0..NP {
+            even[p] = _mm512_dpbusd_epi32(even[p], x0, wv(p, g));
+            odd[p] = _mm512_dpbusd_epi32(odd[p], x1, wv(p, g + 1));
+        }
+    }
+    if groups % 2 == 1 {
+        let x0 = x(groups - 1);
+        for p in 0..NP {
+            even[p] = _mm512_dpbusd_epi32(even[p], x0, wv(p, groups - 1));
+        }
+    }
+    std::array::from_fn(|p| _mm512_add_epi32(even[p], odd[p]))
+}
+
+/// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+    let rows = bias.len().max(1);
+    assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
+    let x_scale_v = _mm512_set1_ps(x_scale);
+    let per_tensor = _mm512_set1_ps(x_scale * w_scales[0]);
+    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
+        for r in (0..bias.len()).step_by(PANEL) {
+            let mask = row_mask(bias.len() - r);
+            // SAFETY: the mask covers only rows r..bias.len(), which acc, y, bias (and
+            // w_scales when it has one scale per row) hold (checked above).
+            unsafe {
+                let scale = if w_scales.len() == 1 {
+                    per_tensor
+                } else {
+                    let s = _mm512_maskz_loadu_ps(mask, w_scales.as_ptr().add(r));
+                    _mm512_mul_ps(x_scale_v, s)
+                };
+                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(r)));
+                let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
+                let v = _mm512_add_ps(_mm512_mul_ps(a, scale), b);
+                // The cell reads y right away: a full store forwards to its loads, a masked
+                // one makes them wait.
+                if mask == 0xffff {
+                    _mm512_storeu_ps(y.as_mut_ptr().add(r), v);
+                } else {
+                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(r), mask, v);
+                }
             }
         }
     }

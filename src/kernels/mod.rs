@@ -243,7 +243,14 @@ pub fn lstm_step_u8i8(
             quantize_u8(kernel, h_prev, hidden, 1.0 / params.scale, zp, q, stride);
             let acc = &mut scratch.accumulators;
             gemm_u8i8(kernel, q, batch, zp, w.weight, 0..rows, acc, rows);
-            dequantize(params.scale, w, acc, &mut scratch.gates);
+            dequantize(
+                kernel,
+                params.scale,
+                w.scales,
+                w.bias,
+                acc,
+                &mut scratch.gates,
+            );
             for b in 0..batch {
                 let gates = &scratch.gates[b * rows..][..rows];
                 let ih = &ih[b * rows..][..rows];
@@ -256,22 +263,32 @@ pub fn lstm_step_u8i8(
     }
 }
 
-/// `y[b][r] = acc[b][r] · (x_scale · w_scale[r]) + bias[r]` (multiply, then add: no FMA), with
-/// one `w_scale` for every row when `w` has a single scale.
-fn dequantize(x_scale: f32, w: QuantizedRecurrent<'_>, acc: &[i32], y: &mut [f32]) {
-    let rows = w.bias.len();
-    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
-        let values = y.iter_mut().zip(acc).zip(w.bias);
-        if let [w_scale] = w.scales {
-            let scale = x_scale * w_scale;
-            for ((y, &acc), &bias) in values {
-                *y = acc as f32 * scale + bias;
-            }
-        } else {
-            for (((y, &acc), &bias), &w_scale) in values.zip(w.scales) {
-                *y = acc as f32 * (x_scale * w_scale) + bias;
-            }
-        }
+/// `y[i][r] = acc[i][r] · (x_scale · w_scales[r]) + bias[r]` (multiply, then add: no FMA)
+/// for `rows = bias.len()` and every row `i` of `acc` and `y` (`m × rows`); `w_scales` holds
+/// one scale per row, or a single one for every row.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn dequantize(
+    kernel: Kernel,
+    x_scale: f32,
+    w_scales: &[f32],
+    bias: &[f32],
+    acc: &[i32],
+    y: &mut [f32],
+) {
+    let rows = bias.len();
+    assert!(
+        (w_scales.len() == 1 || w_scales.len() == rows)
+            && acc.len() == y.len()
+            && (rows == 0 && y.is_empty() || rows > 0 && y.len().is_multiple_of(rows)),
+        "dequantize: lengths"
+    );
+    match kernel {
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::dequantize(x_scale, w_scales, bias, acc, y) },
+        _ => scalar::dequantize(x_scale, w_scales, bias, acc, y),
     }
 }
 

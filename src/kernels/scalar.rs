@@ -93,6 +93,24 @@ pub fn quantize_u8(
     }
 }
 
+/// See [`super::dequantize`].
+pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+    let rows = bias.len().max(1);
+    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
+        let values = y.iter_mut().zip(acc).zip(bias);
+        if let [w_scale] = w_scales {
+            let scale = x_scale * w_scale;
+            for ((y, &acc), &bias) in values {
+                *y = acc as f32 * scale + bias;
+            }
+        } else {
+            for (((y, &acc), &bias), &w_scale) in values.zip(w_scales) {
+                *y = acc as f32 * (x_scale * w_scale) + bias;
+            }
+        }
+    }
+}
+
 // Cephes' single-precision exp and tanh (about 1 ULP), shared with the SIMD twins.
 pub(super) const EXP_LO: f32 = -87.0;
 pub(super) const EXP_HI: f32 = 88.0;

@@ -170,6 +170,29 @@ fn lstm_cell_equals_scalar_bit_for_bit() {
 }
 
 #[test]
+fn dequantization_equals_scalar_bit_for_bit() {
+    let mut rng = Rng(29);
+    for case in 0..60 {
+        let rows = 1 + rng.below(70);
+        let m = 1 + rng.below(4);
+        let scales: Vec<f32> = (0..if case % 2 == 1 { rows } else { 1 })
+            .map(|_| rng.f32(0.01))
+            .collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
+        let acc: Vec<i32> = (0..m * rows).map(|_| rng.next() as i32 >> 8).collect();
+        let x_scale = rng.f32(0.1);
+        let mut expected = vec![0f32; m * rows];
+        dequantize(Kernel::Scalar, x_scale, &scales, &bias, &acc, &mut expected);
+        for kernel in simd_kernels() {
+            let mut y = vec![0f32; m * rows];
+            dequantize(kernel, x_scale, &scales, &bias, &acc, &mut y);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&expected), "{kernel} case {case}");
+        }
+    }
+}
+
+#[test]
 fn fused_int8_step_equals_scalar_bit_for_bit() {
     let mut rng = Rng(23);
     for case in 0..60 {

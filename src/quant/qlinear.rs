@@ -121,29 +121,20 @@ impl QLinear {
     }
 
     /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`.
-    fn dequantize(&self, x_scale: f32, rows: Range<usize>, acc: &[i32], y: &mut [f32]) {
-        let bias = &self.bias[rows.clone()];
-        if self.per_channel {
-            let scales = &self.scales[rows];
-            for (y, acc) in y
-                .chunks_exact_mut(bias.len())
-                .zip(acc.chunks_exact(bias.len()))
-            {
-                for j in 0..bias.len() {
-                    y[j] = acc[j] as f32 * (x_scale * scales[j]) + bias[j];
-                }
-            }
+    fn dequantize(
+        &self,
+        kernel: Kernel,
+        x_scale: f32,
+        rows: Range<usize>,
+        acc: &[i32],
+        y: &mut [f32],
+    ) {
+        let scales = if self.per_channel {
+            &self.scales[rows.clone()]
         } else {
-            let scale = x_scale * self.scales[0];
-            for (y, acc) in y
-                .chunks_exact_mut(bias.len())
-                .zip(acc.chunks_exact(bias.len()))
-            {
-                for j in 0..bias.len() {
-                    y[j] = acc[j] as f32 * scale + bias[j];
-                }
-            }
-        }
+            &self.scales[..]
+        };
+        kernels::dequantize(kernel, x_scale, scales, &self.bias[rows], acc, y);
     }
 }
 
@@ -196,7 +187,7 @@ impl LinearOp for QLinear {
                     acc,
                     out,
                 );
-                self.dequantize(params.scale, 0..out, acc, y);
+                self.dequantize(exec.kernel, params.scale, 0..out, acc, y);
             },
         );
     }
@@ -237,6 +228,7 @@ impl LinearOp for QLinear {
             for b in 0..batch {
                 let at = offset + b * 4 * n..offset + b * 4 * n + rows.len();
                 self.dequantize(
+                    kernel,
                     params.scale,
                     rows.clone(),
                     &scratch.accumulators[at.clone()],
