@@ -368,29 +368,35 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
     assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
     let x_scale_v = _mm512_set1_ps(x_scale);
     let per_tensor = _mm512_set1_ps(x_scale * w_scales[0]);
+    let row = |y: *mut f32, acc: *const i32, r: usize, mask: __mmask16| {
+        // SAFETY: the callers pass a mask covering only rows r..bias.len(), which acc, y,
+        // bias (and w_scales when it has one scale per row) hold (checked above).
+        unsafe {
+            let s = if w_scales.len() == 1 {
+                per_tensor
+            } else {
+                _mm512_mul_ps(
+                    x_scale_v,
+                    _mm512_maskz_loadu_ps(mask, w_scales.as_ptr().add(r)),
+                )
+            };
+            // acc was just stored and y is loaded right away: a masked load or store stops
+            // store-to-load forwarding (it made the step twice as slow), so full vectors go
+            // unmasked.
+            if mask == 0xffff {
+                let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.add(r).cast()));
+                let b = _mm512_loadu_ps(bias.as_ptr().add(r));
+                _mm512_storeu_ps(y.add(r), _mm512_add_ps(_mm512_mul_ps(a, s), b));
+            } else {
+                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.add(r)));
+                let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
+                _mm512_mask_storeu_ps(y.add(r), mask, _mm512_add_ps(_mm512_mul_ps(a, s), b));
+            }
+        }
+    };
     for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
         for r in (0..bias.len()).step_by(PANEL) {
-            let mask = row_mask(bias.len() - r);
-            // SAFETY: the mask covers only rows r..bias.len(), which acc, y, bias (and
-            // w_scales when it has one scale per row) hold (checked above).
-            unsafe {
-                let scale = if w_scales.len() == 1 {
-                    per_tensor
-                } else {
-                    let s = _mm512_maskz_loadu_ps(mask, w_scales.as_ptr().add(r));
-                    _mm512_mul_ps(x_scale_v, s)
-                };
-                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(r)));
-                let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
-                let v = _mm512_add_ps(_mm512_mul_ps(a, scale), b);
-                // The cell reads y right away: a full store forwards to its loads, a masked
-                // one makes them wait.
-                if mask == 0xffff {
-                    _mm512_storeu_ps(y.as_mut_ptr().add(r), v);
-                } else {
-                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(r), mask, v);
-                }
-            }
+            row(y.as_mut_ptr(), acc.as_ptr(), r, row_mask(bias.len() - r));
         }
     }
 }
