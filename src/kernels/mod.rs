@@ -228,7 +228,6 @@ pub fn lstm_step_u8i8(
     let stride = w.weight.padded_cols();
     scratch.quantized.resize(batch * stride, 0);
     scratch.accumulators.resize(batch * rows, 0);
-    scratch.gates.resize(batch * rows, 0.0);
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
@@ -236,6 +235,7 @@ pub fn lstm_step_u8i8(
             avx512::lstm_step_u8i8(w, h_prev, batch, ih, c, h, scratch)
         },
         _ => {
+            scratch.gates.resize(batch * rows, 0.0);
             let (lo, hi) = min_max(kernel, h_prev);
             let params = crate::quant::choose_activation_params(lo, hi);
             let zp = params.zero_point;
