@@ -41,11 +41,7 @@ impl Engine for Worker {
         let path = fresh_report_path(Path::new("."));
         dynq::model::write_atomically(&path, Format::Markdown.render(&report).as_bytes())
             .map_err(|e| format!("report not written: {e}"))?;
-        Ok(format!(
-            "report of {} configuration(s) written to {}",
-            snapshots.len(),
-            path.display()
-        ))
+        Ok(path.display().to_string())
     }
 }
 

@@ -24,10 +24,7 @@ pub const KEYS: [(&str, &str); 15] = [
     ("a", "automatic preset stepping on / off"),
     ("s", "write a report of what is on screen"),
     ("", ""),
-    (
-        "",
-        "Slider changes reach the worker at once; panels restart.",
-    ),
+    ("", "Slider changes reach the worker at once."),
 ];
 
 /// Draws the help overlay centered over `area`.
