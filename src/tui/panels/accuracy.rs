@@ -37,17 +37,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     };
-    let kept = super::fitting_columns(
-        inner.width.saturating_sub(8),
-        &COLUMNS.map(|(_, width, priority)| (width, priority)),
-    );
-    let header = Row::new(
-        std::iter::once(Cell::from("variant")).chain(
-            kept.iter()
-                .map(|&i| Cell::from(Line::from(COLUMNS[i].0).right_aligned())),
-        ),
-    )
-    .style(theme::DIM);
+    let (kept, header) = super::fitting_header(inner.width, &COLUMNS);
     let rows = snapshot.variants.iter().map(|v| {
         let figure =
             |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());

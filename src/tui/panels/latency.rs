@@ -53,17 +53,7 @@ const COLUMNS: [(&str, u16, u8); 6] = [
 /// Percentiles, forwards and speed-up per variant.
 fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
     let reference = shaping::fp32(snapshot).map(|v| v.latency);
-    let kept = super::fitting_columns(
-        area.width.saturating_sub(8),
-        &COLUMNS.map(|(_, width, priority)| (width, priority)),
-    );
-    let header = Row::new(
-        std::iter::once(Cell::from("variant")).chain(
-            kept.iter()
-                .map(|&i| Cell::from(Line::from(COLUMNS[i].0).right_aligned())),
-        ),
-    )
-    .style(theme::DIM);
+    let (kept, header) = super::fitting_header(area.width, &COLUMNS);
     let rows = snapshot.variants.iter().map(|v| {
         let l = &v.latency;
         let time = |ns| Cell::from(Line::from(format::duration_ns(ns)).right_aligned());

@@ -12,6 +12,7 @@ mod system;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
+use ratatui::widgets::{Cell, Row};
 
 use super::app::App;
 use super::layout::{MIN_HEIGHT, MIN_WIDTH, Screen};
@@ -50,6 +51,18 @@ fn too_small(frame: &mut Frame, area: Rect) {
         .find(|n| n.chars().count() <= usize::from(w))
         .unwrap_or(&wordings[3]);
     frame.render_widget(Line::styled(notice.as_str(), theme::WARN), area);
+}
+
+/// The columns of a variant table (`(title, width, priority)`, 0 the most important) that fit
+/// in `width` next to the variant name, and the header row naming them.
+fn fitting_header(width: u16, columns: &[(&'static str, u16, u8)]) -> (Vec<usize>, Row<'static>) {
+    let sizes: Vec<(u16, u8)> = columns.iter().map(|&(_, w, p)| (w, p)).collect();
+    let kept = fitting_columns(width.saturating_sub(8), &sizes);
+    let titles = kept
+        .iter()
+        .map(|&i| Cell::from(Line::from(columns[i].0).right_aligned()));
+    let header = Row::new(std::iter::once(Cell::from("variant")).chain(titles)).style(theme::DIM);
+    (kept, header)
 }
 
 /// Which table columns fit in `width`, given each column's `(width, priority)` with 0 the
