@@ -179,6 +179,41 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
     }
 }
 
+/// [`lstm_cell`] for every batch row of a whole step of `hidden` units: `hh` and `ih` are
+/// `batch × 4·hidden` (gate rows i, f, g, o of each batch row in turn), `c` and `h` are
+/// `batch × hidden`.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn lstm_cells(
+    kernel: Kernel,
+    hidden: usize,
+    hh: &[f32],
+    ih: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let rows = 4 * hidden;
+    assert!(
+        hidden > 0
+            && c.len().is_multiple_of(hidden)
+            && hh.len() == 4 * c.len()
+            && ih.len() == hh.len()
+            && h.len() == c.len(),
+        "lstm_cells: lengths"
+    );
+    for (b, (hh, ih)) in hh.chunks_exact(rows).zip(ih.chunks_exact(rows)).enumerate() {
+        let at = b * hidden..(b + 1) * hidden;
+        lstm_cell(
+            kernel,
+            [0, 1, 2, 3].map(|g| &hh[g * hidden..][..hidden]),
+            [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
+            &mut c[at.clone()],
+            &mut h[at],
+        );
+    }
+}
+
 /// The recurrent map of an int8 LSTM layer as [`lstm_step_u8i8`] reads it: `W_hh`
 /// (`4H × H`), its scales (one per tensor, or one per row) and `b_hh`.
 #[derive(Debug, Clone, Copy)]
@@ -251,14 +286,7 @@ pub fn lstm_step_u8i8(
                 acc,
                 &mut scratch.gates,
             );
-            for b in 0..batch {
-                let gates = &scratch.gates[b * rows..][..rows];
-                let ih = &ih[b * rows..][..rows];
-                let hh = [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]);
-                let ih = [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]);
-                let at = b * hidden..(b + 1) * hidden;
-                lstm_cell(kernel, hh, ih, &mut c[at.clone()], &mut h[at]);
-            }
+            lstm_cells(kernel, hidden, &scratch.gates, ih, c, h);
         }
     }
 }

@@ -154,6 +154,14 @@ impl PackedF32 {
         self.data[((r / PANEL) * self.cols + k) * PANEL + r % PANEL]
     }
 
+    /// The weights back in row-major `rows × cols` order.
+    pub fn unpack(&self) -> Vec<f32> {
+        (0..self.rows)
+            .flat_map(|r| (0..self.cols).map(move |k| (r, k)))
+            .map(|(r, k)| self.get(r, k))
+            .collect()
+    }
+
     pub(super) fn data(&self) -> &[f32] {
         &self.data
     }

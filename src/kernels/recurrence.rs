@@ -37,6 +37,20 @@ pub struct LayerShape {
     pub hidden: usize,
 }
 
+impl LayerShape {
+    /// Checks the buffers of one layer's recurrence: `ih` `steps × batch × 4 hidden`, `h0` and
+    /// `c` `batch × hidden`, `out` `steps × batch × hidden`.
+    ///
+    /// # Panics
+    /// On any other length (a programming error), naming `caller`.
+    pub fn check_buffers(&self, caller: &str, ih: &[f32], h0: &[f32], c: &[f32], out: &[f32]) {
+        let h_len = self.batch * self.hidden;
+        assert_eq!(ih.len(), self.steps * 4 * h_len, "{caller}: ih");
+        assert!(h0.len() == h_len && c.len() == h_len, "{caller}: state");
+        assert_eq!(out.len(), self.steps * h_len, "{caller}: out");
+    }
+}
+
 /// Threads worth using for `work` multiply-adds per step (at most `requested`), when one
 /// thread should get at least `min_work` of them and a block of [`PANEL`] units.
 pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usize) -> usize {
@@ -99,10 +113,8 @@ pub fn run_layer<P>(
         batch,
         hidden,
     } = shape;
+    shape.check_buffers("run_layer", ih, h0, c, out);
     let h_len = batch * hidden;
-    assert_eq!(ih.len(), steps * batch * 4 * hidden, "run_layer: ih");
-    assert!(h0.len() == h_len && c.len() == h_len, "run_layer: state");
-    assert_eq!(out.len(), steps * h_len, "run_layer: out");
     let threads = threads.clamp(1, hidden.div_ceil(PANEL).max(1));
     if scratch.len() < threads {
         scratch.resize_with(threads, StepScratch::default);

@@ -90,14 +90,14 @@ mod tests {
         let m = random_model(dims, 7).unwrap();
         let bound = 0.25;
         for layer in m.layers() {
-            for v in layer.ih.weight.iter().chain(&layer.hh.bias) {
+            for v in layer.ih.weight().iter().chain(&layer.hh.bias) {
                 assert!(v.abs() <= bound);
             }
         }
         let head = m.head().unwrap();
-        assert!(head.weight.iter().all(|v| v.abs() <= bound));
+        assert!(head.weight().iter().all(|v| v.abs() <= bound));
         // Not all zero or constant: a real uniform spread.
-        let w = &m.layers()[0].ih.weight;
+        let w = m.layers()[0].ih.weight();
         let max = w.iter().cloned().fold(f32::MIN, f32::max);
         let min = w.iter().cloned().fold(f32::MAX, f32::min);
         assert!(max > 0.2 && min < -0.2, "{min} {max}");

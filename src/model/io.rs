@@ -87,7 +87,10 @@ pub fn fp32_tensors(model: &Lstm<Linear>) -> Vec<(String, OwnedTensor)> {
         for (kind, linear) in [("ih", &layer.ih), ("hh", &layer.hh)] {
             out.push((
                 format!("lstm.weight_{kind}_l{k}"),
-                OwnedTensor::f32(&linear.weight, &[linear_rows(linear), linear_cols(linear)]),
+                OwnedTensor::f32(
+                    &linear.weight(),
+                    &[linear_rows(linear), linear_cols(linear)],
+                ),
             ));
             out.push((
                 format!("lstm.bias_{kind}_l{k}"),
@@ -98,7 +101,7 @@ pub fn fp32_tensors(model: &Lstm<Linear>) -> Vec<(String, OwnedTensor)> {
     if let Some(head) = model.head() {
         out.push((
             "fc.weight".into(),
-            OwnedTensor::f32(&head.weight, &[linear_rows(head), linear_cols(head)]),
+            OwnedTensor::f32(&head.weight(), &[linear_rows(head), linear_cols(head)]),
         ));
         out.push((
             "fc.bias".into(),

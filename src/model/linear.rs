@@ -83,43 +83,25 @@ pub trait LinearOp: Clone + Send + Sync {
             batch,
             hidden,
         } = shape;
+        shape.check_buffers("run_recurrence", ih, h0, c, out);
         let h_len = batch * hidden;
         let rows = 4 * hidden;
-        assert_eq!(ih.len(), steps * batch * rows, "run_recurrence: ih");
-        assert!(
-            h0.len() == h_len && c.len() == h_len,
-            "run_recurrence: state"
-        );
-        assert_eq!(out.len(), steps * h_len, "run_recurrence: out");
         for t in 0..steps {
             let (done, rest) = out.split_at_mut(t * h_len);
             let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
             scratch.h_is_new = true;
             self.project_step(kernel, h_prev, batch, 0..hidden, scratch);
-            for b in 0..batch {
-                let gates = &scratch.gates[b * rows..][..rows];
-                let ih = &ih[(t * batch + b) * rows..][..rows];
-                let at = b * hidden..(b + 1) * hidden;
-                kernels::lstm_cell(
-                    kernel,
-                    [0, 1, 2, 3].map(|g| &gates[g * hidden..][..hidden]),
-                    [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
-                    &mut c[at.clone()],
-                    &mut rest[at],
-                );
-            }
+            let ih = &ih[t * batch * rows..][..batch * rows];
+            let gates = &scratch.gates[..batch * rows];
+            kernels::lstm_cells(kernel, hidden, gates, ih, c, &mut rest[..h_len]);
         }
     }
 }
 
-/// An f32 linear map with PyTorch's `nn.Linear` layout: `weight` is `out × in` row-major.
-///
-/// The kernels read a packed copy made by [`Linear::new`]: change the weights by building a
-/// new `Linear`, not by editing `weight`.
+/// An f32 linear map with PyTorch's `nn.Linear` layout (`weight` is `out × in`), its weights
+/// kept only in the packed layout the kernels read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linear {
-    /// `out_features × in_features`, row-major.
-    pub weight: Vec<f32>,
     /// `out_features` values.
     pub bias: Vec<f32>,
     packed: PackedF32,
@@ -139,11 +121,12 @@ impl Linear {
         );
         assert_eq!(bias.len(), out_features, "Linear: bias shape");
         let packed = PackedF32::pack(&weight, out_features, in_features);
-        Linear {
-            weight,
-            bias,
-            packed,
-        }
+        Linear { bias, packed }
+    }
+
+    /// The weights, `out_features × in_features` row-major (unpacked on each call).
+    pub fn weight(&self) -> Vec<f32> {
+        self.packed.unpack()
     }
 }
 

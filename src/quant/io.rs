@@ -44,7 +44,7 @@ pub(super) fn to_safetensors(model: &Model) -> Vec<u8> {
             .into_iter()
             .flat_map(|(weight_name, bias_name, l)| {
                 let halves: Vec<half::f16> =
-                    l.weight.iter().map(|&w| half::f16::from_f32(w)).collect();
+                    l.weight().iter().map(|&w| half::f16::from_f32(w)).collect();
                 [
                     (
                         weight_name,

@@ -36,7 +36,7 @@ pub fn quantize_dynamic(model: &LstmModel, scheme: Scheme) -> Model {
 fn round_to_f16(linear: &Linear) -> Linear {
     use crate::model::LinearOp;
     let weight = linear
-        .weight
+        .weight()
         .iter()
         .map(|&w| half::f16::from_f32(w.clamp(-65504.0, 65504.0)).to_f32())
         .collect();

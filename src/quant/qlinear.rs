@@ -23,13 +23,13 @@ impl QLinear {
     /// Quantizes an f32 linear map, per tensor or per output row.
     pub fn quantize(linear: &Linear, per_channel: bool) -> Self {
         let (rows, cols) = (linear.out_features(), linear.in_features());
+        let weight = linear.weight();
         let scales: Vec<f32> = if per_channel {
-            linear.weight.chunks_exact(cols).map(weight_scale).collect()
+            weight.chunks_exact(cols).map(weight_scale).collect()
         } else {
-            vec![weight_scale(&linear.weight)]
+            vec![weight_scale(&weight)]
         };
-        let quantized: Vec<i8> = linear
-            .weight
+        let quantized: Vec<i8> = weight
             .chunks_exact(cols)
             .enumerate()
             .flat_map(|(row, values)| {
@@ -254,10 +254,9 @@ impl LinearOp for QLinear {
             batch,
             hidden,
         } = shape;
+        shape.check_buffers("run_recurrence", ih, h0, c, out);
         let h_len = batch * hidden;
         let ih_len = 4 * h_len;
-        assert_eq!(ih.len(), steps * ih_len, "run_recurrence: ih");
-        assert_eq!(out.len(), steps * h_len, "run_recurrence: out");
         let w = QuantizedRecurrent {
             weight: &self.weight,
             scales: &self.scales,
