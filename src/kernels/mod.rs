@@ -10,6 +10,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod dispatch;
+mod linebuf;
 mod pack;
 mod pool;
 mod recurrence;
@@ -18,6 +19,7 @@ mod scalar;
 use std::ops::Range;
 
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
+pub use linebuf::LineBuf;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub use pool::Pool;
 pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_threads};

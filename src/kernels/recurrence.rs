@@ -7,19 +7,22 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::linebuf::LineBuf;
 use super::pack::PANEL;
 use super::pool::{Pool, spin_until};
 use super::{Kernel, lstm_cell};
 
-/// One thread's buffers for the recurrent step; they grow on first use only.
+/// One thread's buffers for the recurrent step; they grow on first use only. Aligned so that
+/// two threads' scratch never share a cache line.
 #[derive(Debug, Default, Clone)]
+#[repr(align(128))]
 pub struct StepScratch {
     /// The quantized `h` (int8 models), `batch × padded hidden`.
-    pub quantized: Vec<u8>,
+    pub quantized: LineBuf<u8>,
     /// Integer accumulators, `[batch][gate][unit]`.
-    pub accumulators: Vec<i32>,
+    pub accumulators: LineBuf<i32>,
     /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
-    pub gates: Vec<f32>,
+    pub gates: LineBuf<f32>,
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
     /// Scale and zero point `quantized` was made with.
@@ -123,12 +126,16 @@ pub fn run_layer<P>(
     // Size every thread's buffers here, so a worker joining a later forward pass for the
     // first time allocates nothing.
     for s in &mut scratch[..threads] {
-        reserve(&mut s.gates, 4 * batch * per);
-        reserve(&mut s.accumulators, 4 * batch * per);
-        reserve(&mut s.quantized, batch * hidden.next_multiple_of(4));
+        s.gates.reserve_total(4 * batch * per);
+        s.accumulators.reserve_total(4 * batch * per);
+        s.quantized
+            .reserve_total(batch * hidden.next_multiple_of(4));
     }
-    let claims: [AtomicUsize; MAX_BLOCKS] = std::array::from_fn(|_| AtomicUsize::new(0));
-    let done = AtomicUsize::new(0);
+    // Every counter on a cache line of its own: a thread claiming its own block then writes a
+    // line that the other thread has no reason to touch.
+    let claims: [Padded<AtomicUsize>; MAX_BLOCKS] =
+        std::array::from_fn(|_| Padded(AtomicUsize::new(0)));
+    let done = Padded(AtomicUsize::new(0));
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
     let scratch = SharedSlice::new(&mut scratch[..threads]);
@@ -137,15 +144,16 @@ pub fn run_layer<P>(
         let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
         let mut last_step = usize::MAX;
         for t in 0..steps {
-            spin_until(|| done.load(Ordering::Acquire) >= t * blocks);
+            spin_until(|| done.0.load(Ordering::Acquire) >= t * blocks);
             // This thread's own blocks first (their weights stay in its caches), then any
             // block nobody has taken yet.
             let own = (0..blocks).filter(|b| b % threads == index % threads);
             let others = (0..blocks).filter(|b| b % threads != index % threads);
             for block in own.chain(others) {
                 // claims[block] counts the steps of that block taken so far.
-                if claims[block].load(Ordering::Relaxed) != t
+                if claims[block].0.load(Ordering::Relaxed) != t
                     || claims[block]
+                        .0
                         .compare_exchange(t, t + 1, Ordering::AcqRel, Ordering::Relaxed)
                         .is_err()
                 {
@@ -181,7 +189,7 @@ pub fn run_layer<P>(
                         h_b,
                     );
                 }
-                done.fetch_add(1, Ordering::Release);
+                done.0.fetch_add(1, Ordering::Release);
             }
         }
     };
@@ -234,10 +242,9 @@ pub fn par_rows<T: Send, U: Send, F>(
     });
 }
 
-/// Makes room for `len` elements in `v`.
-fn reserve<T>(v: &mut Vec<T>, len: usize) {
-    v.reserve(len.saturating_sub(v.len()));
-}
+/// A value alone on its cache lines (two, as adjacent-line prefetch pairs them).
+#[repr(align(128))]
+struct Padded<T>(T);
 
 /// A mutable slice shared by the threads of one run, each touching its own part.
 struct SharedSlice<'a, T> {

@@ -2,16 +2,16 @@
 
 use std::ops::Range;
 
-use crate::kernels::{self, Execution, Kernel, LayerShape, PackedF32, Pool, StepScratch};
+use crate::kernels::{self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch};
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
 /// a forward pass allocates nothing once they have grown to size.
 #[derive(Debug, Default, Clone)]
 pub struct LinearScratch {
     /// Quantized activations.
-    pub quantized: Vec<u8>,
+    pub quantized: LineBuf<u8>,
     /// Integer accumulators.
-    pub accumulators: Vec<i32>,
+    pub accumulators: LineBuf<i32>,
 }
 
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized

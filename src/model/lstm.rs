@@ -7,7 +7,7 @@ use ndarray::{Array3, ArrayView3};
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
-use crate::kernels::{self, Execution, LayerShape, Pool, RunOptions, StepScratch};
+use crate::kernels::{self, Execution, LayerShape, LineBuf, Pool, RunOptions, StepScratch};
 use crate::tensor::{ensure_finite, ensure_shape};
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
@@ -62,17 +62,17 @@ impl LstmOutput {
 /// without threads of its own.
 #[derive(Debug, Default, Clone)]
 pub struct Workspace {
-    input_projection: Vec<f32>,
-    sequence_a: Vec<f32>,
-    sequence_b: Vec<f32>,
-    h: Vec<f32>,
-    c: Vec<f32>,
+    input_projection: LineBuf<f32>,
+    sequence_a: LineBuf<f32>,
+    sequence_b: LineBuf<f32>,
+    h: LineBuf<f32>,
+    c: LineBuf<f32>,
     scratch: LinearScratch,
     step_scratch: Vec<StepScratch>,
     pool: Pool,
 }
 
-fn resize(buffer: &mut Vec<f32>, len: usize) {
+fn resize(buffer: &mut LineBuf<f32>, len: usize) {
     if buffer.len() != len {
         buffer.resize(len, 0.0);
     }

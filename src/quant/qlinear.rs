@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, PackedI8, Pool, QuantizedRecurrent, StepScratch,
+    self, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch,
 };
 use crate::model::{Linear, LinearOp, LinearScratch, for_each_gate};
 
@@ -102,7 +102,7 @@ impl QLinear {
         &self,
         kernel: Kernel,
         x: &[f32],
-        quantized: &mut Vec<u8>,
+        quantized: &mut LineBuf<u8>,
     ) -> ActivationParams {
         let (min, max) = kernels::min_max(kernel, x);
         let params = choose_activation_params(min, max);
