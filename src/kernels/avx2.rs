@@ -456,7 +456,7 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
 /// The cell for 8 units from their gate pre-activations (i, f, g, o): returns `(c', h')`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
+fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
     let i = sigmoid8(gates[0]);
     let f = sigmoid8(gates[1]);
     let g = tanh8(gates[2]);

@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
-use super::{QuantizedRecurrent, StepScratch, avx2, scalar};
+use super::{QuantizedRecurrent, UnitState, scalar};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
@@ -238,33 +238,42 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
     )
 }
 
-/// See [`super::lstm_step_u8i8`]: the same operations in the same order as its portable
-/// composition, inlined into one function. The product goes straight to the accumulators and
-/// the cell dequantizes them itself, 8 units at a time, so no intermediate values make a
-/// round trip through a gates buffer.
+/// See [`super::lstm_units_u8i8`]: the same operations in the same order as its portable
+/// composition. The product goes straight to the accumulators and the cell dequantizes them
+/// itself, 16 units at a time, so no intermediate values make a round trip through a gates
+/// buffer.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub fn lstm_step_u8i8(
+pub fn lstm_units_u8i8(
     w: QuantizedRecurrent<'_>,
-    h_prev: &[f32],
-    batch: usize,
+    q: &[u8],
+    h_scale: f32,
+    zp: i32,
     ih: &[f32],
-    c: &mut [f32],
-    h: &mut [f32],
-    scratch: &mut StepScratch,
+    state: &mut UnitState<'_>,
+    acc: &mut [i32],
 ) {
     let (hidden, rows) = (w.weight.cols(), w.weight.rows());
-    let stride = w.weight.padded_cols();
-    let (lo, hi) = avx2::min_max(h_prev);
-    let params = crate::quant::choose_activation_params(lo, hi);
-    let zp = params.zero_point;
-    let q = &mut scratch.quantized[..batch * stride];
-    avx2::quantize_u8(h_prev, hidden, 1.0 / params.scale, zp, q, stride);
+    let (units, batch) = (state.units(), state.batch());
+    let n = units.len();
+    if batch == 1 && n == hidden {
+        gemv_all_rows(q, zp, w.weight, acc);
+    } else {
+        super::for_each_gate(hidden, &units, |r, offset| {
+            gemm_u8i8(q, batch, zp, w.weight, r, &mut acc[offset..], 4 * n);
+        });
+    }
     for b in 0..batch {
-        let acc = &mut scratch.accumulators[b * rows..][..rows];
-        gemv_all_rows(&q[b * stride..][..stride], zp, w.weight, acc);
-        let at = b * hidden..(b + 1) * hidden;
+        let (c, h) = state.row(b);
         let ih = &ih[b * rows..][..rows];
-        cell_from_accumulators(params.scale, w, acc, ih, &mut c[at.clone()], &mut h[at]);
+        cell_from_accumulators(
+            h_scale,
+            w,
+            &acc[b * 4 * n..][..4 * n],
+            ih,
+            units.start,
+            c,
+            h,
+        );
     }
 }
 
@@ -406,8 +415,10 @@ fn row_mask(n: usize) -> __mmask16 {
     if n >= PANEL { 0xffff } else { (1 << n) - 1 }
 }
 
-/// [`super::lstm_cell`] with `hh` dequantized on the fly from the accumulators of one batch
-/// row: `hh[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]`, as [`super::dequantize`] does.
+/// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
+/// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
+/// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
+/// row's whole input projection (`4H`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
 #[inline]
 fn cell_from_accumulators(
@@ -415,65 +426,126 @@ fn cell_from_accumulators(
     w: QuantizedRecurrent<'_>,
     acc: &[i32],
     ih: &[f32],
+    first: usize,
     c: &mut [f32],
     h: &mut [f32],
 ) {
-    let hidden = c.len();
-    let rows = 4 * hidden;
-    assert!(acc.len() == rows && ih.len() == rows && h.len() == hidden && w.bias.len() == rows);
+    let n = c.len();
+    let rows = ih.len();
+    let hidden = rows / 4;
+    assert!(acc.len() == 4 * n && h.len() == n && first + n <= hidden && w.bias.len() == rows);
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
     let per_tensor = x_scale * w.scales[0];
-    let full = hidden / 8 * 8;
-    for j in (0..full).step_by(8) {
-        // SAFETY: r + 8 <= rows for every gate k, and every slice holds `rows` values (or
-        // `hidden` for c and h, with j + 8 <= hidden); checked above.
+    // (acc index, weight row) of gate k, unit j.
+    let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
+    for j in (0..n).step_by(16) {
+        // The last block may be partial: masked lanes read and write nothing.
+        let mask = row_mask(n - j);
+        // SAFETY: the mask covers units j..min(j + 16, n) only; for every gate k their acc
+        // indices are below 4n and their weight rows below `rows`, and c and h hold n values
+        // (all checked above).
         unsafe {
             let gate = |k: usize| {
-                let r = k * hidden + j;
+                let (a, r) = at(k, j);
                 let scale = if w.scales.len() == 1 {
-                    _mm256_set1_ps(per_tensor)
+                    _mm512_set1_ps(per_tensor)
                 } else {
-                    _mm256_mul_ps(
-                        _mm256_set1_ps(x_scale),
-                        _mm256_loadu_ps(w.scales.as_ptr().add(r)),
+                    _mm512_mul_ps(
+                        _mm512_set1_ps(x_scale),
+                        _mm512_maskz_loadu_ps(mask, w.scales.as_ptr().add(r)),
                     )
                 };
-                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(acc.as_ptr().add(r).cast()));
-                let hh = _mm256_add_ps(
-                    _mm256_mul_ps(a, scale),
-                    _mm256_loadu_ps(w.bias.as_ptr().add(r)),
+                let v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a)));
+                let hh = _mm512_add_ps(
+                    _mm512_mul_ps(v, scale),
+                    _mm512_maskz_loadu_ps(mask, w.bias.as_ptr().add(r)),
                 );
-                _mm256_add_ps(hh, _mm256_loadu_ps(ih.as_ptr().add(r)))
+                _mm512_add_ps(hh, _mm512_maskz_loadu_ps(mask, ih.as_ptr().add(r)))
             };
-            let c_old = _mm256_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
-            _mm256_storeu_ps(c.as_mut_ptr().add(j), c_new);
-            _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
+            let c_old = _mm512_maskz_loadu_ps(mask, c.as_ptr().add(j));
+            let (c_new, h_new) = cell16([gate(0), gate(1), gate(2), gate(3)], c_old);
+            _mm512_mask_storeu_ps(c.as_mut_ptr().add(j), mask, c_new);
+            _mm512_mask_storeu_ps(h.as_mut_ptr().add(j), mask, h_new);
         }
     }
-    if full < hidden {
-        // The last units (fewer than 8): dequantize them, then the portable cell.
-        let n = hidden - full;
-        let mut hh = [[0f32; 8]; 4];
-        for (k, hh) in hh.iter_mut().enumerate() {
-            for (u, v) in hh[..n].iter_mut().enumerate() {
-                let r = k * hidden + full + u;
-                let scale = if w.scales.len() == 1 {
-                    per_tensor
-                } else {
-                    x_scale * w.scales[r]
-                };
-                *v = acc[r] as f32 * scale + w.bias[r];
-            }
-        }
-        let ih_tail = |k: usize| &ih[k * hidden + full..(k + 1) * hidden];
-        scalar::lstm_cell(
-            [&hh[0][..n], &hh[1][..n], &hh[2][..n], &hh[3][..n]],
-            [ih_tail(0), ih_tail(1), ih_tail(2), ih_tail(3)],
-            &mut c[full..],
-            &mut h[full..],
-        );
+}
+
+/// [`scalar::lstm_cell`] for 16 units (the AVX2 kernel's `cell8` twice as wide): the same
+/// operations lane for lane.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn cell16(gates: [__m512; 4], c_old: __m512) -> (__m512, __m512) {
+    let i = sigmoid16(gates[0]);
+    let f = sigmoid16(gates[1]);
+    let g = tanh16(gates[2]);
+    let o = sigmoid16(gates[3]);
+    let c_new = _mm512_add_ps(_mm512_mul_ps(f, c_old), _mm512_mul_ps(i, g));
+    (c_new, _mm512_mul_ps(o, tanh16(c_new)))
+}
+
+/// [`scalar::exp`] for 16 lanes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn exp16(x: __m512) -> __m512 {
+    let x = _mm512_min_ps(
+        _mm512_max_ps(x, _mm512_set1_ps(scalar::EXP_LO)),
+        _mm512_set1_ps(scalar::EXP_HI),
+    );
+    // Round toward −∞ (floor), exceptions suppressed.
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_fmadd_ps(
+        x,
+        _mm512_set1_ps(scalar::LOG2E),
+        _mm512_set1_ps(0.5),
+    ));
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(scalar::LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(scalar::LN2_LO), r);
+    let z = _mm512_mul_ps(r, r);
+    let mut p = _mm512_set1_ps(scalar::EXP_P[0]);
+    for &c in &scalar::EXP_P[1..] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
     }
+    let y = _mm512_add_ps(_mm512_fmadd_ps(p, z, r), _mm512_set1_ps(1.0));
+    let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(
+        _mm512_cvttps_epi32(n),
+        _mm512_set1_epi32(127),
+    ));
+    _mm512_mul_ps(y, _mm512_castsi512_ps(bits))
+}
+
+/// [`scalar::sigmoid`] for 16 lanes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn sigmoid16(x: __m512) -> __m512 {
+    let one = _mm512_set1_ps(1.0);
+    let neg = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(x),
+        _mm512_set1_epi32(i32::MIN),
+    ));
+    _mm512_div_ps(one, _mm512_add_ps(one, exp16(neg)))
+}
+
+/// [`scalar::tanh`] for 16 lanes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[inline]
+fn tanh16(x: __m512) -> __m512 {
+    let ax = _mm512_abs_ps(x);
+    let z = _mm512_mul_ps(x, x);
+    let mut p = _mm512_set1_ps(scalar::TANH_P[0]);
+    for &c in &scalar::TANH_P[1..] {
+        p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(c));
+    }
+    let small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+    let one = _mm512_set1_ps(1.0);
+    let e = exp16(_mm512_add_ps(ax, ax));
+    let large = _mm512_sub_ps(
+        one,
+        _mm512_div_ps(_mm512_set1_ps(2.0), _mm512_add_ps(e, one)),
+    );
+    // Give `large` the sign of x (bitwise: large ≥ 0).
+    let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+    let large = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(large), sign));
+    let is_small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(ax, _mm512_set1_ps(scalar::TANH_SMALL));
+    _mm512_mask_blend_ps(is_small, large, small)
 }
 
 /// See [`super::gemm_f32`].

@@ -22,7 +22,7 @@ pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads}
 pub use linebuf::LineBuf;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub use pool::Pool;
-pub use recurrence::{LayerShape, StepScratch, par_rows, run_layer, useful_threads};
+pub use recurrence::{LayerShape, StepScratch, UnitState, par_rows, run_layer, useful_threads};
 
 /// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
 /// exact i32 arithmetic.
@@ -181,42 +181,7 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
     }
 }
 
-/// [`lstm_cell`] for every batch row of a whole step of `hidden` units: `hh` and `ih` are
-/// `batch × 4·hidden` (gate rows i, f, g, o of each batch row in turn), `c` and `h` are
-/// `batch × hidden`.
-///
-/// # Panics
-/// If the lengths do not match.
-pub fn lstm_cells(
-    kernel: Kernel,
-    hidden: usize,
-    hh: &[f32],
-    ih: &[f32],
-    c: &mut [f32],
-    h: &mut [f32],
-) {
-    let rows = 4 * hidden;
-    assert!(
-        hidden > 0
-            && c.len().is_multiple_of(hidden)
-            && hh.len() == 4 * c.len()
-            && ih.len() == hh.len()
-            && h.len() == c.len(),
-        "lstm_cells: lengths"
-    );
-    for (b, (hh, ih)) in hh.chunks_exact(rows).zip(ih.chunks_exact(rows)).enumerate() {
-        let at = b * hidden..(b + 1) * hidden;
-        lstm_cell(
-            kernel,
-            [0, 1, 2, 3].map(|g| &hh[g * hidden..][..hidden]),
-            [0, 1, 2, 3].map(|g| &ih[g * hidden..][..hidden]),
-            &mut c[at.clone()],
-            &mut h[at],
-        );
-    }
-}
-
-/// The recurrent map of an int8 LSTM layer as [`lstm_step_u8i8`] reads it: `W_hh`
+/// The recurrent map of an int8 LSTM layer as [`lstm_units_u8i8`] reads it: `W_hh`
 /// (`4H × H`), its scales (one per tensor, or one per row) and `b_hh`.
 #[derive(Debug, Clone, Copy)]
 pub struct QuantizedRecurrent<'a> {
@@ -228,67 +193,119 @@ pub struct QuantizedRecurrent<'a> {
     pub bias: &'a [f32],
 }
 
-/// One whole time step of an int8 LSTM layer on the calling thread, for every hidden unit:
-/// quantizes `h_prev` (`batch × H`) from its range, projects it with `w`, dequantizes
-/// (`acc · (h_scale · w_scale) + bias`), adds the step's input projection `ih`
-/// (`batch × 4H`) and runs [`lstm_cell`], updating `c` and writing `h` (both `batch × H`).
+impl QuantizedRecurrent<'_> {
+    /// The scales of weight rows `rows`: all of them per channel, else the single one.
+    fn scales_of(&self, rows: Range<usize>) -> &[f32] {
+        if self.scales.len() == 1 {
+            self.scales
+        } else {
+            &self.scales[rows]
+        }
+    }
+}
+
+/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates of an LSTM layer
+/// with `hidden` units, where the results go to `[batch][gate][unit]` at `offset`: once for
+/// all four gates when `units` covers every hidden unit (the rows are then contiguous), else
+/// once per gate.
+pub fn for_each_gate(hidden: usize, units: &Range<usize>, mut f: impl FnMut(Range<usize>, usize)) {
+    if units.len() == hidden {
+        f(0..4 * hidden, 0);
+    } else {
+        for gate in 0..4 {
+            f(
+                gate * hidden + units.start..gate * hidden + units.end,
+                gate * units.len(),
+            );
+        }
+    }
+}
+
+/// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
+/// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
+/// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
+/// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
+/// adds the step's input projection `ih` (`batch × 4H`) and runs [`lstm_cell`], updating
+/// `state`.
 ///
-/// The same operations in the same order as the task-parallel path (the recurrent
-/// projection of `QLinear` followed by [`lstm_cell`]), fused so that a small model pays no
-/// per-call overhead between them; `scratch` holds the intermediate buffers.
+/// The same operations in the same order on every kernel; AVX-512 fuses them so the gates
+/// never make a round trip through memory.
 ///
 /// # Panics
 /// If the lengths do not match.
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_step_u8i8(
+pub fn lstm_units_u8i8(
     kernel: Kernel,
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
-    batch: usize,
     ih: &[f32],
-    c: &mut [f32],
-    h: &mut [f32],
+    state: &mut UnitState<'_>,
     scratch: &mut StepScratch,
 ) {
-    let hidden = w.weight.cols();
-    let rows = w.weight.rows();
+    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let (units, batch) = (state.units(), state.batch());
+    let n = units.len();
     assert!(
         rows == 4 * hidden
+            && units.end <= hidden
             && (w.scales.len() == 1 || w.scales.len() == rows)
             && w.bias.len() == rows
             && h_prev.len() == batch * hidden
-            && ih.len() == batch * rows
-            && c.len() == batch * hidden
-            && h.len() == batch * hidden,
-        "lstm_step_u8i8: lengths"
+            && ih.len() == batch * rows,
+        "lstm_units_u8i8: lengths"
     );
     let stride = w.weight.padded_cols();
-    scratch.quantized.resize(batch * stride, 0);
-    scratch.accumulators.resize(batch * rows, 0);
+    if scratch.h_is_new {
+        let (lo, hi) = min_max(kernel, h_prev);
+        let params = crate::quant::choose_activation_params(lo, hi);
+        let zp = params.zero_point;
+        scratch.quantized.resize(batch * stride, 0);
+        let q = &mut scratch.quantized;
+        quantize_u8(kernel, h_prev, hidden, 1.0 / params.scale, zp, q, stride);
+        scratch.h_params = (params.scale, zp);
+        scratch.h_is_new = false;
+    }
+    let (h_scale, h_zero_point) = scratch.h_params;
+    let q = &scratch.quantized[..batch * stride];
+    let acc = &mut scratch.accumulators;
+    acc.resize(batch * 4 * n, 0);
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512Vnni => unsafe {
-            avx512::lstm_step_u8i8(w, h_prev, batch, ih, c, h, scratch)
+            avx512::lstm_units_u8i8(w, q, h_scale, h_zero_point, ih, state, acc)
         },
         _ => {
-            scratch.gates.resize(batch * rows, 0.0);
-            let (lo, hi) = min_max(kernel, h_prev);
-            let params = crate::quant::choose_activation_params(lo, hi);
-            let zp = params.zero_point;
-            let q = &mut scratch.quantized;
-            quantize_u8(kernel, h_prev, hidden, 1.0 / params.scale, zp, q, stride);
-            let acc = &mut scratch.accumulators;
-            gemm_u8i8(kernel, q, batch, zp, w.weight, 0..rows, acc, rows);
-            dequantize(
-                kernel,
-                params.scale,
-                w.scales,
-                w.bias,
-                acc,
-                &mut scratch.gates,
-            );
-            lstm_cells(kernel, hidden, &scratch.gates, ih, c, h);
+            let acc = &mut acc[..];
+            for_each_gate(hidden, &units, |r, offset| {
+                gemm_u8i8(
+                    kernel,
+                    q,
+                    batch,
+                    h_zero_point,
+                    w.weight,
+                    r,
+                    &mut acc[offset..],
+                    4 * n,
+                );
+            });
+            let gates = &mut scratch.gates;
+            gates.resize(batch * 4 * n, 0.0);
+            for b in 0..batch {
+                let (acc, gates) = (&acc[b * 4 * n..][..4 * n], &mut gates[b * 4 * n..][..4 * n]);
+                for_each_gate(hidden, &units, |r, offset| {
+                    let (acc, y) = (&acc[offset..][..r.len()], &mut gates[offset..][..r.len()]);
+                    dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
+                });
+                let ih = &ih[b * rows..][..rows];
+                let (c, h) = state.row(b);
+                lstm_cell(
+                    kernel,
+                    [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
+                    [0, 1, 2, 3].map(|k| &ih[k * hidden + units.start..][..n]),
+                    c,
+                    h,
+                );
+            }
         }
     }
 }

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::linebuf::LineBuf;
 use super::pack::PANEL;
 use super::pool::{Pool, spin_until};
-use super::{Kernel, lstm_cell};
 
 /// One thread's buffers for the recurrent step; they grow on first use only. Aligned so that
 /// two threads' scratch never share a cache line.
@@ -54,6 +53,89 @@ impl LayerShape {
     }
 }
 
+/// The cell state `c` and the new hidden state `h` (both `batch × hidden`) of one block of
+/// hidden units, for every batch row: the part of a step's state one task may write.
+pub struct UnitState<'a> {
+    c: *mut f32,
+    h: *mut f32,
+    hidden: usize,
+    units: Range<usize>,
+    batch: usize,
+    _borrow: PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> UnitState<'a> {
+    /// Every unit of `c` and `h` (`batch × hidden` each).
+    ///
+    /// # Panics
+    /// If the lengths differ or are not a multiple of `hidden`.
+    pub fn whole(c: &'a mut [f32], h: &'a mut [f32], hidden: usize) -> Self {
+        assert!(
+            hidden > 0 && c.len() == h.len() && c.len().is_multiple_of(hidden),
+            "UnitState::whole: lengths"
+        );
+        UnitState {
+            batch: c.len() / hidden,
+            c: c.as_mut_ptr(),
+            h: h.as_mut_ptr(),
+            hidden,
+            units: 0..hidden,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The part of this state for `units`, which must lie within [`UnitState::units`].
+    ///
+    /// # Panics
+    /// If they do not.
+    pub fn block(&mut self, units: Range<usize>) -> UnitState<'_> {
+        assert!(
+            self.units.start <= units.start
+                && units.start <= units.end
+                && units.end <= self.units.end,
+            "UnitState::block: units {units:?} outside {:?}",
+            self.units
+        );
+        UnitState {
+            units,
+            _borrow: PhantomData,
+            ..*self
+        }
+    }
+
+    /// Batch rows.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The hidden units this state covers.
+    pub fn units(&self) -> Range<usize> {
+        self.units.clone()
+    }
+
+    /// `(c, h)` of these units in batch row `b`.
+    ///
+    /// # Panics
+    /// If `b >= batch`.
+    pub fn row(&mut self, b: usize) -> (&mut [f32], &mut [f32]) {
+        assert!(
+            b < self.batch,
+            "UnitState::row: batch row {b} of {}",
+            self.batch
+        );
+        let at = b * self.hidden + self.units.start;
+        // SAFETY: `at + units.len() <= batch * hidden` (units lie within 0..hidden), and
+        // whoever made this state (`whole`, or `run_layer` for a task) gave it these units of
+        // both buffers alone; the borrow of `self` keeps the two slices unique.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(self.c.add(at), self.units.len()),
+                std::slice::from_raw_parts_mut(self.h.add(at), self.units.len()),
+            )
+        }
+    }
+}
+
 /// Threads worth using for `work` multiply-adds per step (at most `requested`), when one
 /// thread should get at least `min_work` of them and a block of [`PANEL`] units.
 pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usize) -> usize {
@@ -81,10 +163,11 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 
 /// Runs the recurrence of one layer.
 ///
-/// `project(h, units, scratch)` must fill `scratch.gates` (`[batch][gate][unit]`, `4 · batch ·
-/// units.len()` values) with `W_hh h + b_hh` for `units`, from the full previous hidden state
-/// `h` (`batch × hidden`); `scratch.h_is_new` tells it whether `h` changed since this
-/// scratch's last call (so work on the whole `h`, such as quantizing it, can be reused).
+/// `step(h, units, ih_t, state, scratch)` must run one time step for `units`: project the full
+/// previous hidden state `h` (`batch × hidden`) onto their gate rows, add the step's input
+/// projection `ih_t` (`batch × 4 hidden`) and update `state` (their `c`, and their `h` of
+/// this step); `scratch.h_is_new` tells it whether `h` changed since this scratch's last call
+/// (so work on the whole `h`, such as quantizing it, can be reused).
 /// `ih` holds the input projection of every step (`steps × batch × 4 hidden`), `h0` the
 /// initial hidden state, `c` the cell state (initial in, final out), and `out` receives `h` of
 /// every step (`steps × batch × hidden`).
@@ -97,19 +180,18 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 /// # Panics
 /// If the lengths do not match `shape`.
 #[allow(clippy::too_many_arguments)]
-pub fn run_layer<P>(
-    kernel: Kernel,
+pub fn run_layer<S>(
     threads: usize,
     pool: &mut Pool,
     scratch: &mut Vec<StepScratch>,
     shape: LayerShape,
-    project: &P,
+    step: &S,
     ih: &[f32],
     h0: &[f32],
     c: &mut [f32],
     out: &mut [f32],
 ) where
-    P: Fn(&[f32], Range<usize>, &mut StepScratch) + Sync,
+    S: Fn(&[f32], Range<usize>, &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
     let LayerShape {
         steps,
@@ -160,7 +242,6 @@ pub fn run_layer<P>(
                     continue;
                 }
                 let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
-                let n = units.len();
                 s.h_is_new = t != last_step;
                 last_step = t;
                 let h_prev: &[f32] = if t == 0 {
@@ -170,25 +251,19 @@ pub fn run_layer<P>(
                     // is complete and nobody writes it any more.
                     unsafe { out.get((t - 1) * h_len..t * h_len) }
                 };
-                project(h_prev, units.clone(), s);
-                for b in 0..batch {
-                    let ih_row = &ih[(t * batch + b) * 4 * hidden..][..4 * hidden];
-                    let gates = &s.gates;
-                    let hh = |g: usize| &gates[(b * 4 + g) * n..][..n];
-                    let ihg = |g: usize| &ih_row[g * hidden + units.start..][..n];
-                    let at = b * hidden + units.start;
-                    let row = t * h_len + at;
-                    // SAFETY: this task alone owns `units` of every batch row of `c` and of
-                    // row t of `out`; row t is read only once every task of step t is done.
-                    let (c_b, h_b) = unsafe { (c.get_mut(at..at + n), out.get_mut(row..row + n)) };
-                    lstm_cell(
-                        kernel,
-                        [hh(0), hh(1), hh(2), hh(3)],
-                        [ihg(0), ihg(1), ihg(2), ihg(3)],
-                        c_b,
-                        h_b,
-                    );
-                }
+                let ih_t = &ih[t * 4 * h_len..][..4 * h_len];
+                let mut state = UnitState {
+                    c: c.as_ptr(),
+                    // SAFETY: row t of `out` lies within it (checked by check_buffers).
+                    h: unsafe { out.as_ptr().add(t * h_len) },
+                    hidden,
+                    units,
+                    batch,
+                    _borrow: PhantomData,
+                };
+                // This task alone owns `units` of every batch row of `c` and of row t of
+                // `out`, which is read only once every task of step t is done.
+                step(h_prev, state.units(), ih_t, &mut state, s);
                 done.0.fetch_add(1, Ordering::Release);
             }
         }
@@ -263,6 +338,11 @@ impl<'a, T> SharedSlice<'a, T> {
             len: slice.len(),
             _borrow: PhantomData,
         }
+    }
+
+    /// The first element; writing through it follows the rules of [`SharedSlice::get_mut`].
+    fn as_ptr(&self) -> *mut T {
+        self.ptr
     }
 
     /// # Safety

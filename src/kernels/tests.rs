@@ -193,10 +193,10 @@ fn dequantization_equals_scalar_bit_for_bit() {
 }
 
 #[test]
-fn fused_int8_step_equals_scalar_bit_for_bit() {
+fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
     let mut rng = Rng(23);
-    for case in 0..60 {
-        let hidden = 1 + rng.below(40);
+    for case in 0..80 {
+        let hidden = 1 + rng.below(70);
         let batch = 1 + rng.below(3);
         let rows = 4 * hidden;
         let per_channel = case % 2 == 1;
@@ -215,25 +215,35 @@ fn fused_int8_step_equals_scalar_bit_for_bit() {
         let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
         let ih: Vec<f32> = (0..batch * rows).map(|_| rng.f32(scale)).collect();
         let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
-        let run = |kernel: Kernel| {
+        // The whole step in blocks of `per` units (one block when per >= hidden).
+        let run = |kernel: Kernel, per: usize| {
             let (mut c, mut h) = (c0.clone(), vec![0f32; batch * hidden]);
-            let mut scratch = StepScratch::default();
-            lstm_step_u8i8(
-                kernel,
-                recurrent,
-                &h_prev,
-                batch,
-                &ih,
-                &mut c,
-                &mut h,
-                &mut scratch,
-            );
+            let mut scratch = StepScratch {
+                h_is_new: true,
+                ..StepScratch::default()
+            };
+            let mut whole = UnitState::whole(&mut c, &mut h, hidden);
+            for start in (0..hidden).step_by(per) {
+                let mut block = whole.block(start..(start + per).min(hidden));
+                lstm_units_u8i8(kernel, recurrent, &h_prev, &ih, &mut block, &mut scratch);
+            }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&c), bits(&h))
         };
-        let expected = run(Kernel::Scalar);
+        let expected = run(Kernel::Scalar, hidden);
+        let per = 1 + rng.below(hidden);
+        assert_eq!(
+            run(Kernel::Scalar, per),
+            expected,
+            "scalar in blocks of {per}, case {case}"
+        );
         for kernel in simd_kernels() {
-            assert_eq!(run(kernel), expected, "{kernel} case {case}");
+            assert_eq!(run(kernel, hidden), expected, "{kernel} case {case}");
+            assert_eq!(
+                run(kernel, per),
+                expected,
+                "{kernel} in blocks of {per}, case {case}"
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The linear map `y = x Wᵀ + b` and the trait the LSTM is generic over.
 
-use std::ops::Range;
-
-use crate::kernels::{self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch};
+use crate::kernels::{
+    self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch, UnitState,
+};
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
 /// a forward pass allocates nothing once they have grown to size.
@@ -50,23 +50,24 @@ pub trait LinearOp: Clone + Send + Sync {
         scratch: &mut LinearScratch,
     );
 
-    /// The recurrent projection of an LSTM step restricted to some hidden units: with this map
-    /// being `W_hh` (`4H × H`) and `h` the previous hidden state (`batch × H`), fills
-    /// `scratch.gates` (`[batch][gate][unit]`) with `W_hh h + b_hh` for the rows of `units` in
-    /// each of the four gates.
-    fn project_step(
+    /// One LSTM time step for the hidden units of `state`: with this map being `W_hh` and `h`
+    /// the previous hidden state (`batch × H`), adds `W_hh h + b_hh` for the units' gate rows
+    /// to the step's input projection `ih` (`batch × 4H`), runs the cell and updates `state`.
+    /// `scratch.h_is_new` says whether `h` changed since this scratch's last call (so work on
+    /// the whole `h`, such as quantizing it, can be reused).
+    fn step_units(
         &self,
         kernel: Kernel,
         h: &[f32],
-        batch: usize,
-        units: Range<usize>,
+        ih: &[f32],
+        state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
     );
 
     /// One layer's whole recurrence on the calling thread, for models too small to share a
-    /// step between threads; with this map being `W_hh`, the arguments are those of
-    /// [`kernels::run_layer`] and so are the results, bit for bit. This default runs
-    /// [`LinearOp::project_step`] and the cell step by step.
+    /// step between threads: [`LinearOp::step_units`] over every unit, step by step. With
+    /// this map being `W_hh`, the arguments are those of [`kernels::run_layer`] and so are
+    /// the results, bit for bit.
     #[allow(clippy::too_many_arguments)]
     fn run_recurrence(
         &self,
@@ -85,15 +86,13 @@ pub trait LinearOp: Clone + Send + Sync {
         } = shape;
         shape.check_buffers("run_recurrence", ih, h0, c, out);
         let h_len = batch * hidden;
-        let rows = 4 * hidden;
         for t in 0..steps {
             let (done, rest) = out.split_at_mut(t * h_len);
             let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
+            let ih = &ih[t * 4 * h_len..][..4 * h_len];
+            let mut state = UnitState::whole(c, &mut rest[..h_len], hidden);
             scratch.h_is_new = true;
-            self.project_step(kernel, h_prev, batch, 0..hidden, scratch);
-            let ih = &ih[t * batch * rows..][..batch * rows];
-            let gates = &scratch.gates[..batch * rows];
-            kernels::lstm_cells(kernel, hidden, gates, ih, c, &mut rest[..h_len]);
+            self.step_units(kernel, h_prev, ih, &mut state, scratch);
         }
     }
 }
@@ -183,18 +182,19 @@ impl LinearOp for Linear {
         );
     }
 
-    fn project_step(
+    /// The projection with the vectorised f32 GEMV into `scratch.gates`, then the cell.
+    fn step_units(
         &self,
         kernel: Kernel,
         h: &[f32],
-        batch: usize,
-        units: Range<usize>,
+        ih: &[f32],
+        state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
     ) {
-        let hidden = self.in_features();
-        let n = units.len();
+        let (units, batch) = (state.units(), state.batch());
+        let (n, hidden) = (units.len(), self.in_features());
         scratch.gates.resize(4 * batch * n, 0.0);
-        for_each_gate(hidden, &units, |rows, offset| {
+        kernels::for_each_gate(hidden, &units, |rows, offset| {
             let out = &mut scratch.gates[offset..];
             kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out, 4 * n);
             for b in 0..batch {
@@ -204,24 +204,16 @@ impl LinearOp for Linear {
                 }
             }
         });
-    }
-}
-
-/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates, where the
-/// results go to `[batch][gate][unit]` at `offset`: once for all four gates at once when
-/// `units` covers every hidden unit (the rows are then contiguous), else once per gate.
-pub(crate) fn for_each_gate(
-    hidden: usize,
-    units: &Range<usize>,
-    mut f: impl FnMut(Range<usize>, usize),
-) {
-    if units.len() == hidden {
-        f(0..4 * hidden, 0);
-    } else {
-        for gate in 0..4 {
-            f(
-                gate * hidden + units.start..gate * hidden + units.end,
-                gate * units.len(),
+        for b in 0..batch {
+            let gates = &scratch.gates[b * 4 * n..][..4 * n];
+            let ih = &ih[b * 4 * hidden..][..4 * hidden];
+            let (c, h) = state.row(b);
+            kernels::lstm_cell(
+                kernel,
+                [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
+                [0, 1, 2, 3].map(|k| &ih[k * hidden + units.start..][..n]),
+                c,
+                h,
             );
         }
     }

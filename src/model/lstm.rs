@@ -7,7 +7,9 @@ use ndarray::{Array3, ArrayView3};
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
-use crate::kernels::{self, Execution, LayerShape, LineBuf, Pool, RunOptions, StepScratch};
+use crate::kernels::{
+    self, Execution, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
+};
 use crate::tensor::{ensure_finite, ensure_shape};
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
@@ -274,16 +276,19 @@ impl<L: LinearOp> Lstm<L> {
                     &mut ws.step_scratch[0],
                 );
             } else {
-                let project = |h: &[f32], units, scratch: &mut StepScratch| {
-                    layer.hh.project_step(exec.kernel, h, b, units, scratch);
+                let step = |h: &[f32],
+                            _units,
+                            ih: &[f32],
+                            state: &mut UnitState<'_>,
+                            scratch: &mut StepScratch| {
+                    layer.hh.step_units(exec.kernel, h, ih, state, scratch);
                 };
                 kernels::run_layer(
-                    exec.kernel,
                     threads,
                     &mut ws.pool,
                     &mut ws.step_scratch,
                     shape,
-                    &project,
+                    &step,
                     &ws.input_projection,
                     &ws.h,
                     &mut ws.c,

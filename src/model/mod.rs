@@ -11,7 +11,6 @@ pub use dims::ModelDims;
 pub use init::{random_inputs, random_model};
 pub(crate) use io::read_file;
 pub use io::{fp32_tensors, load_fp32, parse_fp32, write_atomically};
-pub(crate) use linear::for_each_gate;
 pub use linear::{Linear, LinearOp, LinearScratch};
 pub use lstm::{Lstm, LstmLayer, LstmOutput, LstmState, Workspace};
 

@@ -4,9 +4,9 @@ use std::ops::Range;
 
 use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch,
+    self, Execution, Kernel, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch, UnitState,
 };
-use crate::model::{Linear, LinearOp, LinearScratch, for_each_gate};
+use crate::model::{Linear, LinearOp, LinearScratch};
 
 /// Int8 weights (per-tensor or per-row symmetric scales), f32 bias; activations are quantized
 /// to uint8 from their own range on every call, products accumulate exactly in i32.
@@ -192,81 +192,20 @@ impl LinearOp for QLinear {
         );
     }
 
-    fn project_step(
+    /// The whole step fused in one kernel call ([`kernels::lstm_units_u8i8`]).
+    fn step_units(
         &self,
         kernel: Kernel,
         h: &[f32],
-        batch: usize,
-        units: Range<usize>,
-        scratch: &mut StepScratch,
-    ) {
-        // The quantized h and its parameters are reused while h has not changed.
-        if scratch.h_is_new {
-            let params = self.quantize_input(kernel, h, &mut scratch.quantized);
-            scratch.h_params = (params.scale, params.zero_point);
-            scratch.h_is_new = false;
-        }
-        let (scale, zero_point) = scratch.h_params;
-        let params = ActivationParams { scale, zero_point };
-        let hidden = self.in_features();
-        let n = units.len();
-        scratch.accumulators.resize(4 * batch * n, 0);
-        scratch.gates.resize(4 * batch * n, 0.0);
-        let zp = params.zero_point;
-        for_each_gate(hidden, &units, |rows, offset| {
-            let acc = &mut scratch.accumulators[offset..];
-            kernels::gemm_u8i8(
-                kernel,
-                &scratch.quantized,
-                batch,
-                zp,
-                &self.weight,
-                rows.clone(),
-                acc,
-                4 * n,
-            );
-            for b in 0..batch {
-                let at = offset + b * 4 * n..offset + b * 4 * n + rows.len();
-                self.dequantize(
-                    kernel,
-                    params.scale,
-                    rows.clone(),
-                    &scratch.accumulators[at.clone()],
-                    &mut scratch.gates[at],
-                );
-            }
-        });
-    }
-
-    /// Every step as one fused kernel call ([`kernels::lstm_step_u8i8`]).
-    fn run_recurrence(
-        &self,
-        kernel: Kernel,
-        shape: LayerShape,
         ih: &[f32],
-        h0: &[f32],
-        c: &mut [f32],
-        out: &mut [f32],
+        state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
     ) {
-        let LayerShape {
-            steps,
-            batch,
-            hidden,
-        } = shape;
-        shape.check_buffers("run_recurrence", ih, h0, c, out);
-        let h_len = batch * hidden;
-        let ih_len = 4 * h_len;
         let w = QuantizedRecurrent {
             weight: &self.weight,
             scales: &self.scales,
             bias: &self.bias,
         };
-        for t in 0..steps {
-            let (done, rest) = out.split_at_mut(t * h_len);
-            let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
-            let ih = &ih[t * ih_len..][..ih_len];
-            kernels::lstm_step_u8i8(kernel, w, h_prev, batch, ih, c, &mut rest[..h_len], scratch);
-        }
+        kernels::lstm_units_u8i8(kernel, w, h, ih, state, scratch);
     }
 }
