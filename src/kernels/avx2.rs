@@ -312,7 +312,7 @@ pub fn min_max(x: &[f32]) -> (f32, f32) {
 /// change a minimum or a maximum of values without NaN).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn fold_lanes(lo: __m256, hi: __m256) -> (f32, f32) {
+pub(super) fn fold_lanes(lo: __m256, hi: __m256) -> (f32, f32) {
     let lo = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps::<1>(lo));
     let hi = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps::<1>(hi));
     let lo = _mm_min_ps(lo, _mm_movehl_ps(lo, lo));
@@ -456,7 +456,7 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
 /// The cell for 8 units from their gate pre-activations (i, f, g, o): returns `(c', h')`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
+pub(super) fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
     let i = sigmoid8(gates[0]);
     let f = sigmoid8(gates[1]);
     let g = tanh8(gates[2]);

@@ -6,13 +6,13 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
-use super::{QuantizedRecurrent, UnitState, scalar};
+use super::{Kernel, QuantizedRecurrent, StepScratch, UnitState, avx2, scalar};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
 
 /// See [`super::gemm_u8i8`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn gemm_u8i8(
     a: &[u8],
     m: usize,
@@ -138,7 +138,7 @@ fn emit_all<T: Copy, const NP: usize, const MR: usize>(
 /// # Safety
 /// `w` must point at `NP` consecutive panels of `panel_len` bytes each holding `groups` groups,
 /// and `a` at `MR` rows of `stride >= 4 * groups` bytes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 // Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
 #[allow(clippy::needless_range_loop)]
 #[inline]
@@ -173,7 +173,7 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
 }
 
 /// [`gemm_u8i8`] for one activation row, kept small for the per-step GEMV of small models.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 fn gemv_rows(a: &[u8], zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
     let groups = w.groups();
     let panel_len = groups * PANEL * 4;
@@ -207,7 +207,7 @@ fn gemv_rows(a: &[u8], zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32
 ///
 /// # Safety
 /// `w` must point at one panel holding `groups` groups, `a` at `4 * groups` bytes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
     let mut acc = [_mm512_setzero_si512(); 4];
@@ -242,19 +242,20 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
 /// composition. The product goes straight to the accumulators and the cell dequantizes them
 /// itself, 16 units at a time, so no intermediate values make a round trip through a gates
 /// buffer.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn lstm_units_u8i8(
     w: QuantizedRecurrent<'_>,
-    q: &[u8],
-    h_scale: f32,
-    zp: i32,
+    h_prev: &[f32],
     ih: &[f32],
     state: &mut UnitState<'_>,
-    acc: &mut [i32],
+    scratch: &mut StepScratch,
 ) {
     let (hidden, rows) = (w.weight.cols(), w.weight.rows());
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
+    super::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
+    let (h_scale, zp) = scratch.h_params;
+    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
@@ -277,11 +278,129 @@ pub fn lstm_units_u8i8(
     }
 }
 
+/// Hidden units [`lstm_layer_small_u8i8`] handles at most: one 256-bit vector.
+pub const SMALL_HIDDEN: usize = 8;
+
+/// The whole recurrence of an int8 layer with one batch row and at most [`SMALL_HIDDEN`]
+/// units: [`lstm_units_u8i8`] step after step, the same operations in the same order, but
+/// with the weights, `h` and `c` kept in registers from one step to the next. A small
+/// model's step is one long chain of dependent operations, and the loads, stores and calls
+/// between the step's parts were a good part of it.
+///
+/// `ih` is `steps × 4H`, `h0` and `c` are `H` (`c` is updated), `out` is `steps × H`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn lstm_layer_small_u8i8(
+    w: QuantizedRecurrent<'_>,
+    ih: &[f32],
+    h0: &[f32],
+    c: &mut [f32],
+    out: &mut [f32],
+) {
+    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let steps = out.len() / hidden.max(1);
+    assert!(
+        (1..=SMALL_HIDDEN).contains(&hidden)
+            && rows == 4 * hidden
+            && w.bias.len() == rows
+            && (w.scales.len() == 1 || w.scales.len() == rows)
+            && h0.len() == hidden
+            && c.len() == hidden
+            && out.len() == steps * hidden
+            && ih.len() == steps * rows
+    );
+    // At most 2 panels of 16 rows and 2 groups of 4 columns (hidden <= 8).
+    let (panels, groups) = (rows.div_ceil(PANEL), w.weight.groups());
+    let panel_len = groups * PANEL * 4;
+    let units: __mmask8 = ((1u16 << hidden) - 1) as __mmask8;
+    // SAFETY (this block): every load below stays inside its slice: panel p < panels holds
+    // `groups` groups of 64 bytes; row sums, bias and scales are masked to rows < `rows`;
+    // h0, c, ih and out are masked to the first `hidden` lanes of rows that exist (checked
+    // above).
+    unsafe {
+        let weights: [[__m512i; 2]; 2] = std::array::from_fn(|p| {
+            std::array::from_fn(|g| {
+                if p < panels && g < groups {
+                    _mm512_loadu_si512(w.weight.data().as_ptr().add(p * panel_len + g * 64).cast())
+                } else {
+                    _mm512_setzero_si512()
+                }
+            })
+        });
+        let row_sums: [__m512i; 2] = std::array::from_fn(|p| {
+            let mask = row_mask(rows.saturating_sub(p * PANEL));
+            _mm512_maskz_loadu_epi32(mask, w.weight.row_sums().as_ptr().add(p * PANEL))
+        });
+        let per_gate =
+            |v: &[f32], k: usize| _mm256_maskz_loadu_ps(units, v.as_ptr().add(k * hidden));
+        let bias: [__m256; 4] = std::array::from_fn(|k| per_gate(w.bias, k));
+        let w_scales: [__m256; 4] = if w.scales.len() == 1 {
+            [_mm256_set1_ps(w.scales[0]); 4]
+        } else {
+            std::array::from_fn(|k| per_gate(w.scales, k))
+        };
+        // Lanes past `hidden` hold 0 and stay 0: their gates are 0, so c' = 0 and h' = 0.
+        // Zeros do not change the range either, which is widened to include 0 anyway.
+        let mut h = _mm256_maskz_loadu_ps(units, h0.as_ptr());
+        let mut cell = _mm256_maskz_loadu_ps(units, c.as_ptr());
+        // Gate k is rows k·H.. of the two panels' accumulators side by side: these indices
+        // pick them out with one permutation, without a trip through memory.
+        let gate_rows: [__m512i; 4] = std::array::from_fn(|k| {
+            let first = (k * hidden) as i32;
+            _mm512_add_epi32(
+                _mm512_set1_epi32(first),
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0),
+            )
+        });
+        for t in 0..steps {
+            let (lo, hi) = avx2::fold_lanes(h, h);
+            let params = crate::quant::choose_activation_params(lo, hi);
+            // As avx2::quantize_u8: round(h / scale + zp), clamped to 0..=255.
+            let zp = _mm256_set1_ps(params.zero_point as f32);
+            let scaled = _mm256_add_ps(_mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale)), zp);
+            let rounded =
+                _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(scaled);
+            let clamped = _mm256_min_ps(
+                _mm256_max_ps(rounded, _mm256_setzero_ps()),
+                _mm256_set1_ps(255.0),
+            );
+            let words = _mm256_cvtepi32_epi8(_mm256_cvttps_epi32(clamped));
+            let quads = [
+                _mm512_set1_epi32(_mm_cvtsi128_si32(words)),
+                _mm512_set1_epi32(_mm_extract_epi32::<1>(words)),
+            ];
+            let zp_v = _mm512_set1_epi32(params.zero_point);
+            let acc: [__m512i; 2] = std::array::from_fn(|p| {
+                let init = zero_point_term(row_sums[p], zp_v);
+                let even = _mm512_dpbusd_epi32(init, quads[0], weights[p][0]);
+                _mm512_dpbusd_epi32(even, quads[1], weights[p][1])
+            });
+            let x_scale = _mm256_set1_ps(params.scale);
+            let ih_t = ih.as_ptr().add(t * rows);
+            let gate = |k: usize| {
+                let scale = if w.scales.len() == 1 {
+                    _mm256_set1_ps(params.scale * w.scales[0])
+                } else {
+                    _mm256_mul_ps(x_scale, w_scales[k])
+                };
+                // Lanes past `hidden` are zeroed (they would hold the next gate's rows).
+                let rows_k =
+                    _mm512_maskz_permutex2var_epi32(units.into(), acc[0], gate_rows[k], acc[1]);
+                let v = _mm256_cvtepi32_ps(_mm512_castsi512_si256(rows_k));
+                let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), bias[k]);
+                _mm256_add_ps(hh, _mm256_maskz_loadu_ps(units, ih_t.add(k * hidden)))
+            };
+            (cell, h) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], cell);
+            _mm256_mask_storeu_ps(out.as_mut_ptr().add(t * hidden), units, h);
+        }
+        _mm256_mask_storeu_ps(c.as_mut_ptr(), units, cell);
+    }
+}
+
 /// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row), four
 /// panels at a time (eight dpbusd chains, so the product runs at the units' throughput rather
 /// than one chain's latency), each panel starting from its zero-point term (exact integer
 /// sums: the order does not change them).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
     let (rows, groups) = (w.rows(), w.groups());
@@ -325,7 +444,7 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
 }
 
 /// `−zp · Σ_k w[r][k]` for the 16 rows of `sums`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn zero_point_term(sums: __m512i, zp: __m512i) -> __m512i {
     _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(sums, zp))
@@ -337,7 +456,7 @@ fn zero_point_term(sums: __m512i, zp: __m512i) -> __m512i {
 /// # Safety
 /// `w` must point at `NP` panels of `panel_len` bytes holding `groups` groups each, and `q`
 /// at `4 · groups` bytes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 // Indexing even[p] and odd[p] by the panel reads clearer than zipped iterators.
 #[allow(clippy::needless_range_loop)]
 #[inline]
@@ -371,7 +490,7 @@ unsafe fn panels_dot<const NP: usize>(
 }
 
 /// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len().max(1);
     assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
@@ -419,7 +538,7 @@ fn row_mask(n: usize) -> __mmask16 {
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
 /// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
 /// row's whole input projection (`4H`).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn cell_from_accumulators(
     x_scale: f32,
@@ -438,12 +557,15 @@ fn cell_from_accumulators(
     let per_tensor = x_scale * w.scales[0];
     // (acc index, weight row) of gate k, unit j.
     let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
-    for j in (0..n).step_by(16) {
-        // The last block may be partial: masked lanes read and write nothing.
-        let mask = row_mask(n - j);
-        // SAFETY: the mask covers units j..min(j + 16, n) only; for every gate k their acc
-        // indices are below 4n and their weight rows below `rows`, and c and h hold n values
-        // (all checked above).
+    let mut j = 0;
+    // Sixteen units at a time while they last, then eight at a time, the last ones masked:
+    // the cell is one long dependent chain, which 256-bit operations run with less latency
+    // than 512-bit ones on Zen 4, and unmasked loads can take their values straight from the
+    // stores just before them (a step at dimension 8 took 125 ns with one masked 16-lane
+    // block, 111 ns with an unmasked 8-lane one).
+    while n - j >= 16 {
+        // SAFETY: for every gate k, acc index + 16 <= 4n and weight row + 16 <= rows; c and h
+        // hold n >= j + 16 values (all checked above).
         unsafe {
             let gate = |k: usize| {
                 let (a, r) = at(k, j);
@@ -452,27 +574,68 @@ fn cell_from_accumulators(
                 } else {
                     _mm512_mul_ps(
                         _mm512_set1_ps(x_scale),
-                        _mm512_maskz_loadu_ps(mask, w.scales.as_ptr().add(r)),
+                        _mm512_loadu_ps(w.scales.as_ptr().add(r)),
                     )
                 };
-                let v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a)));
+                let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
                 let hh = _mm512_add_ps(
                     _mm512_mul_ps(v, scale),
-                    _mm512_maskz_loadu_ps(mask, w.bias.as_ptr().add(r)),
+                    _mm512_loadu_ps(w.bias.as_ptr().add(r)),
                 );
-                _mm512_add_ps(hh, _mm512_maskz_loadu_ps(mask, ih.as_ptr().add(r)))
+                _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(r)))
             };
-            let c_old = _mm512_maskz_loadu_ps(mask, c.as_ptr().add(j));
+            let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
             let (c_new, h_new) = cell16([gate(0), gate(1), gate(2), gate(3)], c_old);
-            _mm512_mask_storeu_ps(c.as_mut_ptr().add(j), mask, c_new);
-            _mm512_mask_storeu_ps(h.as_mut_ptr().add(j), mask, h_new);
+            _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
+        j += 16;
+    }
+    while j < n {
+        let full = n - j >= 8;
+        let mask: __mmask8 = if full { 0xff } else { (1 << (n - j)) - 1 };
+        // SAFETY (the closures and the block): whole 8-lane vectors only when units j..j + 8
+        // exist, else the mask covers units j..n only; for every gate k their acc indices are
+        // below 4n and their weight rows below `rows`, and c and h hold n values (all checked
+        // above).
+        let load = |p: *const f32| unsafe {
+            if full {
+                _mm256_loadu_ps(p)
+            } else {
+                _mm256_maskz_loadu_ps(mask, p)
+            }
+        };
+        let store = |p: *mut f32, v: __m256| unsafe {
+            if full {
+                _mm256_storeu_ps(p, v)
+            } else {
+                _mm256_mask_storeu_ps(p, mask, v)
+            }
+        };
+        unsafe {
+            let gate = |k: usize| {
+                let (a, r) = at(k, j);
+                let scale = if w.scales.len() == 1 {
+                    _mm256_set1_ps(per_tensor)
+                } else {
+                    _mm256_mul_ps(_mm256_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
+                };
+                let v = _mm256_cvtepi32_ps(_mm256_castps_si256(load(acc.as_ptr().add(a).cast())));
+                let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), load(w.bias.as_ptr().add(r)));
+                _mm256_add_ps(hh, load(ih.as_ptr().add(r)))
+            };
+            let c_old = load(c.as_ptr().add(j));
+            let (c_new, h_new) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
+            store(c.as_mut_ptr().add(j), c_new);
+            store(h.as_mut_ptr().add(j), h_new);
+        }
+        j += 8;
     }
 }
 
 /// [`scalar::lstm_cell`] for 16 units (the AVX2 kernel's `cell8` twice as wide): the same
 /// operations lane for lane.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn cell16(gates: [__m512; 4], c_old: __m512) -> (__m512, __m512) {
     let i = sigmoid16(gates[0]);
@@ -484,7 +647,7 @@ fn cell16(gates: [__m512; 4], c_old: __m512) -> (__m512, __m512) {
 }
 
 /// [`scalar::exp`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn exp16(x: __m512) -> __m512 {
     let x = _mm512_min_ps(
@@ -513,7 +676,7 @@ fn exp16(x: __m512) -> __m512 {
 }
 
 /// [`scalar::sigmoid`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn sigmoid16(x: __m512) -> __m512 {
     let one = _mm512_set1_ps(1.0);
@@ -525,7 +688,7 @@ fn sigmoid16(x: __m512) -> __m512 {
 }
 
 /// [`scalar::tanh`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn tanh16(x: __m512) -> __m512 {
     let ax = _mm512_abs_ps(x);
@@ -549,7 +712,7 @@ fn tanh16(x: __m512) -> __m512 {
 }
 
 /// See [`super::gemm_f32`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn gemm_f32(
     a: &[f32],
     m: usize,
@@ -627,7 +790,7 @@ pub fn gemm_f32(
 
 /// [`gemm_f32`] for one activation row, kept small for the per-step GEMV of small models:
 /// eight or four panels at a time (independent FMA chains), then one.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
     let k = w.cols();
     let panel_len = k * PANEL;
@@ -677,7 +840,7 @@ fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) 
 ///
 /// # Safety
 /// `w` must point at `NP` consecutive panels of `16 k` floats, `a` at `MR` rows of `k` floats.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 // Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
 #[allow(clippy::needless_range_loop)]
 #[inline]

@@ -32,7 +32,11 @@ impl<T: Copy + Default> LineBuf<T> {
 
     /// Like `Vec::resize`: keeps the first `min(len, new_len)` elements and fills the rest
     /// with `value`.
+    #[inline]
     pub fn resize(&mut self, new_len: usize, value: T) {
+        if new_len == self.len {
+            return;
+        }
         self.reserve_total(new_len);
         let old = self.len;
         self.len = new_len;

@@ -22,7 +22,9 @@ pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads}
 pub use linebuf::LineBuf;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub use pool::Pool;
-pub use recurrence::{LayerShape, StepScratch, UnitState, par_rows, run_layer, useful_threads};
+pub use recurrence::{
+    LayerShape, StepScratch, UnitState, for_each_step, par_rows, run_layer, useful_threads,
+};
 
 /// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
 /// exact i32 arithmetic.
@@ -113,6 +115,7 @@ fn check_output(m: usize, n: usize, len: usize, stride: usize) {
 }
 
 /// The minimum and maximum of `x` (`(0, 0)` for an empty slice); `x` must hold no NaN.
+#[inline]
 pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
     match kernel {
         Kernel::Scalar => scalar::min_max(x),
@@ -130,6 +133,7 @@ pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
 ///
 /// # Panics
 /// If the lengths do not match or `out_stride < cols`.
+#[inline]
 pub fn quantize_u8(
     kernel: Kernel,
     x: &[f32],
@@ -253,29 +257,15 @@ pub fn lstm_units_u8i8(
             && ih.len() == batch * rows,
         "lstm_units_u8i8: lengths"
     );
-    let stride = w.weight.padded_cols();
-    if scratch.h_is_new {
-        let (lo, hi) = min_max(kernel, h_prev);
-        let params = crate::quant::choose_activation_params(lo, hi);
-        let zp = params.zero_point;
-        scratch.quantized.resize(batch * stride, 0);
-        let q = &mut scratch.quantized;
-        quantize_u8(kernel, h_prev, hidden, 1.0 / params.scale, zp, q, stride);
-        scratch.h_params = (params.scale, zp);
-        scratch.h_is_new = false;
-    }
-    let (h_scale, h_zero_point) = scratch.h_params;
-    let q = &scratch.quantized[..batch * stride];
-    let acc = &mut scratch.accumulators;
-    acc.resize(batch * 4 * n, 0);
+    scratch.accumulators.resize(batch * 4 * n, 0);
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe {
-            avx512::lstm_units_u8i8(w, q, h_scale, h_zero_point, ih, state, acc)
-        },
+        Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
         _ => {
-            let acc = &mut acc[..];
+            quantize_h(kernel, h_prev, w.weight, scratch);
+            let (h_scale, h_zero_point) = scratch.h_params;
+            let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
             for_each_gate(hidden, &units, |r, offset| {
                 gemm_u8i8(
                     kernel,
@@ -308,6 +298,62 @@ pub fn lstm_units_u8i8(
             }
         }
     }
+}
+
+/// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]
+/// for every unit, step after step (see [`for_each_step`] for the buffers). With AVX-512 a
+/// layer of at most 8 units and one batch row keeps its state in registers throughout,
+/// with the same results.
+///
+/// # Panics
+/// If the lengths do not match `shape` and `w`.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_layer_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    shape: LayerShape,
+    ih: &[f32],
+    h0: &[f32],
+    c: &mut [f32],
+    out: &mut [f32],
+    scratch: &mut StepScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512Vnni
+        && shape.batch == 1
+        && shape.hidden <= avx512::SMALL_HIDDEN
+        && w.weight.cols() == shape.hidden
+    {
+        shape.check_buffers("lstm_layer_u8i8", ih, h0, c, out);
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
+        return;
+    }
+    for_each_step(shape, ih, h0, c, out, |h_prev, ih_t, state| {
+        scratch.h_is_new = true;
+        lstm_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
+    });
+}
+
+/// Quantizes the hidden state `h_prev` (`batch × weight.cols()`) into `scratch.quantized`
+/// (`batch × weight.padded_cols()`) from its range, as PyTorch quantizes a dynamic linear
+/// map's input, and keeps the parameters in `scratch.h_params`; does nothing while
+/// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
+/// instruction set.
+#[inline(always)]
+fn quantize_h(kernel: Kernel, h_prev: &[f32], weight: &PackedI8, scratch: &mut StepScratch) {
+    if !scratch.h_is_new {
+        return;
+    }
+    let (cols, stride) = (weight.cols(), weight.padded_cols());
+    let (lo, hi) = min_max(kernel, h_prev);
+    let params = crate::quant::choose_activation_params(lo, hi);
+    let zp = params.zero_point;
+    scratch.quantized.resize(h_prev.len() / cols * stride, 0);
+    let q = &mut scratch.quantized;
+    quantize_u8(kernel, h_prev, cols, 1.0 / params.scale, zp, q, stride);
+    scratch.h_params = (params.scale, zp);
+    scratch.h_is_new = false;
 }
 
 /// `y[i][r] = acc[i][r] · (x_scale · w_scales[r]) + bias[r]` (multiply, then add: no FMA)

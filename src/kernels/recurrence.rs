@@ -136,6 +136,34 @@ impl<'a> UnitState<'a> {
     }
 }
 
+/// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state)` for every
+/// time step in turn, with `h_prev` the previous hidden state (`h0` first), `ih_t` the step's
+/// input projection and `state` every unit of `c` and of the step's row of `out`.
+///
+/// # Panics
+/// If the lengths do not match `shape`.
+pub fn for_each_step(
+    shape: LayerShape,
+    ih: &[f32],
+    h0: &[f32],
+    c: &mut [f32],
+    out: &mut [f32],
+    mut step: impl FnMut(&[f32], &[f32], &mut UnitState<'_>),
+) {
+    shape.check_buffers("for_each_step", ih, h0, c, out);
+    let h_len = shape.batch * shape.hidden;
+    for t in 0..shape.steps {
+        let (done, rest) = out.split_at_mut(t * h_len);
+        let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
+        let ih_t = &ih[t * 4 * h_len..][..4 * h_len];
+        step(
+            h_prev,
+            ih_t,
+            &mut UnitState::whole(c, &mut rest[..h_len], shape.hidden),
+        );
+    }
+}
+
 /// Threads worth using for `work` multiply-adds per step (at most `requested`), when one
 /// thread should get at least `min_work` of them and a block of [`PANEL`] units.
 pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usize) -> usize {

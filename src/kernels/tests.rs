@@ -192,6 +192,35 @@ fn dequantization_equals_scalar_bit_for_bit() {
     }
 }
 
+/// A random int8 recurrent map `W_hh` (`4H × H`) with per-tensor or per-row scales.
+struct RandomRecurrent {
+    weight: PackedI8,
+    scales: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl RandomRecurrent {
+    fn new(rng: &mut Rng, hidden: usize, per_channel: bool) -> Self {
+        let rows = 4 * hidden;
+        let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
+        RandomRecurrent {
+            weight: PackedI8::pack(&w, rows, hidden),
+            scales: (0..if per_channel { rows } else { 1 })
+                .map(|_| 0.001 + rng.f32(0.01).abs())
+                .collect(),
+            bias: (0..rows).map(|_| rng.f32(1.0)).collect(),
+        }
+    }
+
+    fn view(&self) -> QuantizedRecurrent<'_> {
+        QuantizedRecurrent {
+            weight: &self.weight,
+            scales: &self.scales,
+            bias: &self.bias,
+        }
+    }
+}
+
 #[test]
 fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
     let mut rng = Rng(23);
@@ -200,17 +229,8 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
         let batch = 1 + rng.below(3);
         let rows = 4 * hidden;
         let per_channel = case % 2 == 1;
-        let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
-        let weight = PackedI8::pack(&w, rows, hidden);
-        let scales: Vec<f32> = (0..if per_channel { rows } else { 1 })
-            .map(|_| 0.001 + rng.f32(0.01).abs())
-            .collect();
-        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
-        let recurrent = QuantizedRecurrent {
-            weight: &weight,
-            scales: &scales,
-            bias: &bias,
-        };
+        let layer = RandomRecurrent::new(&mut rng, hidden, per_channel);
+        let recurrent = layer.view();
         let scale = [0.01, 1.0, 20.0][case % 3];
         let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
         let ih: Vec<f32> = (0..batch * rows).map(|_| rng.f32(scale)).collect();
@@ -271,6 +291,53 @@ fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
             });
             assert_eq!(seen.into_inner() & 1, 1);
             assert_eq!(work.into_inner(), 1000);
+        }
+    }
+}
+
+#[test]
+fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
+    let mut rng = Rng(41);
+    for case in 0..60 {
+        // Mostly small layers, which AVX-512 runs with its state in registers.
+        let hidden = 1 + rng.below(if case % 4 == 0 { 40 } else { 12 });
+        let batch = 1 + usize::from(case % 5 == 4);
+        let steps = 1 + rng.below(6);
+        let rows = 4 * hidden;
+        let layer = RandomRecurrent::new(&mut rng, hidden, case % 2 == 1);
+        let recurrent = layer.view();
+        let scale = [0.01, 1.0, 20.0][case % 3];
+        let shape = LayerShape {
+            steps,
+            batch,
+            hidden,
+        };
+        let ih: Vec<f32> = (0..steps * batch * rows).map(|_| rng.f32(scale)).collect();
+        let h0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+        let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+        let run = |kernel: Kernel| {
+            let (mut c, mut out) = (c0.clone(), vec![0f32; steps * batch * hidden]);
+            let mut scratch = StepScratch::default();
+            lstm_layer_u8i8(
+                kernel,
+                recurrent,
+                shape,
+                &ih,
+                &h0,
+                &mut c,
+                &mut out,
+                &mut scratch,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            (bits(&c), bits(&out))
+        };
+        let expected = run(Kernel::Scalar);
+        for kernel in simd_kernels() {
+            assert_eq!(
+                run(kernel),
+                expected,
+                "{kernel} case {case}, hidden {hidden}"
+            );
         }
     }
 }

@@ -79,21 +79,10 @@ pub trait LinearOp: Clone + Send + Sync {
         out: &mut [f32],
         scratch: &mut StepScratch,
     ) {
-        let LayerShape {
-            steps,
-            batch,
-            hidden,
-        } = shape;
-        shape.check_buffers("run_recurrence", ih, h0, c, out);
-        let h_len = batch * hidden;
-        for t in 0..steps {
-            let (done, rest) = out.split_at_mut(t * h_len);
-            let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
-            let ih = &ih[t * 4 * h_len..][..4 * h_len];
-            let mut state = UnitState::whole(c, &mut rest[..h_len], hidden);
+        kernels::for_each_step(shape, ih, h0, c, out, |h_prev, ih_t, state| {
             scratch.h_is_new = true;
-            self.step_units(kernel, h_prev, ih, &mut state, scratch);
-        }
+            self.step_units(kernel, h_prev, ih_t, state, scratch);
+        });
     }
 }
 

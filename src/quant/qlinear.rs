@@ -4,7 +4,8 @@ use std::ops::Range;
 
 use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
 use crate::kernels::{
-    self, Execution, Kernel, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch, UnitState,
+    self, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch,
+    UnitState,
 };
 use crate::model::{Linear, LinearOp, LinearScratch};
 
@@ -120,6 +121,15 @@ impl QLinear {
         params
     }
 
+    /// This map as the recurrent kernels read it.
+    fn recurrent(&self) -> QuantizedRecurrent<'_> {
+        QuantizedRecurrent {
+            weight: &self.weight,
+            scales: &self.scales,
+            bias: &self.bias,
+        }
+    }
+
     /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`.
     fn dequantize(
         &self,
@@ -192,6 +202,21 @@ impl LinearOp for QLinear {
         );
     }
 
+    /// The fused layer kernel ([`kernels::lstm_layer_u8i8`]).
+    fn run_recurrence(
+        &self,
+        kernel: Kernel,
+        shape: LayerShape,
+        ih: &[f32],
+        h0: &[f32],
+        c: &mut [f32],
+        out: &mut [f32],
+        scratch: &mut StepScratch,
+    ) {
+        let w = self.recurrent();
+        kernels::lstm_layer_u8i8(kernel, w, shape, ih, h0, c, out, scratch);
+    }
+
     /// The whole step fused in one kernel call ([`kernels::lstm_units_u8i8`]).
     fn step_units(
         &self,
@@ -201,11 +226,6 @@ impl LinearOp for QLinear {
         state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
     ) {
-        let w = QuantizedRecurrent {
-            weight: &self.weight,
-            scales: &self.scales,
-            bias: &self.bias,
-        };
-        kernels::lstm_units_u8i8(kernel, w, h, ih, state, scratch);
+        kernels::lstm_units_u8i8(kernel, self.recurrent(), h, ih, state, scratch);
     }
 }
