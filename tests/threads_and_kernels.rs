@@ -46,6 +46,17 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             },
             1,
         ),
+        // Big enough for every scheme to share its steps between threads (blocks of 64 or 48
+        // units and a ragged last one), over two layers and two batch rows.
+        (
+            ModelDims {
+                input_size: 24,
+                hidden_size: 200,
+                num_layers: 2,
+                head: 0,
+            },
+            2,
+        ),
     ];
     for (dims, batch) in shapes {
         for scheme in Scheme::ALL {

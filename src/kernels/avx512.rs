@@ -250,7 +250,7 @@ pub fn lstm_units_u8i8(
     state: &mut UnitState<'_>,
     scratch: &mut StepScratch,
 ) {
-    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
     super::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
@@ -265,7 +265,7 @@ pub fn lstm_units_u8i8(
     }
     for b in 0..batch {
         let (c, h) = state.row(b);
-        let ih = &ih[b * rows..][..rows];
+        let ih = &ih[b * 4 * n..][..4 * n];
         cell_from_accumulators(
             h_scale,
             w,
@@ -537,7 +537,7 @@ fn row_mask(n: usize) -> __mmask16 {
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
 /// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
-/// row's whole input projection (`4H`).
+/// units' input projection, laid out as `acc`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn cell_from_accumulators(
@@ -550,12 +550,12 @@ fn cell_from_accumulators(
     h: &mut [f32],
 ) {
     let n = c.len();
-    let rows = ih.len();
+    let rows = w.bias.len();
     let hidden = rows / 4;
-    assert!(acc.len() == 4 * n && h.len() == n && first + n <= hidden && w.bias.len() == rows);
+    assert!(acc.len() == 4 * n && ih.len() == 4 * n && h.len() == n && first + n <= hidden);
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
     let per_tensor = x_scale * w.scales[0];
-    // (acc index, weight row) of gate k, unit j.
+    // (acc and ih index, weight row) of gate k, unit j.
     let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
     let mut j = 0;
     // Sixteen units at a time while they last, then eight at a time, the last ones masked:
@@ -582,7 +582,7 @@ fn cell_from_accumulators(
                     _mm512_mul_ps(v, scale),
                     _mm512_loadu_ps(w.bias.as_ptr().add(r)),
                 );
-                _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(r)))
+                _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
             };
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
             let (c_new, h_new) = cell16([gate(0), gate(1), gate(2), gate(3)], c_old);
@@ -622,7 +622,7 @@ fn cell_from_accumulators(
                 };
                 let v = _mm256_cvtepi32_ps(_mm256_castps_si256(load(acc.as_ptr().add(a).cast())));
                 let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), load(w.bias.as_ptr().add(r)));
-                _mm256_add_ps(hh, load(ih.as_ptr().add(r)))
+                _mm256_add_ps(hh, load(ih.as_ptr().add(a)))
             };
             let c_old = load(c.as_ptr().add(j));
             let (c_new, h_new) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], c_old);

@@ -229,8 +229,8 @@ pub fn for_each_gate(hidden: usize, units: &Range<usize>, mut f: impl FnMut(Rang
 /// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
 /// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
-/// adds the step's input projection `ih` (`batch × 4H`) and runs [`lstm_cell`], updating
-/// `state`.
+/// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
+/// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
 ///
 /// The same operations in the same order on every kernel; AVX-512 fuses them so the gates
 /// never make a round trip through memory.
@@ -254,7 +254,7 @@ pub fn lstm_units_u8i8(
             && (w.scales.len() == 1 || w.scales.len() == rows)
             && w.bias.len() == rows
             && h_prev.len() == batch * hidden
-            && ih.len() == batch * rows,
+            && ih.len() == batch * 4 * n,
         "lstm_units_u8i8: lengths"
     );
     scratch.accumulators.resize(batch * 4 * n, 0);
@@ -286,12 +286,12 @@ pub fn lstm_units_u8i8(
                     let (acc, y) = (&acc[offset..][..r.len()], &mut gates[offset..][..r.len()]);
                     dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
                 });
-                let ih = &ih[b * rows..][..rows];
+                let ih = &ih[b * 4 * n..][..4 * n];
                 let (c, h) = state.row(b);
                 lstm_cell(
                     kernel,
                     [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                    [0, 1, 2, 3].map(|k| &ih[k * hidden + units.start..][..n]),
+                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
                     c,
                     h,
                 );

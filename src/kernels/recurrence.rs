@@ -189,37 +189,44 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
     (hidden.div_ceil(per), per)
 }
 
-/// Runs the recurrence of one layer.
+/// Runs one layer on up to `threads` threads: its input projection, then its recurrence.
 ///
-/// `step(h, units, ih_t, state, scratch)` must run one time step for `units`: project the full
-/// previous hidden state `h` (`batch × hidden`) onto their gate rows, add the step's input
-/// projection `ih_t` (`batch × 4 hidden`) and update `state` (their `c`, and their `h` of
-/// this step); `scratch.h_is_new` tells it whether `h` changed since this scratch's last call
-/// (so work on the whole `h`, such as quantizing it, can be reused).
-/// `ih` holds the input projection of every step (`steps × batch × 4 hidden`), `h0` the
-/// initial hidden state, `c` the cell state (initial in, final out), and `out` receives `h` of
-/// every step (`steps × batch × hidden`).
+/// The hidden units are split into blocks, and the work into (phase, block) tasks. Phase 0
+/// is the input projection: `project(units, ih_block, scratch)` must fill `ih_block`
+/// (`steps × batch × 4 × units.len()`, `[row][gate][unit]`) with the projection of every
+/// input row onto the units' gate rows. Phase `t + 1` is time step `t`: `step(h, ih_t, state,
+/// scratch)` must project the full previous hidden state `h` (`batch × hidden`) onto the
+/// units' gate rows, add their input projection `ih_t` (`batch × 4 × units.len()`) and update
+/// `state` (their `c`, and their `h` of this step); `scratch.h_is_new` tells it whether `h`
+/// changed since this scratch's last call (so work on the whole `h`, such as quantizing it,
+/// can be reused).
 ///
-/// The work is shared out as (step, block of units) tasks: every step, each thread takes its
-/// own blocks first (so their weights stay in its caches) and then any block not yet taken, so
-/// a descheduled worker never holds the others up; a step starts once every task of the
-/// previous step is done. Each unit's arithmetic is the same whoever runs it.
+/// `ih` is where the projection goes (`steps × batch × 4 hidden`, block after block), `h0`
+/// is the initial hidden state, `c` the cell state (initial in, final out), and `out`
+/// receives `h` of every step (`steps × batch × hidden`).
+///
+/// In every phase each thread takes its own blocks first (so their weights and their part of
+/// the projection stay in its caches) and then any block not yet taken, so a descheduled
+/// worker never holds the others up; a phase starts once every task of the previous one is
+/// done. Each unit's arithmetic is the same whoever runs it.
 ///
 /// # Panics
 /// If the lengths do not match `shape`.
 #[allow(clippy::too_many_arguments)]
-pub fn run_layer<S>(
+pub fn run_layer<P, S>(
     threads: usize,
     pool: &mut Pool,
     scratch: &mut Vec<StepScratch>,
     shape: LayerShape,
+    project: &P,
     step: &S,
-    ih: &[f32],
+    ih: &mut [f32],
     h0: &[f32],
     c: &mut [f32],
     out: &mut [f32],
 ) where
-    S: Fn(&[f32], Range<usize>, &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
+    P: Fn(Range<usize>, &mut [f32], &mut StepScratch) + Sync,
+    S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
     let LayerShape {
         steps,
@@ -228,6 +235,7 @@ pub fn run_layer<S>(
     } = shape;
     shape.check_buffers("run_layer", ih, h0, c, out);
     let h_len = batch * hidden;
+    let rows = steps * batch;
     let threads = threads.clamp(1, hidden.div_ceil(PANEL).max(1));
     if scratch.len() < threads {
         scratch.resize_with(threads, StepScratch::default);
@@ -237,7 +245,7 @@ pub fn run_layer<S>(
     // first time allocates nothing.
     for s in &mut scratch[..threads] {
         s.gates.reserve_total(4 * batch * per);
-        s.accumulators.reserve_total(4 * batch * per);
+        s.accumulators.reserve_total(4 * rows * per);
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
     }
@@ -246,6 +254,7 @@ pub fn run_layer<S>(
     let claims: [Padded<AtomicUsize>; MAX_BLOCKS] =
         std::array::from_fn(|_| Padded(AtomicUsize::new(0)));
     let done = Padded(AtomicUsize::new(0));
+    let ih = SharedSlice::new(ih);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
     let scratch = SharedSlice::new(&mut scratch[..threads]);
@@ -253,33 +262,44 @@ pub fn run_layer<S>(
         // SAFETY: the pool gives each thread of a run its own index.
         let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
         let mut last_step = usize::MAX;
-        for t in 0..steps {
-            spin_until(|| done.0.load(Ordering::Acquire) >= t * blocks);
+        for phase in 0..=steps {
+            spin_until(|| done.0.load(Ordering::Acquire) >= phase * blocks);
             // This thread's own blocks first (their weights stay in its caches), then any
             // block nobody has taken yet.
             let own = (0..blocks).filter(|b| b % threads == index % threads);
             let others = (0..blocks).filter(|b| b % threads != index % threads);
             for block in own.chain(others) {
-                // claims[block] counts the steps of that block taken so far.
-                if claims[block].0.load(Ordering::Relaxed) != t
+                // claims[block] counts the phases of that block taken so far.
+                if claims[block].0.load(Ordering::Relaxed) != phase
                     || claims[block]
                         .0
-                        .compare_exchange(t, t + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .compare_exchange(phase, phase + 1, Ordering::AcqRel, Ordering::Relaxed)
                         .is_err()
                 {
                     continue;
                 }
                 let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
+                let n = units.len();
+                let ih_block = 4 * rows * units.start..4 * rows * units.end;
+                if phase == 0 {
+                    // SAFETY: this task alone writes the block's part of `ih`, which nobody
+                    // reads before every task of phase 0 is done.
+                    project(units, unsafe { ih.get_mut(ih_block) }, s);
+                    done.0.fetch_add(1, Ordering::Release);
+                    continue;
+                }
+                let t = phase - 1;
                 s.h_is_new = t != last_step;
                 last_step = t;
+                // SAFETY (both): every task of phase t is done (Acquire above), so `ih` is
+                // complete, and so is row t − 1 of `out`; nobody writes either any more.
                 let h_prev: &[f32] = if t == 0 {
                     h0
                 } else {
-                    // SAFETY: every task of step t − 1 is done (Acquire above), so row t − 1
-                    // is complete and nobody writes it any more.
                     unsafe { out.get((t - 1) * h_len..t * h_len) }
                 };
-                let ih_t = &ih[t * 4 * h_len..][..4 * h_len];
+                let at = ih_block.start + t * batch * 4 * n;
+                let ih_t = unsafe { ih.get(at..at + batch * 4 * n) };
                 let mut state = UnitState {
                     c: c.as_ptr(),
                     // SAFETY: row t of `out` lies within it (checked by check_buffers).
@@ -291,7 +311,7 @@ pub fn run_layer<S>(
                 };
                 // This task alone owns `units` of every batch row of `c` and of row t of
                 // `out`, which is read only once every task of step t is done.
-                step(h_prev, state.units(), ih_t, &mut state, s);
+                step(h_prev, ih_t, &mut state, s);
                 done.0.fetch_add(1, Ordering::Release);
             }
         }

@@ -244,8 +244,21 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
             };
             let mut whole = UnitState::whole(&mut c, &mut h, hidden);
             for start in (0..hidden).step_by(per) {
-                let mut block = whole.block(start..(start + per).min(hidden));
-                lstm_units_u8i8(kernel, recurrent, &h_prev, &ih, &mut block, &mut scratch);
+                let units = start..(start + per).min(hidden);
+                // The block's part of the input projection, [batch][gate][unit].
+                let ih_block: Vec<f32> = (0..batch * 4)
+                    .flat_map(|row| &ih[row * hidden + units.start..row * hidden + units.end])
+                    .copied()
+                    .collect();
+                let mut block = whole.block(units);
+                lstm_units_u8i8(
+                    kernel,
+                    recurrent,
+                    &h_prev,
+                    &ih_block,
+                    &mut block,
+                    &mut scratch,
+                );
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&c), bits(&h))

@@ -1,5 +1,7 @@
 //! The linear map `y = x Wᵀ + b` and the trait the LSTM is generic over.
 
+use std::ops::Range;
+
 use crate::kernels::{
     self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch, UnitState,
 };
@@ -12,6 +14,8 @@ pub struct LinearScratch {
     pub quantized: LineBuf<u8>,
     /// Integer accumulators.
     pub accumulators: LineBuf<i32>,
+    /// Scale and zero point `quantized` was made with.
+    pub params: (f32, i32),
 }
 
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
@@ -50,9 +54,30 @@ pub trait LinearOp: Clone + Send + Sync {
         scratch: &mut LinearScratch,
     );
 
+    /// Gets a whole input sequence `x` (`rows × in`) ready for [`LinearOp::project_units`]:
+    /// the int8 map quantizes it from its whole range into `scratch`, as its forward pass
+    /// does; the f32 map has nothing to do.
+    fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch);
+
+    /// An LSTM layer's input projection for some hidden units: with this map being `W_ih`
+    /// (`4H × in`), fills `out` (`rows × 4 × units.len()`) with `out[i][gate][u] = (x W_ihᵀ +
+    /// b_ih)[i][gate·H + units.start + u]` for every row `i` of `x` (`rows × in`, made ready
+    /// by [`LinearOp::prepare_sequence`] into `prepared`): the same values, bit for bit, as
+    /// [`LinearOp::forward`] gives in those columns.
+    fn project_units(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        prepared: &LinearScratch,
+        units: Range<usize>,
+        out: &mut [f32],
+        scratch: &mut StepScratch,
+    );
+
     /// One LSTM time step for the hidden units of `state`: with this map being `W_hh` and `h`
     /// the previous hidden state (`batch × H`), adds `W_hh h + b_hh` for the units' gate rows
-    /// to the step's input projection `ih` (`batch × 4H`), runs the cell and updates `state`.
+    /// to their input projection `ih` (`batch × 4 × units`, `[batch][gate][unit]`), runs the
+    /// cell and updates `state`.
     /// `scratch.h_is_new` says whether `h` changed since this scratch's last call (so work on
     /// the whole `h`, such as quantizing it, can be reused).
     fn step_units(
@@ -171,6 +196,31 @@ impl LinearOp for Linear {
         );
     }
 
+    fn prepare_sequence(&self, _kernel: Kernel, _x: &[f32], _scratch: &mut LinearScratch) {}
+
+    fn project_units(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        _prepared: &LinearScratch,
+        units: Range<usize>,
+        out: &mut [f32],
+        _scratch: &mut StepScratch,
+    ) {
+        let rows = x.len() / self.in_features();
+        let n = units.len();
+        kernels::for_each_gate(self.out_features() / 4, &units, |r, offset| {
+            let part = &mut out[offset..];
+            kernels::gemm_f32(kernel, x, rows, &self.packed, r.clone(), part, 4 * n);
+            for row in 0..rows {
+                let row = &mut part[row * 4 * n..][..r.len()];
+                for (v, bias) in row.iter_mut().zip(&self.bias[r.clone()]) {
+                    *v += bias;
+                }
+            }
+        });
+    }
+
     /// The projection with the vectorised f32 GEMV into `scratch.gates`, then the cell.
     fn step_units(
         &self,
@@ -195,12 +245,12 @@ impl LinearOp for Linear {
         });
         for b in 0..batch {
             let gates = &scratch.gates[b * 4 * n..][..4 * n];
-            let ih = &ih[b * 4 * hidden..][..4 * hidden];
+            let ih = &ih[b * 4 * n..][..4 * n];
             let (c, h) = state.row(b);
             kernels::lstm_cell(
                 kernel,
                 [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                [0, 1, 2, 3].map(|k| &ih[k * hidden + units.start..][..n]),
+                [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
                 c,
                 h,
             );

@@ -242,15 +242,6 @@ impl<L: LinearOp> Lstm<L> {
         for (k, layer) in self.layers.iter().enumerate() {
             // Layer k reads sequence_a (or the input) and writes sequence_b.
             let layer_input: &[f32] = if k == 0 { input_slice } else { &ws.sequence_a };
-            layer.ih.forward_with(
-                exec,
-                &mut ws.pool,
-                layer_input,
-                rows,
-                &mut ws.input_projection,
-                &mut ws.scratch,
-            );
-
             match state {
                 Some(s) => {
                     copy_state(&mut ws.h, &s.h, k);
@@ -262,7 +253,16 @@ impl<L: LinearOp> Lstm<L> {
                 }
             }
             if threads == 1 {
-                // Too small to share a step: no tasks, no atomics, one fused step at a time.
+                // Too small to share a step: no tasks, no atomics, one fused step at a time
+                // (the input projection may still use threads: it is one big product).
+                layer.ih.forward_with(
+                    exec,
+                    &mut ws.pool,
+                    layer_input,
+                    rows,
+                    &mut ws.input_projection,
+                    &mut ws.scratch,
+                );
                 if ws.step_scratch.is_empty() {
                     ws.step_scratch.push(StepScratch::default());
                 }
@@ -276,11 +276,17 @@ impl<L: LinearOp> Lstm<L> {
                     &mut ws.step_scratch[0],
                 );
             } else {
-                let step = |h: &[f32],
-                            _units,
-                            ih: &[f32],
-                            state: &mut UnitState<'_>,
-                            scratch: &mut StepScratch| {
+                layer
+                    .ih
+                    .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
+                let prepared = &ws.scratch;
+                let project = |units, ih: &mut [f32], scratch: &mut StepScratch| {
+                    let x = layer_input;
+                    layer
+                        .ih
+                        .project_units(exec.kernel, x, prepared, units, ih, scratch);
+                };
+                let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
                     layer.hh.step_units(exec.kernel, h, ih, state, scratch);
                 };
                 kernels::run_layer(
@@ -288,8 +294,9 @@ impl<L: LinearOp> Lstm<L> {
                     &mut ws.pool,
                     &mut ws.step_scratch,
                     shape,
+                    &project,
                     &step,
-                    &ws.input_projection,
+                    &mut ws.input_projection,
                     &ws.h,
                     &mut ws.c,
                     &mut ws.sequence_b,

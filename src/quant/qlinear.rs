@@ -202,6 +202,37 @@ impl LinearOp for QLinear {
         );
     }
 
+    fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch) {
+        let params = self.quantize_input(kernel, x, &mut scratch.quantized);
+        scratch.params = (params.scale, params.zero_point);
+    }
+
+    fn project_units(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        prepared: &LinearScratch,
+        units: Range<usize>,
+        out: &mut [f32],
+        scratch: &mut StepScratch,
+    ) {
+        let rows = x.len() / self.in_features();
+        let (n, hidden) = (units.len(), self.out_features() / 4);
+        let (scale, zp) = prepared.params;
+        scratch.accumulators.resize(rows * 4 * n, 0);
+        let acc = &mut scratch.accumulators[..];
+        kernels::for_each_gate(hidden, &units, |r, offset| {
+            let (q, w) = (&prepared.quantized[..], &self.weight);
+            kernels::gemm_u8i8(kernel, q, rows, zp, w, r, &mut acc[offset..], 4 * n);
+        });
+        for (acc, out) in acc.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * n)) {
+            kernels::for_each_gate(hidden, &units, |r, offset| {
+                let (acc, y) = (&acc[offset..][..r.len()], &mut out[offset..][..r.len()]);
+                self.dequantize(kernel, scale, r, acc, y);
+            });
+        }
+    }
+
     /// The fused layer kernel ([`kernels::lstm_layer_u8i8`]).
     fn run_recurrence(
         &self,
