@@ -1,10 +1,11 @@
 //! AVX2 + FMA kernels, bit-for-bit twins of [`super::scalar`].
 //!
 //! Int8 products use `vpmaddubsw` (u8 × i8, adjacent pairs summed into saturating i16) then
-//! `vpmaddwd` with ones (i16 pairs into i32). The i16 step cannot saturate here: with
-//! `reduce_range` activations are 0..=127 and weights −128..=127, so a pair sums to at most
-//! 2 · 127 · 128 = 32512 < 32767. (Full-range u8 activations could saturate; callers only pass
-//! activations quantized with qmax = 127.)
+//! `vpmaddwd` with ones (i16 pairs into i32). The i16 step cannot saturate here: activations
+//! are quantized with `reduce_range` (qmax = 127), which leaves them at most 128 (the zero
+//! point's rounding can add a half to the top value, 127.5 rounding to 128), and weights are
+//! −128..=127, so a pair sums to between 2 · 128 · −128 = −32768 and 2 · 128 · 127 = 32512,
+//! both within i16. (Full-range u8 activations could saturate.)
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -12,7 +13,7 @@ use std::ops::Range;
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
 use super::scalar;
 
-/// See [`super::gemm_u8i8`]. Activations must be at most 127 (see the module doc).
+/// See [`super::gemm_u8i8`]. Activations must be at most 128 (see the module doc).
 #[target_feature(enable = "avx2,fma")]
 pub fn gemm_u8i8(
     a: &[u8],

@@ -29,9 +29,9 @@ pub use recurrence::{
 /// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
 /// exact i32 arithmetic.
 ///
-/// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 127
-/// (activations quantized with `reduce_range`); row `i` of the output starts at
-/// `out[i · out_stride]`.
+/// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 128
+/// (activations quantized with `reduce_range`: qmax is 127, and rounding the zero point can
+/// push the top value to 128); row `i` of the output starts at `out[i · out_stride]`.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -53,8 +53,8 @@ pub fn gemm_u8i8(
     );
     check_output(m, rows.len(), out.len(), out_stride);
     debug_assert!(
-        a.iter().all(|&v| v <= 127),
-        "gemm_u8i8: activations above 127"
+        a.iter().all(|&v| v <= 128),
+        "gemm_u8i8: activations above 128"
     );
     match kernel {
         Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
