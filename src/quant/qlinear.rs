@@ -149,7 +149,9 @@ impl QLinear {
 }
 
 impl LinearOp for QLinear {
-    const MIN_STEP_WORK_PER_THREAD: usize = 96 * 1024;
+    // Measured: one thread is as fast at hidden 144 (83K per step), two are 6% faster at 160
+    // and 33% at 192.
+    const MIN_STEP_WORK_PER_THREAD: usize = 44 * 1024;
     const MIN_GEMM_WORK_PER_THREAD: usize = 1024 * 1024;
 
     fn in_features(&self) -> usize {
