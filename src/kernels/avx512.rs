@@ -240,8 +240,8 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
 
 /// See [`super::lstm_units_u8i8`]: the same operations in the same order as its portable
 /// composition. The product goes straight to the accumulators and the cell dequantizes them
-/// itself, 16 units at a time, so no intermediate values make a round trip through a gates
-/// buffer.
+/// itself, 16 units at a time (8 for the last ones), so no intermediate values make a round
+/// trip through a gates buffer.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn lstm_units_u8i8(
     w: QuantizedRecurrent<'_>,

@@ -1,7 +1,8 @@
-//! One LSTM layer's recurrence, fused and shared across threads: a task is one time step for
-//! one block of hidden units; it projects the previous `h` onto the block's four gate rows,
-//! adds the precomputed input projection, and updates the block's `c` and `h`. Each unit's
-//! arithmetic is the same whoever runs it, so results do not depend on the thread count.
+//! One LSTM layer shared across threads, or run on one: the hidden units are split into
+//! blocks; a block's first task projects the whole input sequence onto its four gate rows, and
+//! each later task is one time step for it: it projects the previous `h` onto those rows, adds
+//! the input projection, and updates the block's `c` and `h`. Each unit's arithmetic is the
+//! same whoever runs it, so results do not depend on the thread count.
 
 use std::marker::PhantomData;
 use std::ops::Range;
