@@ -2,8 +2,8 @@
 //!
 //! Int8 products use `vpmaddubsw` (u8 × i8, adjacent pairs summed into saturating i16) then
 //! `vpmaddwd` with ones (i16 pairs into i32). The i16 step cannot saturate here: activations
-//! are quantized with `reduce_range` (qmax = 127), which leaves them at most 128 (the zero
-//! point's rounding can add a half to the top value, 127.5 rounding to 128), and weights are
+//! are quantized with `reduce_range` (qmax = 127), which leaves them at most 128 (`x / scale`
+//! and the zero point are rounded separately, and each can gain a half), and weights are
 //! −128..=127, so a pair sums to between 2 · 128 · −128 = −32768 and 2 · 128 · 127 = 32512,
 //! both within i16. (Full-range u8 activations could saturate.)
 
@@ -342,8 +342,9 @@ pub fn quantize_u8(
         for j in (0..full).step_by(8) {
             // SAFETY: j + 8 <= cols = x_row.len().
             let v = unsafe { _mm256_loadu_ps(x_row.as_ptr().add(j)) };
-            let t = _mm256_add_ps(_mm256_mul_ps(v, inv), zp);
+            let t = _mm256_mul_ps(v, inv);
             let t = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+            let t = _mm256_add_ps(t, zp);
             let q = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(t, lo), hi));
             let words = _mm256_packus_epi32(q, q);
             let bytes = _mm256_packus_epi16(words, words);

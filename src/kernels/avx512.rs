@@ -354,13 +354,13 @@ pub fn lstm_layer_small_u8i8(
         for t in 0..steps {
             let (lo, hi) = avx2::fold_lanes(h, h);
             let params = crate::quant::choose_activation_params(lo, hi);
-            // As avx2::quantize_u8: round(h / scale + zp), clamped to 0..=255.
+            // As avx2::quantize_u8: round(h / scale) + zp, clamped to 0..=255.
             let zp = _mm256_set1_ps(params.zero_point as f32);
-            let scaled = _mm256_add_ps(_mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale)), zp);
+            let scaled = _mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale));
             let rounded =
                 _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(scaled);
             let clamped = _mm256_min_ps(
-                _mm256_max_ps(rounded, _mm256_setzero_ps()),
+                _mm256_max_ps(_mm256_add_ps(rounded, zp), _mm256_setzero_ps()),
                 _mm256_set1_ps(255.0),
             );
             let words = _mm256_cvtepi32_epi8(_mm256_cvttps_epi32(clamped));

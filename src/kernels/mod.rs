@@ -30,8 +30,9 @@ pub use recurrence::{
 /// exact i32 arithmetic.
 ///
 /// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 128
-/// (activations quantized with `reduce_range`: qmax is 127, and rounding the zero point can
-/// push the top value to 128); row `i` of the output starts at `out[i · out_stride]`.
+/// (activations quantized with `reduce_range`: qmax is 127, and rounding `x / scale` and the
+/// zero point separately can push the top value to 128); row `i` of the output starts at
+/// `out[i · out_stride]`.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -127,9 +128,12 @@ pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
     }
 }
 
-/// `out[i][j] = clamp(round_half_even(x[i][j] · inv_scale + zero_point), 0, 255)` (multiply,
-/// then add: no FMA) for `x` of `rows × cols` and `out` of `rows × out_stride`; the padding
-/// bytes of each output row are left as they are.
+/// `out[i][j] = clamp(round_half_even(x[i][j] · inv_scale) + zero_point, 0, 255)` for `x` of
+/// `rows × cols` and `out` of `rows × out_stride`; the padding bytes of each output row are
+/// left as they are. The zero point is added after rounding, as fbgemm's `Quantize` (and
+/// ATen's `quantize_val`) do for dynamic quantization: adding it first rounds differently at
+/// ties and when the f32 sum loses the product's low bits, which moved one PyTorch case's
+/// output by 9e-6.
 ///
 /// # Panics
 /// If the lengths do not match or `out_stride < cols`.

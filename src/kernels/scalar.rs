@@ -88,7 +88,7 @@ pub fn quantize_u8(
     let zp = zero_point as f32;
     for (x_row, out_row) in x.chunks_exact(cols).zip(out.chunks_exact_mut(out_stride)) {
         for (o, &v) in out_row.iter_mut().zip(x_row) {
-            *o = (v * inv_scale + zp).round_ties_even().clamp(0.0, 255.0) as u8;
+            *o = ((v * inv_scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8;
         }
     }
 }
