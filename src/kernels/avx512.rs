@@ -741,8 +741,11 @@ pub fn gemm_f32(
         let np = (last - p).min(GROUP);
         let mut i = 0;
         while i < m {
+            // Eight rows share each weight load when there are eight: with four, a pair of
+            // panels was read from L2 once per four rows, and L2 bandwidth capped the product.
             let mr = match m - i {
-                4.. => 4,
+                8.. => 8,
+                4..=7 => 4,
                 2 | 3 => 2,
                 _ => 1,
             };
@@ -762,6 +765,12 @@ pub fn gemm_f32(
             // SAFETY (all calls): pointers as above; each micro-kernel reads `k` columns.
             unsafe {
                 match (np, mr) {
+                    (GROUP, 8) => {
+                        for pair in (0..GROUP).step_by(2) {
+                            let acc = micro_f32::<2, 8>(a_ptr, k, w_ptr.add(pair * panel_len));
+                            emit_all(acc, pair, &mut emit);
+                        }
+                    }
                     (GROUP, 4) => {
                         for pair in (0..GROUP).step_by(2) {
                             let acc = micro_f32::<2, 4>(a_ptr, k, w_ptr.add(pair * panel_len));
@@ -774,6 +783,7 @@ pub fn gemm_f32(
                         for pp in 0..np {
                             let wp = w_ptr.add(pp * panel_len);
                             match mr {
+                                8 => emit_all(micro_f32::<1, 8>(a_ptr, k, wp), pp, &mut emit),
                                 4 => emit_all(micro_f32::<1, 4>(a_ptr, k, wp), pp, &mut emit),
                                 2 => emit_all(micro_f32::<1, 2>(a_ptr, k, wp), pp, &mut emit),
                                 _ => emit_all(micro_f32::<1, 1>(a_ptr, k, wp), pp, &mut emit),
