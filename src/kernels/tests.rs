@@ -27,13 +27,58 @@ fn simd_kernels() -> Vec<Kernel> {
         .collect()
 }
 
+/// A product's shape: `m × cols` activations, `rows × cols` weights, output rows `start..end`.
+struct ProductShape {
+    rows: usize,
+    cols: usize,
+    m: usize,
+    start: usize,
+    end: usize,
+}
+
+impl ProductShape {
+    /// Small odd shapes, and one case in four large enough for the kernels' widest blocks
+    /// (eight panels of 16 rows against up to eight activation rows at once).
+    fn random(rng: &mut Rng, case: usize) -> Self {
+        let cols = 1 + rng.below(70);
+        if case % 4 == 0 {
+            let rows = 8 * PANEL + 1 + rng.below(150);
+            let start = rng.below(PANEL);
+            let end = rows - rng.below(PANEL);
+            let m = 1 + rng.below(20);
+            return ProductShape {
+                rows,
+                cols,
+                m,
+                start,
+                end,
+            };
+        }
+        let rows = 1 + rng.below(70);
+        let m = 1 + rng.below(11);
+        let start = rng.below(rows);
+        let end = start + 1 + rng.below(rows - start);
+        ProductShape {
+            rows,
+            cols,
+            m,
+            start,
+            end,
+        }
+    }
+}
+
 #[test]
 fn integer_products_equal_scalar_bit_for_bit() {
     let mut rng = Rng(7);
     for case in 0..120 {
-        let rows = 1 + rng.below(70);
-        let cols = 1 + rng.below(70);
-        let m = 1 + rng.below(11);
+        let ProductShape {
+            rows,
+            cols,
+            m,
+            start,
+            end,
+        } = ProductShape::random(&mut rng, case);
         // Activations reach 128 (see gemm_u8i8); two cases in ten are AVX2's extremes, where
         // every pair of products sums to exactly i16::MIN or to 32512.
         let extreme = [Some(i8::MIN), Some(i8::MAX), None][(case % 10).min(2)];
@@ -52,8 +97,6 @@ fn integer_products_equal_scalar_bit_for_bit() {
             })
             .collect();
         let zp = rng.below(128) as i32;
-        let start = rng.below(rows);
-        let end = start + 1 + rng.below(rows - start);
         let n = end - start;
         let out_stride = n + rng.below(5);
         let len = (m - 1) * out_stride + n;
@@ -91,14 +134,16 @@ fn integer_products_equal_scalar_bit_for_bit() {
 fn f32_products_equal_scalar_bit_for_bit() {
     let mut rng = Rng(11);
     for case in 0..120 {
-        let rows = 1 + rng.below(70);
-        let cols = 1 + rng.below(70);
-        let m = 1 + rng.below(11);
+        let ProductShape {
+            rows,
+            cols,
+            m,
+            start,
+            end,
+        } = ProductShape::random(&mut rng, case);
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32(1.0)).collect();
         let packed = PackedF32::pack(&w, rows, cols);
         let a: Vec<f32> = (0..m * cols).map(|_| rng.f32(3.0)).collect();
-        let start = rng.below(rows);
-        let end = start + 1 + rng.below(rows - start);
         let n = end - start;
         let out_stride = n + rng.below(5);
         let len = (m - 1) * out_stride + n;
