@@ -41,7 +41,7 @@ impl ProductShape {
     /// (eight panels of 16 rows against up to eight activation rows at once).
     fn random(rng: &mut Rng, case: usize) -> Self {
         let cols = 1 + rng.below(70);
-        if case % 4 == 0 {
+        if case.is_multiple_of(4) {
             let rows = 8 * PANEL + 1 + rng.below(150);
             let start = rng.below(PANEL);
             let end = rows - rng.below(PANEL);
