@@ -81,7 +81,7 @@ fn resize(buffer: &mut LineBuf<f32>, len: usize) {
 }
 
 fn reuse_array(array: &mut Array3<f32>, shape: [usize; 3]) {
-    if array.shape() != shape {
+    if array.dim() != (shape[0], shape[1], shape[2]) {
         *array = Array3::zeros(shape);
     }
 }
@@ -336,21 +336,20 @@ fn ensure_finite_view(what: &str, view: ArrayView3<f32>) -> Result<()> {
     }
 }
 
+/// Copies layer `layer` of a `[layers, batch, hidden]` state into `dst` (`batch × hidden`).
 fn copy_state(dst: &mut [f32], src: &Array3<f32>, layer: usize) {
-    for (d, s) in dst
-        .iter_mut()
-        .zip(src.index_axis(ndarray::Axis(0), layer).iter())
-    {
-        *d = *s;
+    let part = src.index_axis(ndarray::Axis(0), layer);
+    match part.as_slice() {
+        Some(part) => dst.copy_from_slice(&part[..dst.len()]),
+        None => dst.iter_mut().zip(part.iter()).for_each(|(d, s)| *d = *s),
     }
 }
 
+/// Writes `src` (`batch × hidden`, or longer) into layer `layer` of a `[layers, batch, hidden]`
+/// state.
 fn write_state(dst: &mut Array3<f32>, src: &[f32], layer: usize) {
-    for (d, s) in dst
-        .index_axis_mut(ndarray::Axis(0), layer)
-        .iter_mut()
-        .zip(src)
-    {
-        *d = *s;
-    }
+    let mut part = dst.index_axis_mut(ndarray::Axis(0), layer);
+    let part = part.as_slice_mut().expect("owned arrays are contiguous");
+    let n = part.len();
+    part.copy_from_slice(&src[..n]);
 }
