@@ -80,7 +80,7 @@ pub fn parse_fp32(bytes: &[u8], origin: &str) -> Result<Lstm<Linear>> {
     Ok(Lstm::from_parts(layers, head, structure.dims))
 }
 
-/// The tensors of an FP32 model under PyTorch's names, ready for [`serialize`].
+/// The tensors of an FP32 model under PyTorch's names, ready for `serialize`.
 pub fn fp32_tensors(model: &Lstm<Linear>) -> Vec<(String, OwnedTensor)> {
     let mut out = Vec::new();
     for (k, layer) in model.layers().iter().enumerate() {

@@ -61,7 +61,7 @@ pub struct App {
     pub paused: bool,
     /// One dimension slider for input and hidden size (true) or one each.
     pub linked: bool,
-    /// Index of the selected slider in [`Slider::rows`].
+    /// Index of the selected slider in `Slider::rows`.
     pub selected: usize,
     /// Whether the help overlay is shown.
     pub help: bool,
