@@ -1,10 +1,10 @@
 //! Accuracy: how far each variant's outputs move from FP32's, as the recipe reports it.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph};
 
 use crate::quant::Scheme;
 use crate::tui::app::App;
@@ -37,7 +37,6 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     };
-    let (kept, header) = super::fitting_header(inner.width, &COLUMNS);
     let rows = snapshot.variants.iter().map(|v| {
         let figure =
             |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());
@@ -54,22 +53,15 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
         };
-        let mut cells = [
+        let cells = [
             figure(format::small(v.output_mean_abs), theme::FIGURE),
             diff(v.diff_mean_abs),
             pct,
             diff(v.diff_max_abs),
-        ]
-        .map(Some);
-        let name = Cell::from(Span::styled(
-            theme::scheme_label(v.scheme),
-            theme::scheme_style(v.scheme),
-        ));
-        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
+        ];
+        (v.scheme, cells)
     });
-    let widths = std::iter::once(Constraint::Length(8))
-        .chain(kept.iter().map(|&i| Constraint::Min(COLUMNS[i].1)));
-    frame.render_widget(Table::new(rows, widths).header(header), inner);
+    frame.render_widget(super::variant_table(inner.width, &COLUMNS, rows), inner);
 }
 
 /// Green, yellow or red by the size of the percent difference.

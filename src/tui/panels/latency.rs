@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{Bar, BarChart, Cell, Paragraph, Sparkline};
 
 use crate::bench::{Snapshot, VariantSnapshot};
 use crate::quant::Scheme;
@@ -53,7 +53,6 @@ const COLUMNS: [(&str, u16, u8); 6] = [
 /// Percentiles, forwards and speed-up per variant.
 fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
     let reference = shaping::fp32(snapshot).map(|v| v.latency);
-    let (kept, header) = super::fitting_header(area.width, &COLUMNS);
     let rows = snapshot.variants.iter().map(|v| {
         let l = &v.latency;
         let time = |ns| Cell::from(Line::from(format::duration_ns(ns)).right_aligned());
@@ -64,24 +63,17 @@ fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
             }
             _ => Line::styled("—", theme::DIM),
         };
-        let mut cells = [
+        let cells = [
             time(l.p50_ns).style(theme::FIGURE),
             time(l.p90_ns),
             time(l.p99_ns),
             time(l.max_ns),
             Cell::from(Line::from(l.count.to_string()).right_aligned()).style(theme::DIM),
             Cell::from(speedup.right_aligned()),
-        ]
-        .map(Some);
-        let name = Cell::from(Span::styled(
-            theme::scheme_label(v.scheme),
-            theme::scheme_style(v.scheme),
-        ));
-        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
+        ];
+        (v.scheme, cells)
     });
-    let widths = std::iter::once(Constraint::Length(8))
-        .chain(kept.iter().map(|&i| Constraint::Min(COLUMNS[i].1)));
-    frame.render_widget(Table::new(rows, widths).header(header), area);
+    frame.render_widget(super::variant_table(area.width, &COLUMNS, rows), area);
 }
 
 /// The latency distributions on common log-spaced bins, one strip per variant, so the

@@ -10,13 +10,14 @@ mod status;
 mod system;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
-use ratatui::text::Line;
-use ratatui::widgets::{Cell, Row};
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
 
 use super::app::App;
 use super::layout::{MIN_HEIGHT, MIN_WIDTH, Screen};
 use super::theme;
+use crate::quant::Scheme;
 
 /// Draws the whole dashboard, or a notice when the terminal is too small for it.
 pub fn render(frame: &mut Frame, app: &App) {
@@ -53,17 +54,35 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(Line::styled(notice.as_str(), theme::WARN), area);
 }
 
-/// The columns of a variant table (`(title, width, priority)`, 0 the most important) that fit
-/// in `width` next to the variant name, and the header row naming them.
-fn fitting_header(width: u16, columns: &[(&'static str, u16, u8)]) -> (Vec<usize>, Row<'static>) {
+/// A table with one row per variant, `width` cells wide: the variant's name, then those of
+/// `columns` (`(title, width, priority)`, 0 the most important) that fit, under a header
+/// naming them. `rows` gives each variant's scheme and a cell for every column.
+fn variant_table<'a, const N: usize>(
+    width: u16,
+    columns: &[(&'static str, u16, u8); N],
+    rows: impl Iterator<Item = (Scheme, [Cell<'a>; N])>,
+) -> Table<'a> {
     let sizes: Vec<(u16, u8)> = columns.iter().map(|&(_, w, p)| (w, p)).collect();
-    let kept = fitting_columns(width.saturating_sub(8), &sizes);
+    let kept = fitting_columns(width.saturating_sub(NAME_WIDTH), &sizes);
     let titles = kept
         .iter()
         .map(|&i| Cell::from(Line::from(columns[i].0).right_aligned()));
     let header = Row::new(std::iter::once(Cell::from("variant")).chain(titles)).style(theme::DIM);
-    (kept, header)
+    let rows = rows.map(|(scheme, cells)| {
+        let mut cells = cells.map(Some);
+        let name = Cell::from(Span::styled(
+            theme::scheme_label(scheme),
+            theme::scheme_style(scheme),
+        ));
+        Row::new(std::iter::once(name).chain(kept.iter().filter_map(|&i| cells[i].take())))
+    });
+    let widths = std::iter::once(Constraint::Length(NAME_WIDTH))
+        .chain(kept.iter().map(|&i| Constraint::Min(columns[i].1)));
+    Table::new(rows, widths).header(header)
 }
+
+/// Cells of a variant table's name column.
+const NAME_WIDTH: u16 = 8;
 
 /// Which table columns fit in `width`, given each column's `(width, priority)` with 0 the
 /// most important; the kept indices come back in display order.
