@@ -85,10 +85,12 @@ impl<'a> UnitState<'a> {
         }
     }
 
-    /// The part of this state for `units`, which must lie within [`UnitState::units`].
+    /// The part of this state for `units`, which must lie within [`UnitState::units`] (the
+    /// tests' way to run a step in blocks without the thread pool).
     ///
     /// # Panics
     /// If they do not.
+    #[cfg(test)]
     pub fn block(&mut self, units: Range<usize>) -> UnitState<'_> {
         assert!(
             self.units.start <= units.start

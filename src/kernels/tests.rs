@@ -27,13 +27,15 @@ fn simd_kernels() -> Vec<Kernel> {
         .collect()
 }
 
-/// A product's shape: `m × cols` activations, `rows × cols` weights, output rows `start..end`.
+/// A product's shape: `m × cols` activations, `rows × cols` weights, output rows `start..end`
+/// written `out_stride` apart.
 struct ProductShape {
     rows: usize,
     cols: usize,
     m: usize,
     start: usize,
     end: usize,
+    out_stride: usize,
 }
 
 impl ProductShape {
@@ -46,25 +48,39 @@ impl ProductShape {
             let start = rng.below(PANEL);
             let end = rows - rng.below(PANEL);
             let m = 1 + rng.below(20);
+            let out_stride = end - start + rng.below(5);
             return ProductShape {
                 rows,
                 cols,
                 m,
                 start,
                 end,
+                out_stride,
             };
         }
         let rows = 1 + rng.below(70);
         let m = 1 + rng.below(11);
         let start = rng.below(rows);
         let end = start + 1 + rng.below(rows - start);
+        let out_stride = end - start + rng.below(5);
         ProductShape {
             rows,
             cols,
             m,
             start,
             end,
+            out_stride,
         }
+    }
+
+    /// Length of an output buffer: `m` rows of `end − start` values, `out_stride` apart.
+    fn out_len(&self) -> usize {
+        (self.m - 1) * self.out_stride + self.end - self.start
+    }
+
+    /// The values of output row `i`.
+    fn out_row(&self, i: usize) -> Range<usize> {
+        i * self.out_stride..i * self.out_stride + self.end - self.start
     }
 }
 
@@ -72,13 +88,15 @@ impl ProductShape {
 fn integer_products_equal_scalar_bit_for_bit() {
     let mut rng = Rng(7);
     for case in 0..120 {
+        let shape = ProductShape::random(&mut rng, case);
         let ProductShape {
             rows,
             cols,
             m,
             start,
             end,
-        } = ProductShape::random(&mut rng, case);
+            out_stride,
+        } = shape;
         // Activations reach 128 (see gemm_u8i8); two cases in ten are AVX2's extremes, where
         // every pair of products sums to exactly i16::MIN or to 32512.
         let extreme = [Some(i8::MIN), Some(i8::MAX), None][(case % 10).min(2)];
@@ -97,9 +115,7 @@ fn integer_products_equal_scalar_bit_for_bit() {
             })
             .collect();
         let zp = rng.below(128) as i32;
-        let n = end - start;
-        let out_stride = n + rng.below(5);
-        let len = (m - 1) * out_stride + n;
+        let len = shape.out_len();
         let mut expected = vec![0i32; len];
         gemm_u8i8(
             Kernel::Scalar,
@@ -123,7 +139,7 @@ fn integer_products_equal_scalar_bit_for_bit() {
             let mut got = vec![0i32; len];
             gemm_u8i8(kernel, &a, m, zp, &packed, start..end, &mut got, out_stride);
             for i in 0..m {
-                let row = i * out_stride..i * out_stride + n;
+                let row = shape.out_row(i);
                 assert_eq!(got[row.clone()], expected[row], "{kernel} case {case}");
             }
         }
@@ -134,19 +150,19 @@ fn integer_products_equal_scalar_bit_for_bit() {
 fn f32_products_equal_scalar_bit_for_bit() {
     let mut rng = Rng(11);
     for case in 0..120 {
+        let shape = ProductShape::random(&mut rng, case);
         let ProductShape {
             rows,
             cols,
             m,
             start,
             end,
-        } = ProductShape::random(&mut rng, case);
+            out_stride,
+        } = shape;
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32(1.0)).collect();
         let packed = PackedF32::pack(&w, rows, cols);
         let a: Vec<f32> = (0..m * cols).map(|_| rng.f32(3.0)).collect();
-        let n = end - start;
-        let out_stride = n + rng.below(5);
-        let len = (m - 1) * out_stride + n;
+        let len = shape.out_len();
         let mut expected = vec![0f32; len];
         gemm_f32(
             Kernel::Scalar,
@@ -167,7 +183,7 @@ fn f32_products_equal_scalar_bit_for_bit() {
             let mut got = vec![0f32; len];
             gemm_f32(kernel, &a, m, &packed, start..end, &mut got, out_stride);
             for i in 0..m {
-                let row = i * out_stride..i * out_stride + n;
+                let row = shape.out_row(i);
                 let (g, e): (Vec<u32>, Vec<u32>) = (
                     got[row.clone()].iter().map(|v| v.to_bits()).collect(),
                     expected[row].iter().map(|v| v.to_bits()).collect(),
