@@ -93,20 +93,10 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A latency given in µs, in the unit that suits it, with 3 significant figures.
+/// A latency given in µs (whole nanoseconds, as the histograms record them), in the unit
+/// that suits it with 3 significant figures, as the dashboard shows it.
 pub fn micros(us: f64) -> String {
-    let (value, unit) = match us {
-        us if us >= 1e6 => (us / 1e6, "s"),
-        us if us >= 1e3 => (us / 1e3, "ms"),
-        us if us >= 1.0 => (us, "µs"),
-        us => (us * 1e3, "ns"),
-    };
-    let decimals = match value {
-        v if v >= 100.0 => 0,
-        v if v >= 10.0 => 1,
-        _ => 2,
-    };
-    format!("{value:.decimals$} {unit}")
+    crate::tui::format::duration_ns((us * 1e3).round() as u64)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@
 mod app;
 mod engine;
 mod event;
-mod format;
+pub(crate) mod format;
 mod layout;
 mod panels;
 mod shaping;
