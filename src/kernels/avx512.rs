@@ -735,7 +735,6 @@ pub fn gemm_f32(
         gemv_f32_rows(a, w, rows, out);
         return;
     }
-    let mut tmp = [0f32; PANEL];
     let mut p = first;
     while p < last {
         let np = (last - p).min(GROUP);
@@ -753,14 +752,8 @@ pub fn gemm_f32(
             let (w_ptr, a_ptr) =
                 unsafe { (w.data().as_ptr().add(p * panel_len), a.as_ptr().add(i * k)) };
             let mut emit = |pp: usize, ii: usize, acc: __m512| {
-                // SAFETY: tmp holds 16 f32.
-                unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
                 let row = i + ii;
-                let dst = &mut out[row * out_stride..row * out_stride + n];
-                let base = (p + pp) * PANEL;
-                for r in rows.start.max(base)..rows.end.min(base + PANEL) {
-                    dst[r - rows.start] = tmp[r - base];
-                }
+                store_f32_panel(acc, p + pp, &rows, &mut out[row * out_stride..][..n]);
             };
             // SAFETY (all calls): pointers as above; each micro-kernel reads `k` columns.
             unsafe {
@@ -805,21 +798,7 @@ fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) 
     let k = w.cols();
     let panel_len = k * PANEL;
     let last = rows.end.div_ceil(PANEL);
-    let mut tmp = [0f32; PANEL];
-    let mut emit = |panel: usize, acc: __m512| {
-        let base = panel * PANEL;
-        if base >= rows.start && base + PANEL <= rows.end {
-            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
-            // SAFETY: dst holds 16 f32.
-            unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), acc) };
-        } else {
-            // SAFETY: tmp holds 16 f32.
-            unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
-            for r in rows.start.max(base)..rows.end.min(base + PANEL) {
-                out[r - rows.start] = tmp[r - base];
-            }
-        }
-    };
+    let mut emit = |panel: usize, acc: __m512| store_f32_panel(acc, panel, &rows, out);
     let mut panel = rows.start / PANEL;
     while panel < last {
         // SAFETY: the caller checked a.len() >= k and rows.end <= w.rows(), so these panels
@@ -842,6 +821,26 @@ fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) 
                 emit(panel, micro_f32::<1, 1>(a.as_ptr(), k, w_ptr)[0][0]);
                 panel += 1;
             }
+        }
+    }
+}
+
+/// Writes the outputs of `panel` that lie in `rows` to `out` (indexed from `rows.start`): one
+/// vector when the whole panel lies in `rows`, else lane by lane.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+fn store_f32_panel(acc: __m512, panel: usize, rows: &Range<usize>, out: &mut [f32]) {
+    let base = panel * PANEL;
+    if base >= rows.start && base + PANEL <= rows.end {
+        let dst = &mut out[base - rows.start..base - rows.start + PANEL];
+        // SAFETY: dst holds 16 f32.
+        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), acc) };
+    } else {
+        let mut tmp = [0f32; PANEL];
+        // SAFETY: tmp holds 16 f32.
+        unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
+        for r in rows.start.max(base)..rows.end.min(base + PANEL) {
+            out[r - rows.start] = tmp[r - base];
         }
     }
 }
