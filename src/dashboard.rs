@@ -39,7 +39,7 @@ impl Engine for Worker {
             snapshots,
         );
         let path = fresh_report_path(Path::new("."));
-        dynq::model::write_atomically(&path, Format::Markdown.render(&report).as_bytes())
+        dynq::io::write_atomically(&path, Format::Markdown.render(&report).as_bytes())
             .map_err(|e| format!("report not written: {e}"))?;
         Ok(path.display().to_string())
     }

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod check;
 pub mod error;
+pub mod io;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
@@ -13,7 +14,6 @@ pub mod quant;
 pub mod recipe;
 pub mod report;
 pub mod scenario;
-pub mod tensor;
 pub mod tui;
 
 pub use error::{DynqError, Result};

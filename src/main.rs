@@ -124,7 +124,7 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
     if to_stdout {
         print_stdout(&text).map_err(failed)?;
     } else {
-        dynq::model::write_atomically(path, text.as_bytes()).map_err(failed)?;
+        dynq::io::write_atomically(path, text.as_bytes()).map_err(failed)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 use ndarray::Array3;
 
 use crate::error::{DynqError, Result};
+use crate::io::{StateDictLayout, TensorFile, read_file};
 use crate::metrics::{max_abs_diff, mean_abs_diff};
-use crate::model::io::TensorFile;
-use crate::model::{LinearOp, LstmModel, LstmState, parse_fp32, read_file};
+use crate::model::{Lstm, LstmModel, LstmState, named_linear_maps, read_fp32};
 use crate::quant::{Model, QLinear, Scheme, quantize_dynamic};
 
 /// The bar a variant must clear to count as computing what PyTorch computes.
@@ -44,7 +44,8 @@ pub struct VariantExpectation {
     pub scheme: Scheme,
     /// `lstm_output`, `h_n`, `c_n` and, with a head, `output`, by name.
     pub outputs: Vec<(&'static str, Array3<f32>)>,
-    /// PyTorch's int8 weights and scales per linear map (`lstm.weight_ih_l0`, ..., `fc.weight`).
+    /// PyTorch's int8 weights and scales per linear map, named as the model's weights are in
+    /// the file (`lstm.weight_ih_l0`, ..., `fc.weight`).
     pub quantized_weights: Vec<(String, Vec<i8>, Vec<f64>)>,
 }
 
@@ -63,6 +64,8 @@ pub struct ReferenceCase {
     pub expectations: Vec<VariantExpectation>,
     /// The file's metadata (seed, sizes, torch version...).
     pub metadata: std::collections::HashMap<String, String>,
+    /// How the model's tensors are named in the file, which names its quantized weights too.
+    layout: StateDictLayout,
 }
 
 /// The comparison of one variant with PyTorch.
@@ -142,14 +145,13 @@ impl ReferenceCase {
 
     /// Parses a reference case; `origin` names it in errors.
     pub fn parse(bytes: &[u8], origin: &str) -> Result<ReferenceCase> {
-        let model = parse_fp32(bytes, origin)?;
         let file = TensorFile::parse(bytes, origin)?;
+        let (model, layout) = read_fp32(&file)?;
         let input = array3(&file, "input")?;
         let state = LstmState {
             h: array3(&file, "h0")?,
             c: array3(&file, "c0")?,
         };
-        let names = linear_names(&model);
         let mut expectations = Vec::new();
         for scheme in Scheme::ALL {
             let v = scheme.name();
@@ -165,13 +167,13 @@ impl ReferenceCase {
                 outputs.push(("output", array3(&file, &format!("{v}.output"))?));
             }
             let mut quantized_weights = Vec::new();
-            for name in &names {
-                let key = format!("{v}.{name}.int8");
+            for name in layout.linear_maps(model.layers().len()) {
+                let key = format!("{v}.{}.int8", name.weight);
                 if file.has(&key) {
                     let shape = file.shape(&key).unwrap_or_default();
                     let weights = file.i8(&key, &shape)?;
-                    let scales = file.f64_any(&format!("{v}.{name}.scale"))?.1;
-                    quantized_weights.push((name.clone(), weights, scales));
+                    let scales = file.f64_any(&format!("{v}.{}.scale", name.weight))?.1;
+                    quantized_weights.push((name.weight, weights, scales));
                 }
             }
             expectations.push(VariantExpectation {
@@ -193,6 +195,7 @@ impl ReferenceCase {
             state,
             expectations,
             metadata: file.metadata.clone(),
+            layout,
         })
     }
 
@@ -239,7 +242,7 @@ impl ReferenceCase {
         let mean = mean_abs_diff(&ours, &theirs);
         let weights_equal = match model {
             Model::Int8(q) if !expected.quantized_weights.is_empty() => Some(weights_match(
-                &quantized_maps(q),
+                &self.quantized_maps(q),
                 &expected.quantized_weights,
             )),
             _ => None,
@@ -255,28 +258,13 @@ impl ReferenceCase {
             pass,
         })
     }
-}
 
-/// PyTorch's names of a model's linear maps, in the order [`quantized_maps`] lists them.
-fn linear_names<L: LinearOp>(model: &crate::model::Lstm<L>) -> Vec<String> {
-    let mut names = Vec::new();
-    for k in 0..model.layers().len() {
-        names.push(format!("lstm.weight_ih_l{k}"));
-        names.push(format!("lstm.weight_hh_l{k}"));
+    /// The int8 maps of `model`, named as this case's file names its weights.
+    fn quantized_maps<'m>(&self, model: &'m Lstm<QLinear>) -> Vec<(String, &'m QLinear)> {
+        named_linear_maps(&self.layout, model)
+            .map(|(name, q)| (name.weight, q))
+            .collect()
     }
-    if model.head().is_some() {
-        names.push("fc.weight".into());
-    }
-    names
-}
-
-fn quantized_maps(model: &crate::model::Lstm<QLinear>) -> Vec<(String, &QLinear)> {
-    let maps = model
-        .layers()
-        .iter()
-        .flat_map(|layer| [&layer.ih, &layer.hh])
-        .chain(model.head());
-    linear_names(model).into_iter().zip(maps).collect()
 }
 
 fn weights_match(ours: &[(String, &QLinear)], theirs: &[(String, Vec<i8>, Vec<f64>)]) -> bool {

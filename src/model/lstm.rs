@@ -7,10 +7,10 @@ use ndarray::{Array3, ArrayView3};
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
+use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
     self, Execution, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
 };
-use crate::tensor::{ensure_finite, ensure_shape};
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
 #[derive(Debug, Clone, PartialEq)]

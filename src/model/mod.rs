@@ -1,16 +1,18 @@
 //! The FP32 model with PyTorch's `nn.LSTM` / `nn.Linear` semantics, its seeded initialisation,
-//! and safetensors loading with PyTorch's state_dict names.
+//! and its safetensors format with PyTorch's state_dict names.
 
 mod dims;
 mod init;
-pub(crate) mod io;
+mod io;
 mod linear;
 mod lstm;
 
 pub use dims::ModelDims;
 pub use init::{random_inputs, random_model};
-pub(crate) use io::read_file;
-pub use io::{fp32_tensors, load_fp32, parse_fp32, write_atomically};
+pub(crate) use io::{
+    fp32_tensors, lstm_tensors, named_linear_maps, read_float_lstm, read_fp32, read_lstm,
+};
+pub use io::{load_fp32, parse_fp32};
 pub use linear::{Linear, LinearOp, LinearScratch};
 pub use lstm::{Lstm, LstmLayer, LstmOutput, LstmState, Workspace};
 

@@ -4,152 +4,123 @@
 //! - int8 / int8_per_channel: `NAME.int8` (i8), `NAME.scale` (f32, `[1]` or `[rows]`) for every
 //!   weight, biases in f32.
 //!
-//! The `__metadata__` key `dynq_scheme` names the scheme.
+//! The `__metadata__` key `dynq_scheme` names the scheme. Files without biases
+//! (`nn.LSTM(bias=False)`) read as zero biases; dynq always writes them.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use super::model::Model;
 use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
-use crate::model::io::{LstmStructure, OwnedTensor, TensorFile, serialize};
-use crate::model::{Linear, LinearOp, Lstm, LstmLayer, fp32_tensors, parse_fp32};
+use crate::io::{OwnedTensor, TensorFile, read_file, serialize, write_atomically};
+use crate::model::{
+    Linear, LinearOp, Lstm, LstmModel, fp32_tensors, lstm_tensors, read_float_lstm, read_fp32,
+    read_lstm,
+};
 
 /// Metadata key holding the scheme's name.
 const SCHEME_KEY: &str = "dynq_scheme";
 
-/// The tensors of any linear map of a model, named after its weight tensor (`lstm.weight_ih_l0`,
-/// `fc.weight`) and its bias tensor.
-fn linear_names<L: LinearOp>(model: &Lstm<L>) -> Vec<(String, String, &L)> {
-    let mut out = Vec::new();
-    for (k, layer) in model.layers().iter().enumerate() {
-        for (kind, linear) in [("ih", &layer.ih), ("hh", &layer.hh)] {
-            out.push((
-                format!("lstm.weight_{kind}_l{k}"),
-                format!("lstm.bias_{kind}_l{k}"),
-                linear,
-            ));
-        }
-    }
-    if let Some(head) = model.head() {
-        out.push(("fc.weight".into(), "fc.bias".into(), head));
-    }
-    out
-}
+/// What int8 files append to a weight's name for its int8 values and for its scales.
+const INT8_SUFFIX: &str = ".int8";
+const SCALE_SUFFIX: &str = ".scale";
 
-pub(super) fn to_safetensors(model: &Model) -> Vec<u8> {
-    let tensors = match model {
-        Model::Fp32(m) => fp32_tensors(m),
-        Model::Fp16(m) => linear_names(m)
-            .into_iter()
-            .flat_map(|(weight_name, bias_name, l)| {
-                let halves: Vec<half::f16> =
-                    l.weight().iter().map(|&w| half::f16::from_f32(w)).collect();
-                [
-                    (
-                        weight_name,
-                        OwnedTensor::f16(&halves, &[l.out_features(), l.in_features()]),
-                    ),
-                    (bias_name, OwnedTensor::f32(&l.bias, &[l.out_features()])),
-                ]
-            })
-            .collect(),
-        Model::Int8(m) => linear_names(m)
-            .into_iter()
-            .flat_map(|(weight_name, bias_name, q)| {
-                [
-                    (
-                        format!("{weight_name}.int8"),
-                        OwnedTensor::i8(&q.weights(), &[q.out_features(), q.in_features()]),
-                    ),
-                    (
-                        format!("{weight_name}.scale"),
-                        OwnedTensor::f32(q.scales(), &[q.scales().len()]),
-                    ),
-                    (bias_name, OwnedTensor::f32(q.bias(), &[q.out_features()])),
-                ]
-            })
-            .collect(),
-    };
-    let metadata = HashMap::from([(SCHEME_KEY.to_string(), model.scheme().name().to_string())]);
-    serialize(&tensors, metadata)
-}
-
-pub(super) fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Model> {
-    let file = TensorFile::parse(bytes, origin)?;
-    let scheme = match file.metadata.get(SCHEME_KEY) {
-        Some(name) => name.parse::<Scheme>().map_err(|e| {
-            crate::DynqError::weights(origin, format!("metadata '{SCHEME_KEY}': {e}"))
-        })?,
-        None => Scheme::Fp32,
-    };
-    match scheme {
-        Scheme::Fp32 => Ok(Model::Fp32(parse_fp32(bytes, origin)?)),
-        Scheme::Fp16 => {
-            let structure = file.lstm_structure()?;
-            Ok(Model::Fp16(read_layers(
-                &file,
-                &structure,
-                |name, rows, cols, bias| {
-                    let w = file.f16_as_f32(name, &[rows, cols])?;
-                    Ok(Linear::new(w, bias, cols, rows))
-                },
-            )?))
-        }
-        Scheme::Int8 | Scheme::Int8PerChannel => {
-            let per_channel = scheme == Scheme::Int8PerChannel;
-            let structure = file.lstm_structure()?;
-            Ok(Model::Int8(read_layers(
-                &file,
-                &structure,
-                |name, rows, cols, bias| {
-                    let w = file.i8(&format!("{name}.int8"), &[rows, cols])?;
-                    let scale_len = if per_channel { rows } else { 1 };
-                    let scales = file.f32(&format!("{name}.scale"), &[scale_len])?;
-                    Ok(QLinear::from_parts(
-                        &w,
-                        rows,
-                        cols,
-                        scales,
-                        per_channel,
-                        bias,
-                    ))
-                },
-            )?))
-        }
-    }
-}
-
-/// Reads every layer and the head, building each linear map with `make(weight_name, rows, cols,
-/// bias)`.
-fn read_layers<L: LinearOp>(
-    file: &TensorFile<'_>,
-    structure: &LstmStructure,
-    make: impl Fn(&str, usize, usize, Vec<f32>) -> Result<L>,
-) -> Result<Lstm<L>> {
-    let dims = structure.dims;
-    let h = dims.hidden_size;
-    let mut layers = Vec::with_capacity(dims.num_layers);
-    for k in 0..dims.num_layers {
-        let linear = |kind: &str, cols: usize| {
-            let bias = file.f32(&structure.name(&format!("bias_{kind}_l{k}")), &[4 * h])?;
-            make(
-                &structure.name(&format!("weight_{kind}_l{k}")),
-                4 * h,
-                cols,
-                bias,
-            )
+impl Model {
+    /// The model as safetensors bytes (see [`Model::from_safetensors`] for the layout).
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        let tensors = match self {
+            Model::Fp32(m) => fp32_tensors(m),
+            Model::Fp16(m) => lstm_tensors(m, f16_weight, |l| &l.bias),
+            Model::Int8(m) => lstm_tensors(m, int8_weight, QLinear::bias),
         };
-        layers.push(LstmLayer {
-            ih: linear("ih", structure.layer_input(k))?,
-            hh: linear("hh", h)?,
-        });
+        let metadata = HashMap::from([(SCHEME_KEY.to_string(), self.scheme().name().to_string())]);
+        serialize(&tensors, metadata)
     }
-    let head = if dims.head > 0 {
-        let bias = file.f32("fc.bias", &[dims.head])?;
-        Some(make("fc.weight", dims.head, h, bias)?)
-    } else {
-        None
-    };
-    Ok(Lstm::from_parts(layers, head, dims))
+
+    /// Reads a model written by [`Model::to_safetensors`], or a plain FP32 PyTorch state_dict.
+    pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Model> {
+        let file = TensorFile::parse(bytes, origin)?;
+        let scheme = match file.metadata.get(SCHEME_KEY) {
+            Some(name) => name
+                .parse::<Scheme>()
+                .map_err(|e| file.error(format!("metadata '{SCHEME_KEY}': {e}")))?,
+            None => Scheme::Fp32,
+        };
+        let model = match scheme {
+            Scheme::Fp32 => Model::Fp32(read_fp32(&file)?.0),
+            Scheme::Fp16 => Model::Fp16(read_fp16(&file)?),
+            Scheme::Int8 | Scheme::Int8PerChannel => {
+                Model::Int8(read_int8(&file, scheme == Scheme::Int8PerChannel)?)
+            }
+        };
+        Ok(model)
+    }
+
+    /// Writes the model to `path` atomically (temporary file, then rename); returns its size.
+    pub fn save(&self, path: &Path) -> Result<u64> {
+        let bytes = self.to_safetensors();
+        write_atomically(path, &bytes)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Reads a model file; see [`Model::from_safetensors`].
+    pub fn load(path: &Path) -> Result<Model> {
+        let bytes = read_file(path)?;
+        Model::from_safetensors(&bytes, &path.display().to_string())
+    }
+}
+
+/// An fp16 file's weight tensor: the (already f16-exact) weights in f16.
+fn f16_weight(name: &str, linear: &Linear) -> Vec<(String, OwnedTensor)> {
+    let halves: Vec<half::f16> = linear
+        .weight()
+        .iter()
+        .map(|&w| half::f16::from_f32(w))
+        .collect();
+    let shape = [linear.out_features(), linear.in_features()];
+    vec![(name.to_string(), OwnedTensor::f16(&halves, &shape))]
+}
+
+/// An int8 file's weight tensors: `NAME.int8` and `NAME.scale`.
+fn int8_weight(name: &str, q: &QLinear) -> Vec<(String, OwnedTensor)> {
+    let shape = [q.out_features(), q.in_features()];
+    vec![
+        (
+            format!("{name}{INT8_SUFFIX}"),
+            OwnedTensor::i8(&q.weights(), &shape),
+        ),
+        (
+            format!("{name}{SCALE_SUFFIX}"),
+            OwnedTensor::f32(q.scales(), &[q.scales().len()]),
+        ),
+    ]
+}
+
+/// Reads an fp16 file's model: f16 weights, f32 biases.
+fn read_fp16(file: &TensorFile<'_>) -> Result<LstmModel> {
+    let (model, _) = read_float_lstm(file, |name, shape| file.f16_as_f32(name, shape))?;
+    Ok(model)
+}
+
+/// Reads an int8 file's model: `NAME.int8` weights, `NAME.scale` scales, f32 biases.
+fn read_int8(file: &TensorFile<'_>, per_channel: bool) -> Result<Lstm<QLinear>> {
+    let (model, _) = read_lstm(file, INT8_SUFFIX, |stored| {
+        let [rows, cols] = stored.shape;
+        let name = &stored.name.weight;
+        let weights = file.i8(&format!("{name}{INT8_SUFFIX}"), &stored.shape)?;
+        let scale_len = if per_channel { rows } else { 1 };
+        let scales = file.f32(&format!("{name}{SCALE_SUFFIX}"), &[scale_len])?;
+        let bias = stored.bias()?;
+        Ok(QLinear::from_parts(
+            &weights,
+            rows,
+            cols,
+            scales,
+            per_channel,
+            bias,
+        ))
+    })?;
+    Ok(model)
 }

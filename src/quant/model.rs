@@ -1,6 +1,4 @@
-//! A model in any of the [`Scheme`]s, and `quantize_dynamic`.
-
-use std::path::Path;
+//! A model in any of the [`Scheme`]s, and `quantize_dynamic` (its file format: `io.rs`).
 
 use ndarray::ArrayView3;
 
@@ -116,28 +114,5 @@ impl Model {
             Model::Fp32(m) | Model::Fp16(m) => m.forward_into(input, state, workspace, out),
             Model::Int8(m) => m.forward_into(input, state, workspace, out),
         }
-    }
-
-    /// The model as safetensors bytes (see [`Model::from_safetensors`] for the layout).
-    pub fn to_safetensors(&self) -> Vec<u8> {
-        super::io::to_safetensors(self)
-    }
-
-    /// Reads a model written by [`Model::to_safetensors`], or a plain FP32 PyTorch state_dict.
-    pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Model> {
-        super::io::from_safetensors(bytes, origin)
-    }
-
-    /// Writes the model to `path` atomically (temporary file, then rename); returns its size.
-    pub fn save(&self, path: &Path) -> Result<u64> {
-        let bytes = self.to_safetensors();
-        crate::model::write_atomically(path, &bytes)?;
-        Ok(bytes.len() as u64)
-    }
-
-    /// Reads a model file; see [`Model::from_safetensors`].
-    pub fn load(path: &Path) -> Result<Model> {
-        let bytes = crate::model::read_file(path)?;
-        Model::from_safetensors(&bytes, &path.display().to_string())
     }
 }

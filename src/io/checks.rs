@@ -1,9 +1,9 @@
-//! Small helpers on flat f32 buffers shared by the model code.
+//! Checks on flat f32 buffers and shapes, shared by the model code and the file readers.
 
 use crate::error::{DynqError, Result};
 
 /// Fails with [`DynqError::NonFinite`] naming `what` if `values` holds a NaN or an infinity.
-pub fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
+pub(crate) fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
     // A branch-free pass first (it vectorizes); the position only when something is wrong.
     if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
         return Ok(());
@@ -18,7 +18,7 @@ pub fn ensure_finite(what: &str, values: &[f32]) -> Result<()> {
 }
 
 /// Fails with [`DynqError::ShapeMismatch`] unless `got == expected`.
-pub fn ensure_shape(what: &str, got: &[usize], expected: &[usize]) -> Result<()> {
+pub(crate) fn ensure_shape(what: &str, got: &[usize], expected: &[usize]) -> Result<()> {
     if got == expected {
         Ok(())
     } else {
