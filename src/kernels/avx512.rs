@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::activation::{ActivationParams, choose_activation_params};
 use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
 use super::{Kernel, QuantizedRecurrent, StepScratch, UnitState, avx2, scalar};
 
@@ -254,7 +255,10 @@ pub fn lstm_units_u8i8(
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
     super::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
-    let (h_scale, zp) = scratch.h_params;
+    let ActivationParams {
+        scale: h_scale,
+        zero_point: zp,
+    } = scratch.h_params;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
@@ -353,7 +357,7 @@ pub fn lstm_layer_small_u8i8(
         });
         for t in 0..steps {
             let (lo, hi) = avx2::fold_lanes(h, h);
-            let params = crate::quant::choose_activation_params(lo, hi);
+            let params = choose_activation_params(lo, hi);
             // As avx2::quantize_u8: round(h / scale) + zp, clamped to 0..=255.
             let zp = _mm256_set1_ps(params.zero_point as f32);
             let scaled = _mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale));

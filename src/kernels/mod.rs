@@ -5,6 +5,7 @@
 //! This is the only module allowed to contain `unsafe` code; SIMD code runs only behind a
 //! [`Kernel`] value, which exists only for features the CPU was detected to have.
 
+mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -18,6 +19,7 @@ mod scalar;
 
 use std::ops::Range;
 
+pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use linebuf::LineBuf;
 pub use pack::{PANEL, PackedF32, PackedI8};
@@ -268,7 +270,10 @@ pub fn lstm_units_u8i8(
         Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
         _ => {
             quantize_h(kernel, h_prev, w.weight, scratch);
-            let (h_scale, h_zero_point) = scratch.h_params;
+            let ActivationParams {
+                scale: h_scale,
+                zero_point: h_zero_point,
+            } = scratch.h_params;
             let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
             for_each_gate(hidden, &units, |r, offset| {
                 gemm_u8i8(
@@ -351,12 +356,19 @@ fn quantize_h(kernel: Kernel, h_prev: &[f32], weight: &PackedI8, scratch: &mut S
     }
     let (cols, stride) = (weight.cols(), weight.padded_cols());
     let (lo, hi) = min_max(kernel, h_prev);
-    let params = crate::quant::choose_activation_params(lo, hi);
-    let zp = params.zero_point;
+    let params = choose_activation_params(lo, hi);
     scratch.quantized.resize(h_prev.len() / cols * stride, 0);
     let q = &mut scratch.quantized;
-    quantize_u8(kernel, h_prev, cols, 1.0 / params.scale, zp, q, stride);
-    scratch.h_params = (params.scale, zp);
+    quantize_u8(
+        kernel,
+        h_prev,
+        cols,
+        1.0 / params.scale,
+        params.zero_point,
+        q,
+        stride,
+    );
+    scratch.h_params = params;
     scratch.h_is_new = false;
 }
 

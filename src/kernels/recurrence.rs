@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::activation::ActivationParams;
 use super::linebuf::LineBuf;
 use super::pack::PANEL;
 use super::pool::{Pool, spin_until};
@@ -25,8 +26,8 @@ pub struct StepScratch {
     pub gates: LineBuf<f32>,
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
-    /// Scale and zero point `quantized` was made with.
-    pub h_params: (f32, i32),
+    /// The parameters `quantized` was made with.
+    pub h_params: ActivationParams,
 }
 
 /// Sizes of one layer's recurrence.

@@ -3,7 +3,8 @@
 use std::ops::Range;
 
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch, UnitState,
+    self, ActivationParams, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch,
+    UnitState,
 };
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
@@ -14,8 +15,8 @@ pub struct LinearScratch {
     pub quantized: LineBuf<u8>,
     /// Integer accumulators.
     pub accumulators: LineBuf<i32>,
-    /// Scale and zero point `quantized` was made with.
-    pub params: (f32, i32),
+    /// The parameters `quantized` was made with.
+    pub params: ActivationParams,
 }
 
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized

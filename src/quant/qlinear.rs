@@ -2,10 +2,10 @@
 
 use std::ops::Range;
 
-use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
+use super::params::{quantize_weight, weight_scale};
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch,
-    UnitState,
+    self, ActivationParams, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool,
+    QuantizedRecurrent, StepScratch, UnitState, choose_activation_params,
 };
 use crate::model::{Linear, LinearOp, LinearScratch};
 
@@ -206,7 +206,7 @@ impl LinearOp for QLinear {
 
     fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch) {
         let params = self.quantize_input(kernel, x, &mut scratch.quantized);
-        scratch.params = (params.scale, params.zero_point);
+        scratch.params = params;
     }
 
     fn project_units(
@@ -220,7 +220,10 @@ impl LinearOp for QLinear {
     ) {
         let rows = x.len() / self.in_features();
         let (n, hidden) = (units.len(), self.out_features() / 4);
-        let (scale, zp) = prepared.params;
+        let ActivationParams {
+            scale,
+            zero_point: zp,
+        } = prepared.params;
         scratch.accumulators.resize(rows * 4 * n, 0);
         let acc = &mut scratch.accumulators[..];
         kernels::for_each_gate(hidden, &units, |r, offset| {
