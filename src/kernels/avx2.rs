@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::OutputRows;
-use super::gemm::{MicroKernel, Tile, emit_tile, gemm};
+use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
@@ -80,7 +80,7 @@ unsafe impl MicroKernel for U8I8<'_> {
         at: Tile<u8, i8>,
         panels: usize,
         rows: usize,
-        emit: &mut impl FnMut(usize, usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     ) {
         let Tile {
             a,
@@ -97,14 +97,14 @@ unsafe impl MicroKernel for U8I8<'_> {
                     for pp in 0..GROUP {
                         let wp = w.add(pp * panel_len);
                         let acc = micro_i8::<1, 4>(a, stride, wp, panel_len, groups);
-                        emit_tile(acc, pp, emit);
+                        emit_tile(acc, pp, sink);
                     }
                 }
-                (GROUP, 2) => emit_tile(micro_i8::<2, 2>(a, stride, w, panel_len, groups), 0, emit),
-                (GROUP, _) => emit_tile(micro_i8::<2, 1>(a, stride, w, panel_len, groups), 0, emit),
-                (_, 4) => emit_tile(micro_i8::<1, 4>(a, stride, w, panel_len, groups), 0, emit),
-                (_, 2) => emit_tile(micro_i8::<1, 2>(a, stride, w, panel_len, groups), 0, emit),
-                _ => emit_tile(micro_i8::<1, 1>(a, stride, w, panel_len, groups), 0, emit),
+                (GROUP, 2) => emit_tile(micro_i8::<2, 2>(a, stride, w, panel_len, groups), 0, sink),
+                (GROUP, _) => emit_tile(micro_i8::<2, 1>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 4) => emit_tile(micro_i8::<1, 4>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 2) => emit_tile(micro_i8::<1, 2>(a, stride, w, panel_len, groups), 0, sink),
+                _ => emit_tile(micro_i8::<1, 1>(a, stride, w, panel_len, groups), 0, sink),
             }
         }
     }
@@ -114,19 +114,18 @@ unsafe impl MicroKernel for U8I8<'_> {
         &self,
         at: Tile<u8, i8>,
         panels_left: usize,
-        emit: &mut impl FnMut(usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     ) -> usize {
-        let mut emit = |pp: usize, _: usize, acc| emit(pp, acc);
         let (a, w, panel_len, groups) = (at.a, at.w, at.panel_len, at.depth);
         // SAFETY (both): the caller guarantees `panels_left` panels and one row of `groups`
         // groups.
         if panels_left >= GROUP {
             let acc = unsafe { micro_i8::<2, 1>(a, at.a_stride, w, panel_len, groups) };
-            emit_tile(acc, 0, &mut emit);
+            emit_tile(acc, 0, sink);
             GROUP
         } else {
             let acc = unsafe { micro_i8::<1, 1>(a, at.a_stride, w, panel_len, groups) };
-            emit_tile(acc, 0, &mut emit);
+            emit_tile(acc, 0, sink);
             1
         }
     }
@@ -185,7 +184,7 @@ unsafe impl MicroKernel for F32 {
         at: Tile<f32, f32>,
         panels: usize,
         rows: usize,
-        emit: &mut impl FnMut(usize, usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     ) {
         let (a, k, w, panel_len) = (at.a, at.depth, at.w, at.panel_len);
         // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `k`
@@ -195,14 +194,14 @@ unsafe impl MicroKernel for F32 {
                 (GROUP, 4) => {
                     for pp in 0..GROUP {
                         let acc = micro_f32::<1, 4>(a, k, w.add(pp * panel_len));
-                        emit_tile(acc, pp, emit);
+                        emit_tile(acc, pp, sink);
                     }
                 }
-                (GROUP, 2) => emit_tile(micro_f32::<2, 2>(a, k, w), 0, emit),
-                (GROUP, _) => emit_tile(micro_f32::<2, 1>(a, k, w), 0, emit),
-                (_, 4) => emit_tile(micro_f32::<1, 4>(a, k, w), 0, emit),
-                (_, 2) => emit_tile(micro_f32::<1, 2>(a, k, w), 0, emit),
-                _ => emit_tile(micro_f32::<1, 1>(a, k, w), 0, emit),
+                (GROUP, 2) => emit_tile(micro_f32::<2, 2>(a, k, w), 0, sink),
+                (GROUP, _) => emit_tile(micro_f32::<2, 1>(a, k, w), 0, sink),
+                (_, 4) => emit_tile(micro_f32::<1, 4>(a, k, w), 0, sink),
+                (_, 2) => emit_tile(micro_f32::<1, 2>(a, k, w), 0, sink),
+                _ => emit_tile(micro_f32::<1, 1>(a, k, w), 0, sink),
             }
         }
     }
@@ -212,23 +211,14 @@ unsafe impl MicroKernel for F32 {
         &self,
         at: Tile<f32, f32>,
         panels_left: usize,
-        emit: &mut impl FnMut(usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     ) -> usize {
-        let mut emit = |pp: usize, _: usize, acc| emit(pp, acc);
         // SAFETY (both): the caller guarantees `panels_left` panels and one row of k columns.
         if panels_left >= GROUP {
-            emit_tile(
-                unsafe { micro_f32::<2, 1>(at.a, at.depth, at.w) },
-                0,
-                &mut emit,
-            );
+            emit_tile(unsafe { micro_f32::<2, 1>(at.a, at.depth, at.w) }, 0, sink);
             GROUP
         } else {
-            emit_tile(
-                unsafe { micro_f32::<1, 1>(at.a, at.depth, at.w) },
-                0,
-                &mut emit,
-            );
+            emit_tile(unsafe { micro_f32::<1, 1>(at.a, at.depth, at.w) }, 0, sink);
             1
         }
     }

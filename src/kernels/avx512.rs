@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::activation::{ActivationParams, choose_activation_params};
-use super::gemm::{MicroKernel, Tile, emit_tile, gemm};
+use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2};
@@ -71,7 +71,7 @@ unsafe impl MicroKernel for U8I8<'_> {
         at: Tile<u8, i8>,
         panels: usize,
         rows: usize,
-        emit: &mut impl FnMut(usize, usize, __m512i),
+        sink: &mut impl Sink<Self::Acc>,
     ) {
         let Tile {
             a,
@@ -88,17 +88,17 @@ unsafe impl MicroKernel for U8I8<'_> {
                     for pair in (0..GROUP).step_by(2) {
                         let wp = w.add(pair * panel_len);
                         let acc = micro_i8::<2, 4>(a, stride, wp, panel_len, groups);
-                        emit_tile(acc, pair, emit);
+                        emit_tile(acc, pair, sink);
                     }
                 }
                 (GROUP, 2) => emit_tile(
                     micro_i8::<GROUP, 2>(a, stride, w, panel_len, groups),
                     0,
-                    emit,
+                    sink,
                 ),
                 (_, 1) => {
                     for pp in 0..panels {
-                        emit(pp, 0, gemv_i8(a, w.add(pp * panel_len), groups));
+                        sink.put(pp, 0, gemv_i8(a, w.add(pp * panel_len), groups));
                     }
                 }
                 _ => {
@@ -108,12 +108,12 @@ unsafe impl MicroKernel for U8I8<'_> {
                             4 => emit_tile(
                                 micro_i8::<1, 4>(a, stride, wp, panel_len, groups),
                                 pp,
-                                emit,
+                                sink,
                             ),
                             _ => emit_tile(
                                 micro_i8::<1, 2>(a, stride, wp, panel_len, groups),
                                 pp,
-                                emit,
+                                sink,
                             ),
                         }
                     }
@@ -128,10 +128,10 @@ unsafe impl MicroKernel for U8I8<'_> {
         &self,
         at: Tile<u8, i8>,
         _panels_left: usize,
-        emit: &mut impl FnMut(usize, __m512i),
+        sink: &mut impl Sink<Self::Acc>,
     ) -> usize {
         // SAFETY: the caller guarantees a panel and a row of `depth` groups.
-        emit(0, unsafe { gemv_i8(at.a, at.w, at.depth) });
+        sink.put(0, 0, unsafe { gemv_i8(at.a, at.w, at.depth) });
         1
     }
 
@@ -191,7 +191,7 @@ unsafe impl MicroKernel for F32 {
         at: Tile<f32, f32>,
         panels: usize,
         rows: usize,
-        emit: &mut impl FnMut(usize, usize, __m512),
+        sink: &mut impl Sink<Self::Acc>,
     ) {
         let (a, k, w, panel_len) = (at.a, at.depth, at.w, at.panel_len);
         // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `k`
@@ -201,25 +201,25 @@ unsafe impl MicroKernel for F32 {
                 (GROUP, 8) => {
                     for pair in (0..GROUP).step_by(2) {
                         let acc = micro_f32::<2, 8>(a, k, w.add(pair * panel_len));
-                        emit_tile(acc, pair, emit);
+                        emit_tile(acc, pair, sink);
                     }
                 }
                 (GROUP, 4) => {
                     for pair in (0..GROUP).step_by(2) {
                         let acc = micro_f32::<2, 4>(a, k, w.add(pair * panel_len));
-                        emit_tile(acc, pair, emit);
+                        emit_tile(acc, pair, sink);
                     }
                 }
-                (GROUP, 2) => emit_tile(micro_f32::<GROUP, 2>(a, k, w), 0, emit),
-                (GROUP, _) => emit_tile(micro_f32::<GROUP, 1>(a, k, w), 0, emit),
+                (GROUP, 2) => emit_tile(micro_f32::<GROUP, 2>(a, k, w), 0, sink),
+                (GROUP, _) => emit_tile(micro_f32::<GROUP, 1>(a, k, w), 0, sink),
                 _ => {
                     for pp in 0..panels {
                         let wp = w.add(pp * panel_len);
                         match rows {
-                            8 => emit_tile(micro_f32::<1, 8>(a, k, wp), pp, emit),
-                            4 => emit_tile(micro_f32::<1, 4>(a, k, wp), pp, emit),
-                            2 => emit_tile(micro_f32::<1, 2>(a, k, wp), pp, emit),
-                            _ => emit_tile(micro_f32::<1, 1>(a, k, wp), pp, emit),
+                            8 => emit_tile(micro_f32::<1, 8>(a, k, wp), pp, sink),
+                            4 => emit_tile(micro_f32::<1, 4>(a, k, wp), pp, sink),
+                            2 => emit_tile(micro_f32::<1, 2>(a, k, wp), pp, sink),
+                            _ => emit_tile(micro_f32::<1, 1>(a, k, wp), pp, sink),
                         }
                     }
                 }
@@ -234,20 +234,19 @@ unsafe impl MicroKernel for F32 {
         &self,
         at: Tile<f32, f32>,
         panels_left: usize,
-        emit: &mut impl FnMut(usize, __m512),
+        sink: &mut impl Sink<Self::Acc>,
     ) -> usize {
-        let mut emit = |pp: usize, _: usize, acc| emit(pp, acc);
         let (a, k, w) = (at.a, at.depth, at.w);
         // SAFETY (all three): the caller guarantees `panels_left` panels and a row of k columns.
         unsafe {
             if panels_left >= 8 {
-                emit_tile(micro_f32::<8, 1>(a, k, w), 0, &mut emit);
+                emit_tile(micro_f32::<8, 1>(a, k, w), 0, sink);
                 8
             } else if panels_left >= 4 {
-                emit_tile(micro_f32::<4, 1>(a, k, w), 0, &mut emit);
+                emit_tile(micro_f32::<4, 1>(a, k, w), 0, sink);
                 4
             } else {
-                emit_tile(micro_f32::<1, 1>(a, k, w), 0, &mut emit);
+                emit_tile(micro_f32::<1, 1>(a, k, w), 0, sink);
                 1
             }
         }

@@ -90,6 +90,15 @@ impl<L, R> Tile<L, R> {
     }
 }
 
+/// Where a micro-kernel puts the accumulators of each panel and activation row of its tiles.
+/// (A trait rather than a closure: a closure in the generic driver would not carry the
+/// wrapper's target features, and its stores would not inline.)
+pub(super) trait Sink<Acc> {
+    /// Takes the accumulators of panel `panel` and activation row `row`, both counted from
+    /// the tile's first.
+    fn put(&mut self, panel: usize, row: usize, acc: Acc);
+}
+
 /// A register-blocked micro-kernel: its tile sizes, its accumulation and its store.
 ///
 /// # Safety
@@ -111,8 +120,8 @@ pub(super) unsafe trait MicroKernel {
     fn block_rows(rows_left: usize) -> usize;
 
     /// Accumulates `panels` (≤ [`MicroKernel::GROUP_PANELS`]) panels × `rows` (from
-    /// [`MicroKernel::block_rows`]) activation rows in tiles of the kernel's sizes, and calls
-    /// `emit(panel, row, acc)` (both counted from `at`) for each.
+    /// [`MicroKernel::block_rows`]) activation rows in tiles of the kernel's sizes, and puts
+    /// each panel's and row's accumulators in `sink`.
     ///
     /// # Safety
     /// `at` must point at that many panels and rows of `at.depth` steps each.
@@ -121,11 +130,11 @@ pub(super) unsafe trait MicroKernel {
         at: Tile<Self::Lhs, Self::Rhs>,
         panels: usize,
         rows: usize,
-        emit: &mut impl FnMut(usize, usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     );
 
-    /// Accumulates the first panels of `panels_left` (≥ 1) for one activation row, calls
-    /// `emit(panel, acc)` for each and returns how many it did.
+    /// Accumulates the first panels of `panels_left` (≥ 1) for one activation row, puts them
+    /// in `sink` (as row 0) and returns how many it did.
     ///
     /// # Safety
     /// `at` must point at `panels_left` panels and one row of `at.depth` steps.
@@ -133,7 +142,7 @@ pub(super) unsafe trait MicroKernel {
         &self,
         at: Tile<Self::Lhs, Self::Rhs>,
         panels_left: usize,
-        emit: &mut impl FnMut(usize, Self::Acc),
+        sink: &mut impl Sink<Self::Acc>,
     ) -> usize;
 
     /// Writes the outputs of the whole panel whose first row is weight row `first_row` to
@@ -188,17 +197,20 @@ pub(super) fn gemm<K, W>(
         depth: w.depth(),
     };
     let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
+    let mut sink = Outputs {
+        kernel,
+        out,
+        stride,
+        rows: &rows,
+        first_panel: first,
+        first_row: 0,
+    };
     if m == 1 {
-        let out = &mut out[..n];
-        let mut panel = first;
-        while panel < last {
+        while sink.first_panel < last {
+            let panel = sink.first_panel;
             // SAFETY: panels panel..last exist (rows.end <= w.rows()) and the row holds
             // `depth` steps (a.len() >= a_stride; both checked above).
-            panel += unsafe {
-                kernel.row(at.panel(panel), last - panel, &mut |p, acc| {
-                    store(kernel, acc, panel + p, &rows, out);
-                })
-            };
+            sink.first_panel += unsafe { kernel.row(at.panel(panel), last - panel, &mut sink) };
         }
         return;
     }
@@ -208,10 +220,7 @@ pub(super) fn gemm<K, W>(
         let mut i = 0;
         while i < m {
             let block_rows = K::block_rows(m - i);
-            let mut emit = |pp: usize, ii: usize, acc: K::Acc| {
-                let row = i + ii;
-                store(kernel, acc, p + pp, &rows, &mut out[row * stride..][..n]);
-            };
+            (sink.first_panel, sink.first_row) = (p, i);
             // SAFETY: panels p..p + panels and activation rows i..i + block_rows exist
             // (checked above); each row holds `depth` steps.
             unsafe {
@@ -219,11 +228,37 @@ pub(super) fn gemm<K, W>(
                     a: at.a.add(i * a_stride),
                     ..at.panel(p)
                 };
-                kernel.block(at, panels, block_rows, &mut emit);
+                kernel.block(at, panels, block_rows, &mut sink);
             }
             i += block_rows;
         }
         p += panels;
+    }
+}
+
+/// The driver's [`Sink`]: stores each panel of a tile in its output row.
+struct Outputs<'a, K: MicroKernel> {
+    kernel: &'a K,
+    out: &'a mut [K::Out],
+    stride: usize,
+    rows: &'a Range<usize>,
+    /// The panel and activation row the tile starts at.
+    first_panel: usize,
+    first_row: usize,
+}
+
+impl<K: MicroKernel> Sink<K::Acc> for Outputs<'_, K> {
+    #[inline(always)]
+    fn put(&mut self, panel: usize, row: usize, acc: K::Acc) {
+        let at = (self.first_row + row) * self.stride;
+        let out_row = &mut self.out[at..][..self.rows.len()];
+        store(
+            self.kernel,
+            acc,
+            self.first_panel + panel,
+            self.rows,
+            out_row,
+        );
     }
 }
 
@@ -258,11 +293,11 @@ fn store<K: MicroKernel>(
 pub(super) fn emit_tile<T: Copy, const NP: usize, const MR: usize>(
     acc: [[T; MR]; NP],
     first_panel: usize,
-    emit: &mut impl FnMut(usize, usize, T),
+    sink: &mut impl Sink<T>,
 ) {
     for (pp, panel) in acc.iter().enumerate() {
         for (ii, v) in panel.iter().enumerate() {
-            emit(first_panel + pp, ii, *v);
+            sink.put(first_panel + pp, ii, *v);
         }
     }
 }
