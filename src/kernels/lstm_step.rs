@@ -128,7 +128,7 @@ pub fn lstm_units_u8i8(
 
 /// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]
 /// for every unit, step after step, with `ih` the input projection (`steps × batch × 4H`) and
-/// `layer` the state (see [`LayerBuffers`]). With AVX-512 a layer of at most 8 units and one
+/// `layer` the state (`h0`, `c` and `out`). With AVX-512 a layer of at most 8 units and one
 /// batch row keeps its state in registers throughout, with the same results.
 ///
 /// # Panics
