@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dynq::Kernel;
-use dynq::kernels::{self, PackedF32, PackedI8};
+use dynq::kernels::{self, OutputRows, PackedF32, PackedI8};
 
 fn matrix_kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
@@ -31,12 +31,14 @@ fn matrix_kernels(c: &mut Criterion) {
             let id = format!("{}/{hidden}x{m}", kernel.name());
             group.bench_function(BenchmarkId::new("u8i8", &id), |b| {
                 b.iter(|| {
-                    kernels::gemm_u8i8(kernel, black_box(&a8), m, 3, &p8, 0..rows, &mut o8, rows)
+                    let out = OutputRows::new(&mut o8, rows);
+                    kernels::gemm_u8i8(kernel, black_box(&a8), m, 3, &p8, 0..rows, out)
                 });
             });
             group.bench_function(BenchmarkId::new("f32", &id), |b| {
                 b.iter(|| {
-                    kernels::gemm_f32(kernel, black_box(&af), m, &pf, 0..rows, &mut of, rows)
+                    let out = OutputRows::new(&mut of, rows);
+                    kernels::gemm_f32(kernel, black_box(&af), m, &pf, 0..rows, out)
                 });
             });
         }

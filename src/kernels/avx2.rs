@@ -10,8 +10,23 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
+use super::OutputRows;
+use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
+use super::lanes::{F32Lanes, cell};
+use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
+
+/// Panels one pass over a block of activation rows covers.
+const GROUP: usize = 2;
+
+/// Activation rows per block: four, then two, then one.
+fn block_rows(rows_left: usize) -> usize {
+    match rows_left {
+        4.. => 4,
+        2 | 3 => 2,
+        _ => 1,
+    }
+}
 
 /// See [`super::gemm_u8i8`]. Activations must be at most 128 (see the module doc).
 #[target_feature(enable = "avx2,fma")]
@@ -21,118 +36,213 @@ pub fn gemm_u8i8(
     zp: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: &mut [i32],
-    out_stride: usize,
+    out: OutputRows<'_, i32>,
 ) {
-    let stride = w.padded_cols();
-    let groups = w.groups();
-    let n = rows.len();
-    assert!(
-        a.len() >= m * stride
-            && n <= out_stride
-            && out.len() >= (m.max(1) - 1) * out_stride + n
-            && rows.end <= w.rows()
-    );
-    let panel_len = groups * PANEL * 4;
-    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
-    let mut tmp = [0i32; PANEL];
-    let zp_v = _mm256_set1_epi32(zp);
-    let mut p = first;
-    while p < last {
-        let np = (last - p).min(2);
-        let mut i = 0;
-        while i < m {
-            let mr = match m - i {
-                4.. => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            // SAFETY: panels p..p+np exist (p + np <= last <= panel count), activation rows
-            // i..i+mr exist (i + mr <= m), both checked against the slice lengths above.
-            let (w_ptr, a_ptr) = unsafe {
-                (
-                    w.data().as_ptr().add(p * panel_len),
-                    a.as_ptr().add(i * stride),
-                )
-            };
-            let mut emit = |pp: usize, ii: usize, acc: [__m256i; 2]| {
-                let base = (p + pp) * PANEL;
-                let out_row = &mut out[(i + ii) * out_stride..(i + ii) * out_stride + n];
-                if base >= rows.start && base + PANEL <= rows.end {
-                    let dst = &mut out_row[base - rows.start..base - rows.start + PANEL];
-                    for (h, acc) in acc.iter().enumerate() {
-                        // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <=
-                        // rows; dst holds 16 i32.
-                        unsafe {
-                            let sums = w.row_sums().as_ptr().add(base + 8 * h);
-                            let sums = _mm256_loadu_si256(sums.cast());
-                            let v = _mm256_sub_epi32(*acc, _mm256_mullo_epi32(sums, zp_v));
-                            _mm256_storeu_si256(dst.as_mut_ptr().add(8 * h).cast(), v);
-                        }
-                    }
-                } else {
-                    // SAFETY: tmp holds 16 i32, the two stores write 8 each.
-                    unsafe {
-                        _mm256_storeu_si256(tmp.as_mut_ptr().cast(), acc[0]);
-                        _mm256_storeu_si256(tmp.as_mut_ptr().add(8).cast(), acc[1]);
-                    }
-                    store_panel(&tmp, p + pp, &rows, zp, w.row_sums(), out_row);
-                }
-            };
-            // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
-            // groups of its panels and 4 bytes per group of its activation rows.
-            match (np, mr) {
-                (2, 4) => {
-                    for pp in 0..2 {
-                        let acc = unsafe {
-                            micro_i8::<1, 4>(
-                                a_ptr,
-                                stride,
-                                w_ptr.add(pp * panel_len),
-                                panel_len,
-                                groups,
-                            )
-                        };
-                        for (ii, acc) in acc[0].iter().enumerate() {
-                            emit(pp, ii, *acc);
-                        }
+    let kernel = U8I8 {
+        zp,
+        zp_v: _mm256_set1_epi32(zp),
+        row_sums: w.row_sums(),
+    };
+    gemm(&kernel, a, m, w, rows, out);
+}
+
+/// See [`super::gemm_f32`].
+#[target_feature(enable = "avx2,fma")]
+pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
+    gemm(&F32, a, m, w, rows, out);
+}
+
+/// The u8 × i8 micro-kernel: 16 rows of a panel in two 256-bit accumulators; its store
+/// subtracts the zero-point term `zp · Σ_k w[r][k]`. Made only inside [`gemm_u8i8`].
+struct U8I8<'a> {
+    zp: i32,
+    zp_v: __m256i,
+    row_sums: &'a [i32],
+}
+
+// SAFETY: a U8I8 exists only inside gemm_u8i8, which enables avx2 and fma and is called only
+// behind a Kernel::Avx2 value.
+unsafe impl MicroKernel for U8I8<'_> {
+    type Lhs = u8;
+    type Rhs = i8;
+    type Out = i32;
+    type Acc = [__m256i; 2];
+    const GROUP_PANELS: usize = GROUP;
+
+    #[inline(always)]
+    fn block_rows(rows_left: usize) -> usize {
+        block_rows(rows_left)
+    }
+
+    #[inline(always)]
+    unsafe fn block(
+        &self,
+        at: Tile<u8, i8>,
+        panels: usize,
+        rows: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) {
+        let Tile {
+            a,
+            a_stride: stride,
+            w,
+            panel_len,
+            depth: groups,
+        } = at;
+        // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `groups`
+        // groups; each micro-kernel reads its panels and rows only.
+        unsafe {
+            match (panels, rows) {
+                (GROUP, 4) => {
+                    for pp in 0..GROUP {
+                        let wp = w.add(pp * panel_len);
+                        let acc = micro_i8::<1, 4>(a, stride, wp, panel_len, groups);
+                        emit_tile(acc, pp, sink);
                     }
                 }
-                (2, 2) => emit_all(
-                    unsafe { micro_i8::<2, 2>(a_ptr, stride, w_ptr, panel_len, groups) },
-                    &mut emit,
-                ),
-                (2, _) => emit_all(
-                    unsafe { micro_i8::<2, 1>(a_ptr, stride, w_ptr, panel_len, groups) },
-                    &mut emit,
-                ),
-                (_, 4) => emit_all(
-                    unsafe { micro_i8::<1, 4>(a_ptr, stride, w_ptr, panel_len, groups) },
-                    &mut emit,
-                ),
-                (_, 2) => emit_all(
-                    unsafe { micro_i8::<1, 2>(a_ptr, stride, w_ptr, panel_len, groups) },
-                    &mut emit,
-                ),
-                _ => emit_all(
-                    unsafe { micro_i8::<1, 1>(a_ptr, stride, w_ptr, panel_len, groups) },
-                    &mut emit,
-                ),
+                (GROUP, 2) => emit_tile(micro_i8::<2, 2>(a, stride, w, panel_len, groups), 0, sink),
+                (GROUP, _) => emit_tile(micro_i8::<2, 1>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 4) => emit_tile(micro_i8::<1, 4>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 2) => emit_tile(micro_i8::<1, 2>(a, stride, w, panel_len, groups), 0, sink),
+                _ => emit_tile(micro_i8::<1, 1>(a, stride, w, panel_len, groups), 0, sink),
             }
-            i += mr;
         }
-        p += np;
+    }
+
+    #[inline(always)]
+    unsafe fn row(
+        &self,
+        at: Tile<u8, i8>,
+        panels_left: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) -> usize {
+        let (a, w, panel_len, groups) = (at.a, at.w, at.panel_len, at.depth);
+        // SAFETY (both): the caller guarantees `panels_left` panels and one row of `groups`
+        // groups.
+        if panels_left >= GROUP {
+            let acc = unsafe { micro_i8::<2, 1>(a, at.a_stride, w, panel_len, groups) };
+            emit_tile(acc, 0, sink);
+            GROUP
+        } else {
+            let acc = unsafe { micro_i8::<1, 1>(a, at.a_stride, w, panel_len, groups) };
+            emit_tile(acc, 0, sink);
+            1
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store_panel(&self, acc: Self::Acc, first_row: usize, dst: *mut i32) {
+        for (h, acc) in acc.iter().enumerate() {
+            // SAFETY: the caller guarantees rows first_row..first_row + 16 (so row sums) and 16
+            // values at dst; the two stores write 8 each.
+            unsafe {
+                let sums = _mm256_loadu_si256(self.row_sums.as_ptr().add(first_row + 8 * h).cast());
+                let v = _mm256_sub_epi32(*acc, _mm256_mullo_epi32(sums, self.zp_v));
+                _mm256_storeu_si256(dst.add(8 * h).cast(), v);
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(&self, acc: Self::Acc) -> [i32; PANEL] {
+        let mut lanes = [0i32; PANEL];
+        // SAFETY: lanes holds 16 i32, the two stores write 8 each.
+        unsafe {
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc[0]);
+            _mm256_storeu_si256(lanes.as_mut_ptr().add(8).cast(), acc[1]);
+        }
+        lanes
+    }
+
+    #[inline(always)]
+    fn finish_lane(&self, lane: i32, row: usize) -> i32 {
+        lane - self.zp * self.row_sums[row]
     }
 }
 
-fn emit_all<T: Copy, const NP: usize, const MR: usize>(
-    acc: [[T; MR]; NP],
-    emit: &mut impl FnMut(usize, usize, T),
-) {
-    for (pp, panel) in acc.iter().enumerate() {
-        for (ii, v) in panel.iter().enumerate() {
-            emit(pp, ii, *v);
+/// The f32 micro-kernel: 16 rows of a panel in two 256-bit accumulators, stored as they are.
+/// Made only inside [`gemm_f32`].
+struct F32;
+
+// SAFETY: an F32 exists only inside gemm_f32, which enables avx2 and fma and is called only
+// behind a Kernel::Avx2 value.
+unsafe impl MicroKernel for F32 {
+    type Lhs = f32;
+    type Rhs = f32;
+    type Out = f32;
+    type Acc = [__m256; 2];
+    const GROUP_PANELS: usize = GROUP;
+
+    #[inline(always)]
+    fn block_rows(rows_left: usize) -> usize {
+        block_rows(rows_left)
+    }
+
+    #[inline(always)]
+    unsafe fn block(
+        &self,
+        at: Tile<f32, f32>,
+        panels: usize,
+        rows: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) {
+        let (a, k, w, panel_len) = (at.a, at.depth, at.w, at.panel_len);
+        // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `k`
+        // columns; each micro-kernel reads its panels and rows only.
+        unsafe {
+            match (panels, rows) {
+                (GROUP, 4) => {
+                    for pp in 0..GROUP {
+                        let acc = micro_f32::<1, 4>(a, k, w.add(pp * panel_len));
+                        emit_tile(acc, pp, sink);
+                    }
+                }
+                (GROUP, 2) => emit_tile(micro_f32::<2, 2>(a, k, w), 0, sink),
+                (GROUP, _) => emit_tile(micro_f32::<2, 1>(a, k, w), 0, sink),
+                (_, 4) => emit_tile(micro_f32::<1, 4>(a, k, w), 0, sink),
+                (_, 2) => emit_tile(micro_f32::<1, 2>(a, k, w), 0, sink),
+                _ => emit_tile(micro_f32::<1, 1>(a, k, w), 0, sink),
+            }
         }
+    }
+
+    #[inline(always)]
+    unsafe fn row(
+        &self,
+        at: Tile<f32, f32>,
+        panels_left: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) -> usize {
+        // SAFETY (both): the caller guarantees `panels_left` panels and one row of k columns.
+        if panels_left >= GROUP {
+            emit_tile(unsafe { micro_f32::<2, 1>(at.a, at.depth, at.w) }, 0, sink);
+            GROUP
+        } else {
+            emit_tile(unsafe { micro_f32::<1, 1>(at.a, at.depth, at.w) }, 0, sink);
+            1
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store_panel(&self, acc: Self::Acc, _first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees 16 values at dst; the two stores write 8 each.
+        unsafe {
+            _mm256_storeu_ps(dst, acc[0]);
+            _mm256_storeu_ps(dst.add(8), acc[1]);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(&self, acc: Self::Acc) -> [f32; PANEL] {
+        let mut lanes = [0f32; PANEL];
+        // SAFETY: `store_panel` writes 16 f32, which lanes holds.
+        unsafe { self.store_panel(acc, 0, lanes.as_mut_ptr()) };
+        lanes
+    }
+
+    #[inline(always)]
+    fn finish_lane(&self, lane: f32, _row: usize) -> f32 {
+        lane
     }
 }
 
@@ -177,75 +287,6 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
         }
     }
     acc
-}
-
-/// See [`super::gemm_f32`].
-#[target_feature(enable = "avx2,fma")]
-pub fn gemm_f32(
-    a: &[f32],
-    m: usize,
-    w: &PackedF32,
-    rows: Range<usize>,
-    out: &mut [f32],
-    out_stride: usize,
-) {
-    let k = w.cols();
-    let n = rows.len();
-    assert!(
-        a.len() >= m * k
-            && n <= out_stride
-            && out.len() >= (m.max(1) - 1) * out_stride + n
-            && rows.end <= w.rows()
-    );
-    let panel_len = k * PANEL;
-    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
-    let mut tmp = [0f32; PANEL];
-    let mut p = first;
-    while p < last {
-        let np = (last - p).min(2);
-        let mut i = 0;
-        while i < m {
-            let mr = match m - i {
-                4.. => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            // SAFETY: as in gemm_u8i8: panels p..p+np and rows i..i+mr are in bounds.
-            let (w_ptr, a_ptr) =
-                unsafe { (w.data().as_ptr().add(p * panel_len), a.as_ptr().add(i * k)) };
-            let mut emit = |pp: usize, ii: usize, acc: [__m256; 2]| {
-                // SAFETY: tmp holds 16 f32, the two stores write 8 each.
-                unsafe {
-                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
-                }
-                let row = i + ii;
-                let dst = &mut out[row * out_stride..row * out_stride + n];
-                let base = (p + pp) * PANEL;
-                for r in rows.start.max(base)..rows.end.min(base + PANEL) {
-                    dst[r - rows.start] = tmp[r - base];
-                }
-            };
-            // SAFETY (all calls): pointers as above; each micro-kernel reads `k` columns.
-            match (np, mr) {
-                (2, 4) => {
-                    for pp in 0..2 {
-                        let acc = unsafe { micro_f32::<1, 4>(a_ptr, k, w_ptr.add(pp * panel_len)) };
-                        for (ii, acc) in acc[0].iter().enumerate() {
-                            emit(pp, ii, *acc);
-                        }
-                    }
-                }
-                (2, 2) => emit_all(unsafe { micro_f32::<2, 2>(a_ptr, k, w_ptr) }, &mut emit),
-                (2, _) => emit_all(unsafe { micro_f32::<2, 1>(a_ptr, k, w_ptr) }, &mut emit),
-                (_, 4) => emit_all(unsafe { micro_f32::<1, 4>(a_ptr, k, w_ptr) }, &mut emit),
-                (_, 2) => emit_all(unsafe { micro_f32::<1, 2>(a_ptr, k, w_ptr) }, &mut emit),
-                _ => emit_all(unsafe { micro_f32::<1, 1>(a_ptr, k, w_ptr) }, &mut emit),
-            }
-            i += mr;
-        }
-        p += np;
-    }
 }
 
 /// `NP` panels × `MR` rows of f32, one FMA per column in column order.
@@ -367,63 +408,6 @@ pub fn quantize_u8(
     }
 }
 
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn exp8(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(
-        _mm256_max_ps(x, _mm256_set1_ps(scalar::EXP_LO)),
-        _mm256_set1_ps(scalar::EXP_HI),
-    );
-    let n = _mm256_floor_ps(_mm256_fmadd_ps(
-        x,
-        _mm256_set1_ps(scalar::LOG2E),
-        _mm256_set1_ps(0.5),
-    ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(scalar::LN2_HI), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(scalar::LN2_LO), r);
-    let z = _mm256_mul_ps(r, r);
-    let mut p = _mm256_set1_ps(scalar::EXP_P[0]);
-    for &c in &scalar::EXP_P[1..] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    }
-    let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0));
-    let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
-        _mm256_cvttps_epi32(n),
-        _mm256_set1_epi32(127),
-    ));
-    _mm256_mul_ps(y, _mm256_castsi256_ps(bits))
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn sigmoid8(x: __m256) -> __m256 {
-    let one = _mm256_set1_ps(1.0);
-    let neg = _mm256_xor_ps(x, _mm256_set1_ps(-0.0));
-    _mm256_div_ps(one, _mm256_add_ps(one, exp8(neg)))
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn tanh8(x: __m256) -> __m256 {
-    let sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0));
-    let ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
-    let z = _mm256_mul_ps(x, x);
-    let mut p = _mm256_set1_ps(scalar::TANH_P[0]);
-    for &c in &scalar::TANH_P[1..] {
-        p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(c));
-    }
-    let small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-    let one = _mm256_set1_ps(1.0);
-    let e = exp8(_mm256_add_ps(ax, ax));
-    let large = _mm256_sub_ps(
-        one,
-        _mm256_div_ps(_mm256_set1_ps(2.0), _mm256_add_ps(e, one)),
-    );
-    let large = _mm256_or_ps(large, sign);
-    let is_small = _mm256_cmp_ps::<_CMP_LT_OQ>(ax, _mm256_set1_ps(scalar::TANH_SMALL));
-    _mm256_blendv_ps(large, small, is_small)
-}
-
 /// See [`super::lstm_cell`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -442,7 +426,7 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
         // SAFETY: as above.
         unsafe {
             let c_old = _mm256_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
+            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
             _mm256_storeu_ps(c.as_mut_ptr().add(j), c_new);
             _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
@@ -455,18 +439,78 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     );
 }
 
-/// The cell for 8 units from their gate pre-activations (i, f, g, o): returns `(c', h')`.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-pub(super) fn cell8(gates: [__m256; 4], c_old: __m256) -> (__m256, __m256) {
-    let i = sigmoid8(gates[0]);
-    let f = sigmoid8(gates[1]);
-    let g = tanh8(gates[2]);
-    let o = sigmoid8(gates[3]);
-    let c_new = _mm256_add_ps(_mm256_mul_ps(f, c_old), _mm256_mul_ps(i, g));
-    (c_new, _mm256_mul_ps(o, tanh8(c_new)))
-}
-
 fn tail(s: [&[f32]; 4], from: usize) -> [&[f32]; 4] {
     s.map(|x| &x[from..])
+}
+
+// SAFETY: every method is one AVX (or AVX2/FMA) instruction or a short sequence of them, and
+// __m256 values reach these methods only from functions enabling avx2 and fma.
+unsafe impl F32Lanes for __m256 {
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        // SAFETY (every method): the trait's contract: the CPU has avx2 and fma.
+        unsafe { _mm256_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { _mm256_add_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe { _mm256_sub_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe { _mm256_mul_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        unsafe { _mm256_div_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        unsafe { _mm256_min_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        unsafe { _mm256_max_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm256_fmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm256_fnmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        unsafe { _mm256_floor_ps(self) }
+    }
+    #[inline(always)]
+    unsafe fn neg(self) -> Self {
+        unsafe { _mm256_xor_ps(self, _mm256_set1_ps(-0.0)) }
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), self) }
+    }
+    #[inline(always)]
+    unsafe fn or_sign_of(self, x: Self) -> Self {
+        unsafe { _mm256_or_ps(self, _mm256_and_ps(x, _mm256_set1_ps(-0.0))) }
+    }
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        unsafe {
+            let bits = _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits))
+        }
+    }
+    #[inline(always)]
+    unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self {
+        unsafe {
+            let is_below = _mm256_cmp_ps::<_CMP_LT_OQ>(self, threshold);
+            _mm256_blendv_ps(otherwise, below, is_below)
+        }
+    }
 }

@@ -5,8 +5,11 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::pack::{PANEL, PackedF32, PackedI8, store_panel};
-use super::{Kernel, QuantizedRecurrent, StepScratch, UnitState, avx2, scalar};
+use super::activation::{ActivationParams, choose_activation_params};
+use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
+use super::lanes::{F32Lanes, cell};
+use super::pack::{PANEL, PackedF32, PackedI8};
+use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
@@ -19,117 +22,253 @@ pub fn gemm_u8i8(
     zp: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: &mut [i32],
-    out_stride: usize,
+    out: OutputRows<'_, i32>,
 ) {
-    let stride = w.padded_cols();
-    let groups = w.groups();
-    let n = rows.len();
-    assert!(
-        a.len() >= m * stride
-            && n <= out_stride
-            && out.len() >= (m.max(1) - 1) * out_stride + n
-            && rows.end <= w.rows()
-    );
-    let panel_len = groups * PANEL * 4;
-    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
-    if m == 1 {
-        gemv_rows(a, zp, w, rows, out);
-        return;
+    let kernel = U8I8 {
+        zp,
+        zp_v: _mm512_set1_epi32(zp),
+        row_sums: w.row_sums(),
+    };
+    gemm(&kernel, a, m, w, rows, out);
+}
+
+/// See [`super::gemm_f32`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
+    gemm(&F32, a, m, w, rows, out);
+}
+
+/// The u8 × i8 micro-kernel: 16 rows of a panel in one accumulator; its store subtracts the
+/// zero-point term `zp · Σ_k w[r][k]`. Made only inside [`gemm_u8i8`].
+struct U8I8<'a> {
+    zp: i32,
+    zp_v: __m512i,
+    row_sums: &'a [i32],
+}
+
+// SAFETY: a U8I8 exists only inside gemm_u8i8, which enables the AVX-512 features and is
+// called only behind a Kernel::Avx512Vnni value.
+unsafe impl MicroKernel for U8I8<'_> {
+    type Lhs = u8;
+    type Rhs = i8;
+    type Out = i32;
+    type Acc = __m512i;
+    const GROUP_PANELS: usize = GROUP;
+
+    /// Four rows, then two, then one.
+    #[inline(always)]
+    fn block_rows(rows_left: usize) -> usize {
+        match rows_left {
+            4.. => 4,
+            2 | 3 => 2,
+            _ => 1,
+        }
     }
-    let mut tmp = [0i32; PANEL];
-    let zp_v = _mm512_set1_epi32(zp);
-    let mut p = first;
-    while p < last {
-        let np = (last - p).min(GROUP);
-        let mut i = 0;
-        while i < m {
-            let mr = match m - i {
-                4.. => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            // SAFETY: panels p..p+np and activation rows i..i+mr are in bounds (checked above).
-            let (w_ptr, a_ptr) = unsafe {
-                (
-                    w.data().as_ptr().add(p * panel_len),
-                    a.as_ptr().add(i * stride),
-                )
-            };
-            let mut emit = |pp: usize, ii: usize, acc: __m512i| {
-                let base = (p + pp) * PANEL;
-                let out_row = &mut out[(i + ii) * out_stride..(i + ii) * out_stride + n];
-                if base >= rows.start && base + PANEL <= rows.end {
-                    let dst = &mut out_row[base - rows.start..base - rows.start + PANEL];
-                    // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows;
-                    // dst holds 16 i32.
-                    unsafe {
-                        let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
-                        let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
-                        _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+
+    #[inline(always)]
+    unsafe fn block(
+        &self,
+        at: Tile<u8, i8>,
+        panels: usize,
+        rows: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) {
+        let Tile {
+            a,
+            a_stride: stride,
+            w,
+            panel_len,
+            depth: groups,
+        } = at;
+        // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `groups`
+        // groups; each micro-kernel reads its panels and rows only.
+        unsafe {
+            match (panels, rows) {
+                (GROUP, 4) => {
+                    for pair in (0..GROUP).step_by(2) {
+                        let wp = w.add(pair * panel_len);
+                        let acc = micro_i8::<2, 4>(a, stride, wp, panel_len, groups);
+                        emit_tile(acc, pair, sink);
                     }
-                } else {
-                    // SAFETY: tmp holds 16 i32.
-                    unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
-                    store_panel(&tmp, p + pp, &rows, zp, w.row_sums(), out_row);
                 }
-            };
-            // SAFETY (all calls): pointers as above; each micro-kernel reads `groups` column
-            // groups of its panels and 4 bytes per group of its activation rows.
-            unsafe {
-                match (np, mr) {
-                    (GROUP, 4) => {
-                        for pair in (0..GROUP).step_by(2) {
-                            let wp = w_ptr.add(pair * panel_len);
-                            let acc = micro_i8::<2, 4>(a_ptr, stride, wp, panel_len, groups);
-                            emit_all(acc, pair, &mut emit);
-                        }
+                (GROUP, 2) => emit_tile(
+                    micro_i8::<GROUP, 2>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
+                (_, 1) => {
+                    for pp in 0..panels {
+                        sink.put(pp, 0, gemv_i8(a, w.add(pp * panel_len), groups));
                     }
-                    (GROUP, 2) => emit_all(
-                        micro_i8::<GROUP, 2>(a_ptr, stride, w_ptr, panel_len, groups),
-                        0,
-                        &mut emit,
-                    ),
-                    (_, 1) => {
-                        for pp in 0..np {
-                            let wp = w_ptr.add(pp * panel_len);
-                            emit(pp, 0, gemv_i8(a_ptr, wp, groups));
-                        }
-                    }
-                    _ => {
-                        for pp in 0..np {
-                            let wp = w_ptr.add(pp * panel_len);
-                            match mr {
-                                4 => emit_all(
-                                    micro_i8::<1, 4>(a_ptr, stride, wp, panel_len, groups),
-                                    pp,
-                                    &mut emit,
-                                ),
-                                _ => emit_all(
-                                    micro_i8::<1, 2>(a_ptr, stride, wp, panel_len, groups),
-                                    pp,
-                                    &mut emit,
-                                ),
-                            }
+                }
+                _ => {
+                    for pp in 0..panels {
+                        let wp = w.add(pp * panel_len);
+                        match rows {
+                            4 => emit_tile(
+                                micro_i8::<1, 4>(a, stride, wp, panel_len, groups),
+                                pp,
+                                sink,
+                            ),
+                            _ => emit_tile(
+                                micro_i8::<1, 2>(a, stride, wp, panel_len, groups),
+                                pp,
+                                sink,
+                            ),
                         }
                     }
                 }
             }
-            i += mr;
         }
-        p += np;
+    }
+
+    /// One panel at a time, with [`gemv_i8`], kept small for the per-step GEMV of small models.
+    #[inline(always)]
+    unsafe fn row(
+        &self,
+        at: Tile<u8, i8>,
+        _panels_left: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) -> usize {
+        // SAFETY: the caller guarantees a panel and a row of `depth` groups.
+        sink.put(0, 0, unsafe { gemv_i8(at.a, at.w, at.depth) });
+        1
+    }
+
+    #[inline(always)]
+    unsafe fn store_panel(&self, acc: __m512i, first_row: usize, dst: *mut i32) {
+        // SAFETY: the caller guarantees rows first_row..first_row + 16 (so row sums) and 16
+        // values at dst.
+        unsafe {
+            let sums = _mm512_loadu_si512(self.row_sums.as_ptr().add(first_row).cast());
+            let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, self.zp_v));
+            _mm512_storeu_si512(dst.cast(), v);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(&self, acc: __m512i) -> [i32; PANEL] {
+        let mut lanes = [0i32; PANEL];
+        // SAFETY: lanes holds 16 i32.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), acc) };
+        lanes
+    }
+
+    #[inline(always)]
+    fn finish_lane(&self, lane: i32, row: usize) -> i32 {
+        lane - self.zp * self.row_sums[row]
     }
 }
 
-fn emit_all<T: Copy, const NP: usize, const MR: usize>(
-    acc: [[T; MR]; NP],
-    first_panel: usize,
-    emit: &mut impl FnMut(usize, usize, T),
-) {
-    for (pp, panel) in acc.iter().enumerate() {
-        for (ii, v) in panel.iter().enumerate() {
-            emit(first_panel + pp, ii, *v);
+/// The f32 micro-kernel: 16 rows of a panel in one accumulator, stored as they are. Made only
+/// inside [`gemm_f32`].
+struct F32;
+
+// SAFETY: an F32 exists only inside gemm_f32, which enables the AVX-512 features and is called
+// only behind a Kernel::Avx512Vnni value.
+unsafe impl MicroKernel for F32 {
+    type Lhs = f32;
+    type Rhs = f32;
+    type Out = f32;
+    type Acc = __m512;
+    const GROUP_PANELS: usize = GROUP;
+
+    /// Eight rows share each weight load when there are eight: with four, a pair of panels
+    /// was read from L2 once per four rows, and L2 bandwidth capped the product.
+    #[inline(always)]
+    fn block_rows(rows_left: usize) -> usize {
+        match rows_left {
+            8.. => 8,
+            4..=7 => 4,
+            2 | 3 => 2,
+            _ => 1,
         }
+    }
+
+    #[inline(always)]
+    unsafe fn block(
+        &self,
+        at: Tile<f32, f32>,
+        panels: usize,
+        rows: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) {
+        let (a, k, w, panel_len) = (at.a, at.depth, at.w, at.panel_len);
+        // SAFETY (all calls): the caller guarantees `panels` panels and `rows` rows of `k`
+        // columns; each micro-kernel reads its panels and rows only.
+        unsafe {
+            match (panels, rows) {
+                (GROUP, 8) => {
+                    for pair in (0..GROUP).step_by(2) {
+                        let acc = micro_f32::<2, 8>(a, k, w.add(pair * panel_len));
+                        emit_tile(acc, pair, sink);
+                    }
+                }
+                (GROUP, 4) => {
+                    for pair in (0..GROUP).step_by(2) {
+                        let acc = micro_f32::<2, 4>(a, k, w.add(pair * panel_len));
+                        emit_tile(acc, pair, sink);
+                    }
+                }
+                (GROUP, 2) => emit_tile(micro_f32::<GROUP, 2>(a, k, w), 0, sink),
+                (GROUP, _) => emit_tile(micro_f32::<GROUP, 1>(a, k, w), 0, sink),
+                _ => {
+                    for pp in 0..panels {
+                        let wp = w.add(pp * panel_len);
+                        match rows {
+                            8 => emit_tile(micro_f32::<1, 8>(a, k, wp), pp, sink),
+                            4 => emit_tile(micro_f32::<1, 4>(a, k, wp), pp, sink),
+                            2 => emit_tile(micro_f32::<1, 2>(a, k, wp), pp, sink),
+                            _ => emit_tile(micro_f32::<1, 1>(a, k, wp), pp, sink),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Eight or four panels at a time (independent FMA chains), then one, kept small for the
+    /// per-step GEMV of small models.
+    #[inline(always)]
+    unsafe fn row(
+        &self,
+        at: Tile<f32, f32>,
+        panels_left: usize,
+        sink: &mut impl Sink<Self::Acc>,
+    ) -> usize {
+        let (a, k, w) = (at.a, at.depth, at.w);
+        // SAFETY (all three): the caller guarantees `panels_left` panels and a row of k columns.
+        unsafe {
+            if panels_left >= 8 {
+                emit_tile(micro_f32::<8, 1>(a, k, w), 0, sink);
+                8
+            } else if panels_left >= 4 {
+                emit_tile(micro_f32::<4, 1>(a, k, w), 0, sink);
+                4
+            } else {
+                emit_tile(micro_f32::<1, 1>(a, k, w), 0, sink);
+                1
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store_panel(&self, acc: __m512, _first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees 16 values at dst.
+        unsafe { _mm512_storeu_ps(dst, acc) };
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(&self, acc: __m512) -> [f32; PANEL] {
+        let mut lanes = [0f32; PANEL];
+        // SAFETY: lanes holds 16 f32.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
+        lanes
+    }
+
+    #[inline(always)]
+    fn finish_lane(&self, lane: f32, _row: usize) -> f32 {
+        lane
     }
 }
 
@@ -170,35 +309,6 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
         }
     }
     acc
-}
-
-/// [`gemm_u8i8`] for one activation row, kept small for the per-step GEMV of small models.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-fn gemv_rows(a: &[u8], zp: i32, w: &PackedI8, rows: Range<usize>, out: &mut [i32]) {
-    let groups = w.groups();
-    let panel_len = groups * PANEL * 4;
-    let zp_v = _mm512_set1_epi32(zp);
-    for panel in rows.start / PANEL..rows.end.div_ceil(PANEL) {
-        // SAFETY: the caller checked a.len() >= 4 * groups and rows.end <= w.rows(), so the
-        // panel exists and the row has every group.
-        let acc = unsafe { gemv_i8(a.as_ptr(), w.data().as_ptr().add(panel * panel_len), groups) };
-        let base = panel * PANEL;
-        if base >= rows.start && base + PANEL <= rows.end {
-            let dst = &mut out[base - rows.start..base - rows.start + PANEL];
-            // SAFETY: row_sums has an entry per row and base + 16 <= rows.end <= rows; dst
-            // holds 16 i32.
-            unsafe {
-                let sums = _mm512_loadu_si512(w.row_sums().as_ptr().add(base).cast());
-                let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, zp_v));
-                _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
-            }
-        } else {
-            let mut tmp = [0i32; PANEL];
-            // SAFETY: tmp holds 16 i32.
-            unsafe { _mm512_storeu_si512(tmp.as_mut_ptr().cast(), acc) };
-            store_panel(&tmp, panel, &rows, zp, w.row_sums(), out);
-        }
-    }
 }
 
 /// One panel × one activation row: the panel is read front to back (one stream for the
@@ -253,14 +363,18 @@ pub fn lstm_units_u8i8(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
-    let (h_scale, zp) = scratch.h_params;
+    super::lstm_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
+    let ActivationParams {
+        scale: h_scale,
+        zero_point: zp,
+    } = scratch.h_params;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
         super::for_each_gate(hidden, &units, |r, offset| {
-            gemm_u8i8(q, batch, zp, w.weight, r, &mut acc[offset..], 4 * n);
+            let out = OutputRows::new(&mut acc[offset..], 4 * n);
+            gemm_u8i8(q, batch, zp, w.weight, r, out);
         });
     }
     for b in 0..batch {
@@ -341,7 +455,7 @@ pub fn lstm_layer_small_u8i8(
         // Lanes past `hidden` hold 0 and stay 0: their gates are 0, so c' = 0 and h' = 0.
         // Zeros do not change the range either, which is widened to include 0 anyway.
         let mut h = _mm256_maskz_loadu_ps(units, h0.as_ptr());
-        let mut cell = _mm256_maskz_loadu_ps(units, c.as_ptr());
+        let mut c_t = _mm256_maskz_loadu_ps(units, c.as_ptr());
         // Gate k is rows k·H.. of the two panels' accumulators side by side: these indices
         // pick them out with one permutation, without a trip through memory.
         let gate_rows: [__m512i; 4] = std::array::from_fn(|k| {
@@ -353,7 +467,7 @@ pub fn lstm_layer_small_u8i8(
         });
         for t in 0..steps {
             let (lo, hi) = avx2::fold_lanes(h, h);
-            let params = crate::quant::choose_activation_params(lo, hi);
+            let params = choose_activation_params(lo, hi);
             // As avx2::quantize_u8: round(h / scale) + zp, clamped to 0..=255.
             let zp = _mm256_set1_ps(params.zero_point as f32);
             let scaled = _mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale));
@@ -389,10 +503,10 @@ pub fn lstm_layer_small_u8i8(
                 let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), bias[k]);
                 _mm256_add_ps(hh, _mm256_maskz_loadu_ps(units, ih_t.add(k * hidden)))
             };
-            (cell, h) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], cell);
+            (c_t, h) = cell([gate(0), gate(1), gate(2), gate(3)], c_t);
             _mm256_mask_storeu_ps(out.as_mut_ptr().add(t * hidden), units, h);
         }
-        _mm256_mask_storeu_ps(c.as_mut_ptr(), units, cell);
+        _mm256_mask_storeu_ps(c.as_mut_ptr(), units, c_t);
     }
 }
 
@@ -585,7 +699,7 @@ fn cell_from_accumulators(
                 _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
             };
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = cell16([gate(0), gate(1), gate(2), gate(3)], c_old);
+            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
             _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
             _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
@@ -625,223 +739,11 @@ fn cell_from_accumulators(
                 _mm256_add_ps(hh, load(ih.as_ptr().add(a)))
             };
             let c_old = load(c.as_ptr().add(j));
-            let (c_new, h_new) = avx2::cell8([gate(0), gate(1), gate(2), gate(3)], c_old);
+            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
             store(c.as_mut_ptr().add(j), c_new);
             store(h.as_mut_ptr().add(j), h_new);
         }
         j += 8;
-    }
-}
-
-/// [`scalar::lstm_cell`] for 16 units (the AVX2 kernel's `cell8` twice as wide): the same
-/// operations lane for lane.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn cell16(gates: [__m512; 4], c_old: __m512) -> (__m512, __m512) {
-    let i = sigmoid16(gates[0]);
-    let f = sigmoid16(gates[1]);
-    let g = tanh16(gates[2]);
-    let o = sigmoid16(gates[3]);
-    let c_new = _mm512_add_ps(_mm512_mul_ps(f, c_old), _mm512_mul_ps(i, g));
-    (c_new, _mm512_mul_ps(o, tanh16(c_new)))
-}
-
-/// [`scalar::exp`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn exp16(x: __m512) -> __m512 {
-    let x = _mm512_min_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(scalar::EXP_LO)),
-        _mm512_set1_ps(scalar::EXP_HI),
-    );
-    // Round toward −∞ (floor), exceptions suppressed.
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_fmadd_ps(
-        x,
-        _mm512_set1_ps(scalar::LOG2E),
-        _mm512_set1_ps(0.5),
-    ));
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(scalar::LN2_HI), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(scalar::LN2_LO), r);
-    let z = _mm512_mul_ps(r, r);
-    let mut p = _mm512_set1_ps(scalar::EXP_P[0]);
-    for &c in &scalar::EXP_P[1..] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-    }
-    let y = _mm512_add_ps(_mm512_fmadd_ps(p, z, r), _mm512_set1_ps(1.0));
-    let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(
-        _mm512_cvttps_epi32(n),
-        _mm512_set1_epi32(127),
-    ));
-    _mm512_mul_ps(y, _mm512_castsi512_ps(bits))
-}
-
-/// [`scalar::sigmoid`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn sigmoid16(x: __m512) -> __m512 {
-    let one = _mm512_set1_ps(1.0);
-    let neg = _mm512_castsi512_ps(_mm512_xor_si512(
-        _mm512_castps_si512(x),
-        _mm512_set1_epi32(i32::MIN),
-    ));
-    _mm512_div_ps(one, _mm512_add_ps(one, exp16(neg)))
-}
-
-/// [`scalar::tanh`] for 16 lanes.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn tanh16(x: __m512) -> __m512 {
-    let ax = _mm512_abs_ps(x);
-    let z = _mm512_mul_ps(x, x);
-    let mut p = _mm512_set1_ps(scalar::TANH_P[0]);
-    for &c in &scalar::TANH_P[1..] {
-        p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(c));
-    }
-    let small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
-    let one = _mm512_set1_ps(1.0);
-    let e = exp16(_mm512_add_ps(ax, ax));
-    let large = _mm512_sub_ps(
-        one,
-        _mm512_div_ps(_mm512_set1_ps(2.0), _mm512_add_ps(e, one)),
-    );
-    // Give `large` the sign of x (bitwise: large ≥ 0).
-    let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
-    let large = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(large), sign));
-    let is_small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(ax, _mm512_set1_ps(scalar::TANH_SMALL));
-    _mm512_mask_blend_ps(is_small, large, small)
-}
-
-/// See [`super::gemm_f32`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn gemm_f32(
-    a: &[f32],
-    m: usize,
-    w: &PackedF32,
-    rows: Range<usize>,
-    out: &mut [f32],
-    out_stride: usize,
-) {
-    let k = w.cols();
-    let n = rows.len();
-    assert!(
-        a.len() >= m * k
-            && n <= out_stride
-            && out.len() >= (m.max(1) - 1) * out_stride + n
-            && rows.end <= w.rows()
-    );
-    let panel_len = k * PANEL;
-    let (first, last) = (rows.start / PANEL, rows.end.div_ceil(PANEL));
-    if m == 1 {
-        gemv_f32_rows(a, w, rows, out);
-        return;
-    }
-    let mut p = first;
-    while p < last {
-        let np = (last - p).min(GROUP);
-        let mut i = 0;
-        while i < m {
-            // Eight rows share each weight load when there are eight: with four, a pair of
-            // panels was read from L2 once per four rows, and L2 bandwidth capped the product.
-            let mr = match m - i {
-                8.. => 8,
-                4..=7 => 4,
-                2 | 3 => 2,
-                _ => 1,
-            };
-            // SAFETY: panels p..p+np and rows i..i+mr are in bounds (checked above).
-            let (w_ptr, a_ptr) =
-                unsafe { (w.data().as_ptr().add(p * panel_len), a.as_ptr().add(i * k)) };
-            let mut emit = |pp: usize, ii: usize, acc: __m512| {
-                let row = i + ii;
-                store_f32_panel(acc, p + pp, &rows, &mut out[row * out_stride..][..n]);
-            };
-            // SAFETY (all calls): pointers as above; each micro-kernel reads `k` columns.
-            unsafe {
-                match (np, mr) {
-                    (GROUP, 8) => {
-                        for pair in (0..GROUP).step_by(2) {
-                            let acc = micro_f32::<2, 8>(a_ptr, k, w_ptr.add(pair * panel_len));
-                            emit_all(acc, pair, &mut emit);
-                        }
-                    }
-                    (GROUP, 4) => {
-                        for pair in (0..GROUP).step_by(2) {
-                            let acc = micro_f32::<2, 4>(a_ptr, k, w_ptr.add(pair * panel_len));
-                            emit_all(acc, pair, &mut emit);
-                        }
-                    }
-                    (GROUP, 2) => emit_all(micro_f32::<GROUP, 2>(a_ptr, k, w_ptr), 0, &mut emit),
-                    (GROUP, _) => emit_all(micro_f32::<GROUP, 1>(a_ptr, k, w_ptr), 0, &mut emit),
-                    _ => {
-                        for pp in 0..np {
-                            let wp = w_ptr.add(pp * panel_len);
-                            match mr {
-                                8 => emit_all(micro_f32::<1, 8>(a_ptr, k, wp), pp, &mut emit),
-                                4 => emit_all(micro_f32::<1, 4>(a_ptr, k, wp), pp, &mut emit),
-                                2 => emit_all(micro_f32::<1, 2>(a_ptr, k, wp), pp, &mut emit),
-                                _ => emit_all(micro_f32::<1, 1>(a_ptr, k, wp), pp, &mut emit),
-                            }
-                        }
-                    }
-                }
-            }
-            i += mr;
-        }
-        p += np;
-    }
-}
-
-/// [`gemm_f32`] for one activation row, kept small for the per-step GEMV of small models:
-/// eight or four panels at a time (independent FMA chains), then one.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-fn gemv_f32_rows(a: &[f32], w: &PackedF32, rows: Range<usize>, out: &mut [f32]) {
-    let k = w.cols();
-    let panel_len = k * PANEL;
-    let last = rows.end.div_ceil(PANEL);
-    let mut emit = |panel: usize, acc: __m512| store_f32_panel(acc, panel, &rows, out);
-    let mut panel = rows.start / PANEL;
-    while panel < last {
-        // SAFETY: the caller checked a.len() >= k and rows.end <= w.rows(), so these panels
-        // exist and hold k columns each.
-        unsafe {
-            let w_ptr = w.data().as_ptr().add(panel * panel_len);
-            if last - panel >= 8 {
-                let acc = micro_f32::<8, 1>(a.as_ptr(), k, w_ptr);
-                for (j, acc) in acc.iter().enumerate() {
-                    emit(panel + j, acc[0]);
-                }
-                panel += 8;
-            } else if last - panel >= 4 {
-                let acc = micro_f32::<4, 1>(a.as_ptr(), k, w_ptr);
-                for (j, acc) in acc.iter().enumerate() {
-                    emit(panel + j, acc[0]);
-                }
-                panel += 4;
-            } else {
-                emit(panel, micro_f32::<1, 1>(a.as_ptr(), k, w_ptr)[0][0]);
-                panel += 1;
-            }
-        }
-    }
-}
-
-/// Writes the outputs of `panel` that lie in `rows` to `out` (indexed from `rows.start`): one
-/// vector when the whole panel lies in `rows`, else lane by lane.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn store_f32_panel(acc: __m512, panel: usize, rows: &Range<usize>, out: &mut [f32]) {
-    let base = panel * PANEL;
-    if base >= rows.start && base + PANEL <= rows.end {
-        let dst = &mut out[base - rows.start..base - rows.start + PANEL];
-        // SAFETY: dst holds 16 f32.
-        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), acc) };
-    } else {
-        let mut tmp = [0f32; PANEL];
-        // SAFETY: tmp holds 16 f32.
-        unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), acc) };
-        for r in rows.start.max(base)..rows.end.min(base + PANEL) {
-            out[r - rows.start] = tmp[r - base];
-        }
     }
 }
 
@@ -874,4 +776,83 @@ unsafe fn micro_f32<const NP: usize, const MR: usize>(
         }
     }
     acc
+}
+
+// SAFETY: every method is one AVX-512F instruction or a short sequence of them, and __m512
+// values reach these methods only from functions enabling the AVX-512 features.
+unsafe impl F32Lanes for __m512 {
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        // SAFETY (every method): the trait's contract: the CPU has avx512f.
+        unsafe { _mm512_set1_ps(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { _mm512_add_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe { _mm512_sub_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe { _mm512_mul_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        unsafe { _mm512_div_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(self, b: Self) -> Self {
+        unsafe { _mm512_min_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(self, b: Self) -> Self {
+        unsafe { _mm512_max_ps(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_fmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_fnmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        // Round toward −∞, exceptions suppressed.
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self) }
+    }
+    #[inline(always)]
+    unsafe fn neg(self) -> Self {
+        unsafe {
+            let bits = _mm512_xor_si512(_mm512_castps_si512(self), _mm512_set1_epi32(i32::MIN));
+            _mm512_castsi512_ps(bits)
+        }
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        unsafe { _mm512_abs_ps(self) }
+    }
+    #[inline(always)]
+    unsafe fn or_sign_of(self, x: Self) -> Self {
+        unsafe {
+            let sign = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN));
+            _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(self), sign))
+        }
+    }
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        unsafe {
+            let bits = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
+        }
+    }
+    #[inline(always)]
+    unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self {
+        unsafe {
+            let is_below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self, threshold);
+            _mm512_mask_blend_ps(is_below, otherwise, below)
+        }
+    }
 }

@@ -128,7 +128,7 @@ impl Kernel {
         }
     }
 
-    fn required_features(self) -> &'static str {
+    pub(super) fn required_features(self) -> &'static str {
         match self {
             Kernel::Scalar => "nothing",
             Kernel::Avx2 => "avx2 and fma",

@@ -1,16 +1,25 @@
 //! The numeric kernels: u8 × i8 → i32 and f32 matrix products over packed weights, activation
-//! min/max and quantization, the fused LSTM cell, and the threads that run the recurrence.
-//! Safe wrappers here check shapes once and dispatch on a [`Kernel`] chosen at start-up.
+//! min/max and quantization, the LSTM cell and the fused int8 step (`lstm_step`), and the
+//! threads that run the recurrence (`pool`, `recurrence`, crate-internal). The safe wrappers
+//! here check shapes once and dispatch on a [`Kernel`] chosen at start-up; each instruction
+//! set's products are one micro-kernel run by the one blocked driver in `gemm`.
 //!
 //! This is the only module allowed to contain `unsafe` code; SIMD code runs only behind a
 //! [`Kernel`] value, which exists only for features the CPU was detected to have.
 
+mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(test)]
+pub(crate) mod coverage;
 mod dispatch;
+mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 mod linebuf;
+mod lstm_step;
 mod pack;
 mod pool;
 mod recurrence;
@@ -18,25 +27,49 @@ mod scalar;
 
 use std::ops::Range;
 
+pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
-pub use linebuf::LineBuf;
+pub(crate) use linebuf::LineBuf;
+pub use lstm_step::{QuantizedRecurrent, for_each_gate, lstm_layer_u8i8, lstm_units_u8i8};
 pub use pack::{PANEL, PackedF32, PackedI8};
-pub use pool::Pool;
-pub use recurrence::{
-    LayerShape, StepScratch, UnitState, for_each_step, par_rows, run_layer, useful_threads,
-};
+pub(crate) use pool::Pool;
+pub(crate) use recurrence::{LayerBuffers, LayerShape, StepScratch, UnitState};
+pub(crate) use recurrence::{for_each_step, par_rows, run_layer, useful_threads};
+
+/// Where a product's output rows go: row `i` is `data[i · stride..i · stride + n]` for the
+/// product's `n` weight rows.
+#[derive(Debug)]
+pub struct OutputRows<'a, T> {
+    /// The output values.
+    pub data: &'a mut [T],
+    /// Values from the start of one output row to the next.
+    pub stride: usize,
+}
+
+impl<'a, T> OutputRows<'a, T> {
+    /// Output rows `stride` values apart in `data`.
+    pub fn new(data: &'a mut [T], stride: usize) -> Self {
+        OutputRows { data, stride }
+    }
+
+    /// Checks that row `i` exists for every `i < m`, with `n` values.
+    fn check(&self, m: usize, n: usize) {
+        assert!(
+            n <= self.stride && (m == 0 || self.data.len() >= (m - 1) * self.stride + n),
+            "gemm: output shape"
+        );
+    }
+}
 
 /// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
 /// exact i32 arithmetic.
 ///
 /// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 128
 /// (activations quantized with `reduce_range`: qmax is 127, and rounding `x / scale` and the
-/// zero point separately can push the top value to 128); row `i` of the output starts at
-/// `out[i · out_stride]`.
+/// zero point separately can push the top value to 128).
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_u8i8(
     kernel: Kernel,
     a: &[u8],
@@ -44,38 +77,37 @@ pub fn gemm_u8i8(
     a_zero_point: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: &mut [i32],
-    out_stride: usize,
+    out: OutputRows<'_, i32>,
 ) {
     assert_eq!(a.len(), m * w.padded_cols(), "gemm_u8i8: activation shape");
     assert!(
         rows.start <= rows.end && rows.end <= w.rows(),
         "gemm_u8i8: rows"
     );
-    check_output(m, rows.len(), out.len(), out_stride);
+    out.check(m, rows.len());
     debug_assert!(
         a.iter().all(|&v| v <= 128),
         "gemm_u8i8: activations above 128"
     );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GemmU8I8);
     match kernel {
-        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
+        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride) },
+        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe {
-            avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride)
-        },
+        Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out, out_stride),
+        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
     }
 }
 
 /// `out[i][r − rows.start] = Σ_k a[i][k] · w[r][k]` for `r` in `rows` (that is `A · Wᵀ`),
 /// accumulated with one fused multiply-add per column, in column order, on every kernel.
 ///
-/// `a` is `m × w.cols()` row-major; row `i` of the output starts at `out[i · out_stride]`.
+/// `a` is `m × w.cols()` row-major.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -85,39 +117,34 @@ pub fn gemm_f32(
     m: usize,
     w: &PackedF32,
     rows: Range<usize>,
-    out: &mut [f32],
-    out_stride: usize,
+    out: OutputRows<'_, f32>,
 ) {
     assert_eq!(a.len(), m * w.cols(), "gemm_f32: input shape");
     assert!(
         rows.start <= rows.end && rows.end <= w.rows(),
         "gemm_f32: rows"
     );
-    check_output(m, rows.len(), out.len(), out_stride);
+    out.check(m, rows.len());
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GemmF32);
     match kernel {
-        Kernel::Scalar => scalar::gemm_f32(a, m, w, rows, out, out_stride),
+        Kernel::Scalar => scalar::gemm_f32(a, m, w, rows, out),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, rows, out, out_stride) },
+        Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, rows, out) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, rows, out, out_stride) },
+        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, rows, out) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm_f32(a, m, w, rows, out, out_stride),
+        _ => scalar::gemm_f32(a, m, w, rows, out),
     }
-}
-
-/// Output row `i` is `out[i · stride..i · stride + n]`: it must exist for every `i < m`.
-fn check_output(m: usize, n: usize, len: usize, stride: usize) {
-    assert!(
-        n <= stride && (m == 0 || len >= (m - 1) * stride + n),
-        "gemm: output shape"
-    );
 }
 
 /// The minimum and maximum of `x` (`(0, 0)` for an empty slice); `x` must hold no NaN.
 #[inline]
 pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::MinMax);
     match kernel {
         Kernel::Scalar => scalar::min_max(x),
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
@@ -156,6 +183,8 @@ pub fn quantize_u8(
         out.len(),
         "quantize_u8: output length"
     );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::QuantizeU8);
     match kernel {
         Kernel::Scalar => scalar::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride),
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
@@ -179,6 +208,8 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
         h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n),
         "lstm_cell: lengths"
     );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::LstmCell);
     match kernel {
         Kernel::Scalar => scalar::lstm_cell(hh, ih, c, h),
         // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
@@ -187,177 +218,6 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::lstm_cell(hh, ih, c, h),
     }
-}
-
-/// The recurrent map of an int8 LSTM layer as [`lstm_units_u8i8`] reads it: `W_hh`
-/// (`4H × H`), its scales (one per tensor, or one per row) and `b_hh`.
-#[derive(Debug, Clone, Copy)]
-pub struct QuantizedRecurrent<'a> {
-    /// The packed int8 weights, `4H × H`.
-    pub weight: &'a PackedI8,
-    /// One scale, or one per weight row.
-    pub scales: &'a [f32],
-    /// The f32 bias, one per weight row.
-    pub bias: &'a [f32],
-}
-
-impl QuantizedRecurrent<'_> {
-    /// The scales of weight rows `rows`: all of them per channel, else the single one.
-    fn scales_of(&self, rows: Range<usize>) -> &[f32] {
-        if self.scales.len() == 1 {
-            self.scales
-        } else {
-            &self.scales[rows]
-        }
-    }
-}
-
-/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates of an LSTM layer
-/// with `hidden` units, where the results go to `[batch][gate][unit]` at `offset`: once for
-/// all four gates when `units` covers every hidden unit (the rows are then contiguous), else
-/// once per gate.
-pub fn for_each_gate(hidden: usize, units: &Range<usize>, mut f: impl FnMut(Range<usize>, usize)) {
-    if units.len() == hidden {
-        f(0..4 * hidden, 0);
-    } else {
-        for gate in 0..4 {
-            f(
-                gate * hidden + units.start..gate * hidden + units.end,
-                gate * units.len(),
-            );
-        }
-    }
-}
-
-/// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
-/// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
-/// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
-/// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
-/// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
-/// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
-///
-/// The same operations in the same order on every kernel; AVX-512 fuses them so the gates
-/// never make a round trip through memory.
-///
-/// # Panics
-/// If the lengths do not match.
-pub fn lstm_units_u8i8(
-    kernel: Kernel,
-    w: QuantizedRecurrent<'_>,
-    h_prev: &[f32],
-    ih: &[f32],
-    state: &mut UnitState<'_>,
-    scratch: &mut StepScratch,
-) {
-    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
-    let (units, batch) = (state.units(), state.batch());
-    let n = units.len();
-    assert!(
-        rows == 4 * hidden
-            && units.end <= hidden
-            && (w.scales.len() == 1 || w.scales.len() == rows)
-            && w.bias.len() == rows
-            && h_prev.len() == batch * hidden
-            && ih.len() == batch * 4 * n,
-        "lstm_units_u8i8: lengths"
-    );
-    scratch.accumulators.resize(batch * 4 * n, 0);
-    match kernel {
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
-        _ => {
-            quantize_h(kernel, h_prev, w.weight, scratch);
-            let (h_scale, h_zero_point) = scratch.h_params;
-            let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
-            for_each_gate(hidden, &units, |r, offset| {
-                gemm_u8i8(
-                    kernel,
-                    q,
-                    batch,
-                    h_zero_point,
-                    w.weight,
-                    r,
-                    &mut acc[offset..],
-                    4 * n,
-                );
-            });
-            let gates = &mut scratch.gates;
-            gates.resize(batch * 4 * n, 0.0);
-            for b in 0..batch {
-                let (acc, gates) = (&acc[b * 4 * n..][..4 * n], &mut gates[b * 4 * n..][..4 * n]);
-                for_each_gate(hidden, &units, |r, offset| {
-                    let (acc, y) = (&acc[offset..][..r.len()], &mut gates[offset..][..r.len()]);
-                    dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
-                });
-                let ih = &ih[b * 4 * n..][..4 * n];
-                let (c, h) = state.row(b);
-                lstm_cell(
-                    kernel,
-                    [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
-                    c,
-                    h,
-                );
-            }
-        }
-    }
-}
-
-/// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]
-/// for every unit, step after step (see [`for_each_step`] for the buffers). With AVX-512 a
-/// layer of at most 8 units and one batch row keeps its state in registers throughout,
-/// with the same results.
-///
-/// # Panics
-/// If the lengths do not match `shape` and `w`.
-#[allow(clippy::too_many_arguments)]
-pub fn lstm_layer_u8i8(
-    kernel: Kernel,
-    w: QuantizedRecurrent<'_>,
-    shape: LayerShape,
-    ih: &[f32],
-    h0: &[f32],
-    c: &mut [f32],
-    out: &mut [f32],
-    scratch: &mut StepScratch,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512Vnni
-        && shape.batch == 1
-        && shape.hidden <= avx512::SMALL_HIDDEN
-        && w.weight.cols() == shape.hidden
-    {
-        shape.check_buffers("lstm_layer_u8i8", ih, h0, c, out);
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
-        unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
-        return;
-    }
-    for_each_step(shape, ih, h0, c, out, |h_prev, ih_t, state| {
-        scratch.h_is_new = true;
-        lstm_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
-    });
-}
-
-/// Quantizes the hidden state `h_prev` (`batch × weight.cols()`) into `scratch.quantized`
-/// (`batch × weight.padded_cols()`) from its range, as PyTorch quantizes a dynamic linear
-/// map's input, and keeps the parameters in `scratch.h_params`; does nothing while
-/// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
-/// instruction set.
-#[inline(always)]
-fn quantize_h(kernel: Kernel, h_prev: &[f32], weight: &PackedI8, scratch: &mut StepScratch) {
-    if !scratch.h_is_new {
-        return;
-    }
-    let (cols, stride) = (weight.cols(), weight.padded_cols());
-    let (lo, hi) = min_max(kernel, h_prev);
-    let params = crate::quant::choose_activation_params(lo, hi);
-    let zp = params.zero_point;
-    scratch.quantized.resize(h_prev.len() / cols * stride, 0);
-    let q = &mut scratch.quantized;
-    quantize_u8(kernel, h_prev, cols, 1.0 / params.scale, zp, q, stride);
-    scratch.h_params = (params.scale, zp);
-    scratch.h_is_new = false;
 }
 
 /// `y[i][r] = acc[i][r] · (x_scale · w_scales[r]) + bias[r]` (multiply, then add: no FMA)
@@ -381,6 +241,8 @@ pub fn dequantize(
             && (rows == 0 && y.is_empty() || rows > 0 && y.len().is_multiple_of(rows)),
         "dequantize: lengths"
     );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::Dequantize);
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]

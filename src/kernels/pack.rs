@@ -1,8 +1,6 @@
 //! Weight layouts the kernels read: panels of [`PANEL`] output rows, stored so that one vector
 //! load gives the same input column (or group of 4 columns) for 16 consecutive rows.
 
-use std::ops::Range;
-
 /// Output rows per panel (one 512-bit vector of i32 or f32, two 256-bit ones).
 pub const PANEL: usize = 16;
 
@@ -88,22 +86,6 @@ impl PackedI8 {
 
     pub(super) fn row_sums(&self) -> &[i32] {
         &self.row_sums
-    }
-}
-
-/// Writes the outputs of one panel that fall in `rows` to `out_row` (indexed from
-/// `rows.start`), applying the zero-point correction `acc − zp · Σ_k w[r][k]`.
-pub(super) fn store_panel(
-    acc: &[i32; PANEL],
-    panel: usize,
-    rows: &Range<usize>,
-    zp: i32,
-    row_sums: &[i32],
-    out_row: &mut [i32],
-) {
-    let base = panel * PANEL;
-    for r in rows.start.max(base)..rows.end.min(base + PANEL) {
-        out_row[r - rows.start] = acc[r - base] - zp * row_sums[r];
     }
 }
 

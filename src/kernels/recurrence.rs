@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::activation::ActivationParams;
 use super::linebuf::LineBuf;
 use super::pack::PANEL;
 use super::pool::{Pool, spin_until};
@@ -25,8 +26,8 @@ pub struct StepScratch {
     pub gates: LineBuf<f32>,
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
-    /// Scale and zero point `quantized` was made with.
-    pub h_params: (f32, i32),
+    /// The parameters `quantized` was made with.
+    pub h_params: ActivationParams,
 }
 
 /// Sizes of one layer's recurrence.
@@ -40,17 +41,40 @@ pub struct LayerShape {
     pub hidden: usize,
 }
 
-impl LayerShape {
-    /// Checks the buffers of one layer's recurrence: `ih` `steps × batch × 4 hidden`, `h0` and
-    /// `c` `batch × hidden`, `out` `steps × batch × hidden`.
+/// The state of one layer's recurrence: `h0` the initial hidden state and `c` the cell state
+/// (initial in, final out), both `batch × hidden`, and `out`, which receives `h` of every
+/// step (`steps × batch × hidden`).
+#[derive(Debug)]
+pub struct LayerBuffers<'a> {
+    /// The layer's sizes.
+    pub shape: LayerShape,
+    /// The initial hidden state.
+    pub h0: &'a [f32],
+    /// The cell state.
+    pub c: &'a mut [f32],
+    /// The hidden state of every step.
+    pub out: &'a mut [f32],
+}
+
+impl LayerBuffers<'_> {
+    /// Checks the lengths against the shape, and those of the input projection `ih`
+    /// (`steps × batch × 4 hidden`).
     ///
     /// # Panics
     /// On any other length (a programming error), naming `caller`.
-    pub fn check_buffers(&self, caller: &str, ih: &[f32], h0: &[f32], c: &[f32], out: &[f32]) {
-        let h_len = self.batch * self.hidden;
-        assert_eq!(ih.len(), self.steps * 4 * h_len, "{caller}: ih");
-        assert!(h0.len() == h_len && c.len() == h_len, "{caller}: state");
-        assert_eq!(out.len(), self.steps * h_len, "{caller}: out");
+    pub(crate) fn check(&self, caller: &str, ih: &[f32]) {
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+        } = self.shape;
+        let h_len = batch * hidden;
+        assert_eq!(ih.len(), steps * 4 * h_len, "{caller}: ih");
+        assert!(
+            self.h0.len() == h_len && self.c.len() == h_len,
+            "{caller}: state"
+        );
+        assert_eq!(self.out.len(), steps * h_len, "{caller}: out");
     }
 }
 
@@ -141,19 +165,18 @@ impl<'a> UnitState<'a> {
 
 /// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state)` for every
 /// time step in turn, with `h_prev` the previous hidden state (`h0` first), `ih_t` the step's
-/// input projection and `state` every unit of `c` and of the step's row of `out`.
+/// part of the input projection `ih` and `state` every unit of `c` and of the step's row of
+/// `out`.
 ///
 /// # Panics
-/// If the lengths do not match `shape`.
-pub fn for_each_step(
-    shape: LayerShape,
+/// If the lengths do not match the shape.
+pub(crate) fn for_each_step(
     ih: &[f32],
-    h0: &[f32],
-    c: &mut [f32],
-    out: &mut [f32],
+    layer: LayerBuffers<'_>,
     mut step: impl FnMut(&[f32], &[f32], &mut UnitState<'_>),
 ) {
-    shape.check_buffers("for_each_step", ih, h0, c, out);
+    layer.check("for_each_step", ih);
+    let LayerBuffers { shape, h0, c, out } = layer;
     let h_len = shape.batch * shape.hidden;
     for t in 0..shape.steps {
         let (done, rest) = out.split_at_mut(t * h_len);
@@ -169,7 +192,12 @@ pub fn for_each_step(
 
 /// Threads worth using for `work` multiply-adds per step (at most `requested`), when one
 /// thread should get at least `min_work` of them and a block of [`PANEL`] units.
-pub fn useful_threads(requested: usize, work: usize, min_work: usize, units: usize) -> usize {
+pub(crate) fn useful_threads(
+    requested: usize,
+    work: usize,
+    min_work: usize,
+    units: usize,
+) -> usize {
     requested
         .min(work / min_work.max(1))
         .min(units.div_ceil(PANEL))
@@ -204,9 +232,8 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 /// changed since this scratch's last call (so work on the whole `h`, such as quantizing it,
 /// can be reused).
 ///
-/// `ih` is where the projection goes (`steps × batch × 4 hidden`, block after block), `h0`
-/// is the initial hidden state, `c` the cell state (initial in, final out), and `out`
-/// receives `h` of every step (`steps × batch × hidden`).
+/// `ih` is where the projection goes (`steps × batch × 4 hidden`, block after block), and
+/// `layer` the state (see [`LayerBuffers`]).
 ///
 /// In every phase each thread takes its own blocks first (so their weights and their part of
 /// the projection stay in its caches) and then any block not yet taken, so a descheduled
@@ -215,28 +242,24 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 ///
 /// # Panics
 /// If the lengths do not match `shape`.
-#[allow(clippy::too_many_arguments)]
-pub fn run_layer<P, S>(
+pub(crate) fn run_layer<P, S>(
     threads: usize,
     pool: &mut Pool,
     scratch: &mut Vec<StepScratch>,
-    shape: LayerShape,
-    project: &P,
-    step: &S,
+    (project, step): (&P, &S),
     ih: &mut [f32],
-    h0: &[f32],
-    c: &mut [f32],
-    out: &mut [f32],
+    layer: LayerBuffers<'_>,
 ) where
     P: Fn(Range<usize>, &mut [f32], &mut StepScratch) + Sync,
     S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
+    layer.check("run_layer", ih);
+    let LayerBuffers { shape, h0, c, out } = layer;
     let LayerShape {
         steps,
         batch,
         hidden,
     } = shape;
-    shape.check_buffers("run_layer", ih, h0, c, out);
     let h_len = batch * hidden;
     let rows = steps * batch;
     let threads = threads.clamp(1, hidden.div_ceil(PANEL).max(1));
@@ -305,7 +328,7 @@ pub fn run_layer<P, S>(
                 let ih_t = unsafe { ih.get(at..at + batch * 4 * n) };
                 let mut state = UnitState {
                     c: c.as_ptr(),
-                    // SAFETY: row t of `out` lies within it (checked by check_buffers).
+                    // SAFETY: row t of `out` lies within it (checked by LayerBuffers::check).
                     h: unsafe { out.as_ptr().add(t * h_len) },
                     hidden,
                     units,
@@ -328,7 +351,7 @@ pub fn run_layer<P, S>(
 ///
 /// # Panics
 /// If `out.len() != m * row_len` or `aux.len() != m * aux_row_len`.
-pub fn par_rows<T: Send, U: Send, F>(
+pub(crate) fn par_rows<T: Send, U: Send, F>(
     pool: &mut Pool,
     threads: usize,
     m: usize,

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use super::OutputRows;
 use super::pack::{PANEL, PackedF32, PackedI8};
 
 /// See [`super::gemm_u8i8`].
@@ -14,9 +15,12 @@ pub fn gemm_u8i8(
     zp: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: &mut [i32],
-    out_stride: usize,
+    out: OutputRows<'_, i32>,
 ) {
+    let OutputRows {
+        data: out,
+        stride: out_stride,
+    } = out;
     let stride = w.padded_cols();
     let groups = w.groups();
     let n = rows.len();
@@ -39,14 +43,11 @@ pub fn gemm_u8i8(
 }
 
 /// See [`super::gemm_f32`].
-pub fn gemm_f32(
-    a: &[f32],
-    m: usize,
-    w: &PackedF32,
-    rows: Range<usize>,
-    out: &mut [f32],
-    out_stride: usize,
-) {
+pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
+    let OutputRows {
+        data: out,
+        stride: out_stride,
+    } = out;
     let k = w.cols();
     let n = rows.len();
     for i in 0..m {

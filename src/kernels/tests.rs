@@ -117,16 +117,8 @@ fn integer_products_equal_scalar_bit_for_bit() {
         let zp = rng.below(128) as i32;
         let len = shape.out_len();
         let mut expected = vec![0i32; len];
-        gemm_u8i8(
-            Kernel::Scalar,
-            &a,
-            m,
-            zp,
-            &packed,
-            start..end,
-            &mut expected,
-            out_stride,
-        );
+        let out = OutputRows::new(&mut expected, out_stride);
+        gemm_u8i8(Kernel::Scalar, &a, m, zp, &packed, start..end, out);
         for i in 0..m {
             for r in start..end {
                 let dot: i32 = (0..cols)
@@ -137,7 +129,8 @@ fn integer_products_equal_scalar_bit_for_bit() {
         }
         for kernel in simd_kernels() {
             let mut got = vec![0i32; len];
-            gemm_u8i8(kernel, &a, m, zp, &packed, start..end, &mut got, out_stride);
+            let out = OutputRows::new(&mut got, out_stride);
+            gemm_u8i8(kernel, &a, m, zp, &packed, start..end, out);
             for i in 0..m {
                 let row = shape.out_row(i);
                 assert_eq!(got[row.clone()], expected[row], "{kernel} case {case}");
@@ -164,15 +157,8 @@ fn f32_products_equal_scalar_bit_for_bit() {
         let a: Vec<f32> = (0..m * cols).map(|_| rng.f32(3.0)).collect();
         let len = shape.out_len();
         let mut expected = vec![0f32; len];
-        gemm_f32(
-            Kernel::Scalar,
-            &a,
-            m,
-            &packed,
-            start..end,
-            &mut expected,
-            out_stride,
-        );
+        let out = OutputRows::new(&mut expected, out_stride);
+        gemm_f32(Kernel::Scalar, &a, m, &packed, start..end, out);
         let exact = |i: usize, r: usize| -> f64 {
             (0..cols)
                 .map(|k| f64::from(a[i * cols + k]) * f64::from(w[r * cols + k]))
@@ -181,7 +167,8 @@ fn f32_products_equal_scalar_bit_for_bit() {
         assert!((f64::from(expected[0]) - exact(0, start)).abs() < 1e-4);
         for kernel in simd_kernels() {
             let mut got = vec![0f32; len];
-            gemm_f32(kernel, &a, m, &packed, start..end, &mut got, out_stride);
+            let out = OutputRows::new(&mut got, out_stride);
+            gemm_f32(kernel, &a, m, &packed, start..end, out);
             for i in 0..m {
                 let row = shape.out_row(i);
                 let (g, e): (Vec<u32>, Vec<u32>) = (
@@ -405,16 +392,13 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
         let run = |kernel: Kernel| {
             let (mut c, mut out) = (c0.clone(), vec![0f32; steps * batch * hidden]);
             let mut scratch = StepScratch::default();
-            lstm_layer_u8i8(
-                kernel,
-                recurrent,
+            let layer = LayerBuffers {
                 shape,
-                &ih,
-                &h0,
-                &mut c,
-                &mut out,
-                &mut scratch,
-            );
+                h0: &h0,
+                c: &mut c,
+                out: &mut out,
+            };
+            lstm_layer_u8i8(kernel, recurrent, &ih, layer, &mut scratch);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&c), bits(&out))
         };
@@ -426,5 +410,40 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
                 "{kernel} case {case}, hidden {hidden}"
             );
         }
+    }
+}
+
+/// Runs every bit-equality test above, then checks that each kernel family this CPU supports
+/// ran its own code for every kernel function: a SIMD kernel that a dispatch change left
+/// unreached would otherwise pass the comparisons unnoticed. Families the CPU lacks are named
+/// on stderr (uncaptured), so a run on such a CPU says plainly what it did not test.
+#[test]
+fn every_available_kernel_ran_every_kernel_function() {
+    use std::io::Write;
+
+    use super::coverage::{FAMILIES, Function, ran};
+    integer_products_equal_scalar_bit_for_bit();
+    f32_products_equal_scalar_bit_for_bit();
+    quantization_and_range_equal_scalar();
+    lstm_cell_equals_scalar_bit_for_bit();
+    dequantization_equals_scalar_bit_for_bit();
+    fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units();
+    int8_layer_equals_scalar_bit_for_bit_on_every_kernel();
+    let available = Kernel::available();
+    for kernel in FAMILIES {
+        if !available.contains(&kernel) {
+            // Written to the stream itself: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{kernel} kernels not available on this CPU (it lacks {}): they were not tested",
+                kernel.required_features()
+            );
+            continue;
+        }
+        let missed: Vec<_> = Function::ALL
+            .into_iter()
+            .filter(|f| f.exists_for(kernel) && !ran(kernel, *f))
+            .collect();
+        assert!(missed.is_empty(), "{kernel} never ran {missed:?}");
     }
 }

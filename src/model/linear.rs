@@ -3,7 +3,8 @@
 use std::ops::Range;
 
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, LineBuf, PackedF32, Pool, StepScratch, UnitState,
+    self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedF32, Pool,
+    StepScratch, UnitState,
 };
 
 /// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
@@ -14,8 +15,8 @@ pub struct LinearScratch {
     pub quantized: LineBuf<u8>,
     /// Integer accumulators.
     pub accumulators: LineBuf<i32>,
-    /// Scale and zero point `quantized` was made with.
-    pub params: (f32, i32),
+    /// The parameters `quantized` was made with.
+    pub params: ActivationParams,
 }
 
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
@@ -91,20 +92,16 @@ pub trait LinearOp: Clone + Send + Sync {
 
     /// One layer's whole recurrence on the calling thread, for models too small to share a
     /// step between threads: [`LinearOp::step_units`] over every unit, step by step. With
-    /// this map being `W_hh`, the arguments are those of [`kernels::run_layer`] and so are
-    /// the results, bit for bit.
-    #[allow(clippy::too_many_arguments)]
+    /// this map being `W_hh`, `ih` the input projection (`steps × batch × 4H`) and `layer`
+    /// the state, the results are those of the threaded recurrence, bit for bit.
     fn run_recurrence(
         &self,
         kernel: Kernel,
-        shape: LayerShape,
         ih: &[f32],
-        h0: &[f32],
-        c: &mut [f32],
-        out: &mut [f32],
+        layer: LayerBuffers<'_>,
         scratch: &mut StepScratch,
     ) {
-        kernels::for_each_step(shape, ih, h0, c, out, |h_prev, ih_t, state| {
+        kernels::for_each_step(ih, layer, |h_prev, ih_t, state| {
             scratch.h_is_new = true;
             self.step_units(kernel, h_prev, ih_t, state, scratch);
         });
@@ -178,14 +175,14 @@ impl LinearOp for Linear {
             (&mut [], 0),
             &|part, y_part, _: &mut [f32]| {
                 let x_part = &x[part.start * cols..part.end * cols];
+                let y_rows = OutputRows::new(y_part, out);
                 kernels::gemm_f32(
                     exec.kernel,
                     x_part,
                     part.len(),
                     &self.packed,
                     0..out,
-                    y_part,
-                    out,
+                    y_rows,
                 );
                 for row in y_part.chunks_exact_mut(out) {
                     for (v, b) in row.iter_mut().zip(&self.bias) {
@@ -211,7 +208,8 @@ impl LinearOp for Linear {
         let n = units.len();
         kernels::for_each_gate(self.out_features() / 4, &units, |r, offset| {
             let part = &mut out[offset..];
-            kernels::gemm_f32(kernel, x, rows, &self.packed, r.clone(), part, 4 * n);
+            let part_rows = OutputRows::new(part, 4 * n);
+            kernels::gemm_f32(kernel, x, rows, &self.packed, r.clone(), part_rows);
             for row in 0..rows {
                 let row = &mut part[row * 4 * n..][..r.len()];
                 for (v, bias) in row.iter_mut().zip(&self.bias[r.clone()]) {
@@ -235,7 +233,8 @@ impl LinearOp for Linear {
         scratch.gates.resize(4 * batch * n, 0.0);
         kernels::for_each_gate(hidden, &units, |rows, offset| {
             let out = &mut scratch.gates[offset..];
-            kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out, 4 * n);
+            let out_rows = OutputRows::new(out, 4 * n);
+            kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out_rows);
             for b in 0..batch {
                 let row = &mut out[b * 4 * n..][..rows.len()];
                 for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {

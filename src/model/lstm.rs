@@ -9,7 +9,7 @@ use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
-    self, Execution, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
+    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
 };
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
@@ -266,15 +266,16 @@ impl<L: LinearOp> Lstm<L> {
                 if ws.step_scratch.is_empty() {
                     ws.step_scratch.push(StepScratch::default());
                 }
-                layer.hh.run_recurrence(
-                    exec.kernel,
+                let buffers = LayerBuffers {
                     shape,
-                    &ws.input_projection,
-                    &ws.h,
-                    &mut ws.c,
-                    &mut ws.sequence_b,
-                    &mut ws.step_scratch[0],
-                );
+                    h0: &ws.h,
+                    c: &mut ws.c,
+                    out: &mut ws.sequence_b,
+                };
+                let ih = &ws.input_projection;
+                layer
+                    .hh
+                    .run_recurrence(exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             } else {
                 layer
                     .ih
@@ -293,13 +294,14 @@ impl<L: LinearOp> Lstm<L> {
                     threads,
                     &mut ws.pool,
                     &mut ws.step_scratch,
-                    shape,
-                    &project,
-                    &step,
+                    (&project, &step),
                     &mut ws.input_projection,
-                    &ws.h,
-                    &mut ws.c,
-                    &mut ws.sequence_b,
+                    LayerBuffers {
+                        shape,
+                        h0: &ws.h,
+                        c: &mut ws.c,
+                        out: &mut ws.sequence_b,
+                    },
                 );
             }
             write_state(&mut out.h_n, &ws.sequence_b[(t - 1) * b * h_size..], k);

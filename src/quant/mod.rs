@@ -7,9 +7,8 @@ mod params;
 mod qlinear;
 mod scheme;
 
+pub use crate::kernels::{ACTIVATION_QMAX, ActivationParams, choose_activation_params};
 pub use model::{Model, quantize_dynamic};
-pub use params::{
-    ACTIVATION_QMAX, ActivationParams, choose_activation_params, quantize_weight, weight_scale,
-};
+pub use params::{quantize_weight, weight_scale};
 pub use qlinear::QLinear;
 pub use scheme::Scheme;

@@ -2,10 +2,10 @@
 
 use std::ops::Range;
 
-use super::params::{ActivationParams, choose_activation_params, quantize_weight, weight_scale};
+use super::params::{quantize_weight, weight_scale};
 use crate::kernels::{
-    self, Execution, Kernel, LayerShape, LineBuf, PackedI8, Pool, QuantizedRecurrent, StepScratch,
-    UnitState,
+    self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedI8, Pool,
+    QuantizedRecurrent, StepScratch, UnitState, choose_activation_params,
 };
 use crate::model::{Linear, LinearOp, LinearScratch};
 
@@ -189,16 +189,9 @@ impl LinearOp for QLinear {
             &|part, y, acc| {
                 let a = &quantized[part.start * stride..part.end * stride];
                 let zp = params.zero_point;
-                kernels::gemm_u8i8(
-                    exec.kernel,
-                    a,
-                    part.len(),
-                    zp,
-                    &self.weight,
-                    0..out,
-                    acc,
-                    out,
-                );
+                let acc_rows = OutputRows::new(&mut *acc, out);
+                let w = &self.weight;
+                kernels::gemm_u8i8(exec.kernel, a, part.len(), zp, w, 0..out, acc_rows);
                 self.dequantize(exec.kernel, params.scale, 0..out, acc, y);
             },
         );
@@ -206,7 +199,7 @@ impl LinearOp for QLinear {
 
     fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch) {
         let params = self.quantize_input(kernel, x, &mut scratch.quantized);
-        scratch.params = (params.scale, params.zero_point);
+        scratch.params = params;
     }
 
     fn project_units(
@@ -220,12 +213,16 @@ impl LinearOp for QLinear {
     ) {
         let rows = x.len() / self.in_features();
         let (n, hidden) = (units.len(), self.out_features() / 4);
-        let (scale, zp) = prepared.params;
+        let ActivationParams {
+            scale,
+            zero_point: zp,
+        } = prepared.params;
         scratch.accumulators.resize(rows * 4 * n, 0);
         let acc = &mut scratch.accumulators[..];
         kernels::for_each_gate(hidden, &units, |r, offset| {
             let (q, w) = (&prepared.quantized[..], &self.weight);
-            kernels::gemm_u8i8(kernel, q, rows, zp, w, r, &mut acc[offset..], 4 * n);
+            let out = OutputRows::new(&mut acc[offset..], 4 * n);
+            kernels::gemm_u8i8(kernel, q, rows, zp, w, r, out);
         });
         for (acc, out) in acc.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * n)) {
             kernels::for_each_gate(hidden, &units, |r, offset| {
@@ -239,15 +236,11 @@ impl LinearOp for QLinear {
     fn run_recurrence(
         &self,
         kernel: Kernel,
-        shape: LayerShape,
         ih: &[f32],
-        h0: &[f32],
-        c: &mut [f32],
-        out: &mut [f32],
+        layer: LayerBuffers<'_>,
         scratch: &mut StepScratch,
     ) {
-        let w = self.recurrent();
-        kernels::lstm_layer_u8i8(kernel, w, shape, ih, h0, c, out, scratch);
+        kernels::lstm_layer_u8i8(kernel, self.recurrent(), ih, layer, scratch);
     }
 
     /// The whole step fused in one kernel call ([`kernels::lstm_units_u8i8`]).

@@ -1,0 +1,71 @@
+//! Test-only record of which kernel family ran which kernel function, so a test can fail when
+//! a SIMD kernel the CPU supports was never exercised. Compiled only into the unit tests: the
+//! kernels of a real build carry no counters.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Kernel;
+
+/// The kernel functions whose every family must be exercised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Function {
+    GemmU8I8,
+    GemmF32,
+    MinMax,
+    QuantizeU8,
+    Dequantize,
+    LstmCell,
+    /// The int8 LSTM step (fused on AVX-512).
+    LstmStep,
+    /// The whole int8 layer with its state in registers (AVX-512 only, small layers).
+    RegisterLayer,
+}
+
+impl Function {
+    /// Every function, in the order the report lists them.
+    pub(crate) const ALL: [Function; 8] = [
+        Function::GemmU8I8,
+        Function::GemmF32,
+        Function::MinMax,
+        Function::QuantizeU8,
+        Function::Dequantize,
+        Function::LstmCell,
+        Function::LstmStep,
+        Function::RegisterLayer,
+    ];
+
+    /// Whether `kernel` has its own code for this function.
+    pub(crate) fn exists_for(self, kernel: Kernel) -> bool {
+        self != Function::RegisterLayer || kernel == Kernel::Avx512Vnni
+    }
+}
+
+/// Every kernel family, supported here or not.
+pub(crate) const FAMILIES: [Kernel; 3] = [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512Vnni];
+
+static RAN: [[AtomicBool; Function::ALL.len()]; FAMILIES.len()] =
+    [const { [const { AtomicBool::new(false) }; Function::ALL.len()] }; FAMILIES.len()];
+
+fn family_index(kernel: Kernel) -> usize {
+    FAMILIES
+        .iter()
+        .position(|&k| k == kernel)
+        .expect("every kernel is a family")
+}
+
+fn function_index(function: Function) -> usize {
+    Function::ALL
+        .iter()
+        .position(|&f| f == function)
+        .expect("every function is listed")
+}
+
+/// Notes that `kernel`'s code for `function` ran.
+pub(crate) fn record(kernel: Kernel, function: Function) {
+    RAN[family_index(kernel)][function_index(function)].store(true, Ordering::Relaxed);
+}
+
+/// Whether `kernel`'s code for `function` has run in this process.
+pub(crate) fn ran(kernel: Kernel, function: Function) -> bool {
+    RAN[family_index(kernel)][function_index(function)].load(Ordering::Relaxed)
+}

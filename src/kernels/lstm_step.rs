@@ -1,0 +1,194 @@
+//! The int8 LSTM step as one kernel: quantize the previous hidden state, project it onto the
+//! gate rows of some hidden units, dequantize, add the input projection and run the cell,
+//! composed from the kernels of [`super`] (and fused into one pass on AVX-512).
+
+use std::ops::Range;
+
+#[cfg(target_arch = "x86_64")]
+use super::avx512;
+#[cfg(test)]
+use super::coverage;
+use super::recurrence::for_each_step;
+use super::{
+    ActivationParams, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
+    choose_activation_params, dequantize, gemm_u8i8, lstm_cell, min_max, quantize_u8,
+};
+
+/// The recurrent map of an int8 LSTM layer as [`lstm_units_u8i8`] reads it: `W_hh`
+/// (`4H × H`), its scales (one per tensor, or one per row) and `b_hh`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantizedRecurrent<'a> {
+    /// The packed int8 weights, `4H × H`.
+    pub weight: &'a PackedI8,
+    /// One scale, or one per weight row.
+    pub scales: &'a [f32],
+    /// The f32 bias, one per weight row.
+    pub bias: &'a [f32],
+}
+
+impl QuantizedRecurrent<'_> {
+    /// The scales of weight rows `rows`: all of them per channel, else the single one.
+    fn scales_of(&self, rows: Range<usize>) -> &[f32] {
+        if self.scales.len() == 1 {
+            self.scales
+        } else {
+            &self.scales[rows]
+        }
+    }
+}
+
+/// Calls `f(rows, offset)` for the weight rows of `units` in the four gates of an LSTM layer
+/// with `hidden` units, where the results go to `[batch][gate][unit]` at `offset`: once for
+/// all four gates when `units` covers every hidden unit (the rows are then contiguous), else
+/// once per gate.
+pub fn for_each_gate(hidden: usize, units: &Range<usize>, mut f: impl FnMut(Range<usize>, usize)) {
+    if units.len() == hidden {
+        f(0..4 * hidden, 0);
+    } else {
+        for gate in 0..4 {
+            f(
+                gate * hidden + units.start..gate * hidden + units.end,
+                gate * units.len(),
+            );
+        }
+    }
+}
+
+/// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
+/// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
+/// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
+/// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
+/// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
+/// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
+///
+/// The same operations in the same order on every kernel; AVX-512 fuses them so the gates
+/// never make a round trip through memory.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn lstm_units_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    ih: &[f32],
+    state: &mut UnitState<'_>,
+    scratch: &mut StepScratch,
+) {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::LstmStep);
+    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let (units, batch) = (state.units(), state.batch());
+    let n = units.len();
+    assert!(
+        rows == 4 * hidden
+            && units.end <= hidden
+            && (w.scales.len() == 1 || w.scales.len() == rows)
+            && w.bias.len() == rows
+            && h_prev.len() == batch * hidden
+            && ih.len() == batch * 4 * n,
+        "lstm_units_u8i8: lengths"
+    );
+    scratch.accumulators.resize(batch * 4 * n, 0);
+    match kernel {
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
+        _ => {
+            quantize_h(kernel, h_prev, w.weight, scratch);
+            let ActivationParams {
+                scale: h_scale,
+                zero_point: h_zero_point,
+            } = scratch.h_params;
+            let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+            for_each_gate(hidden, &units, |r, offset| {
+                let out = OutputRows::new(&mut acc[offset..], 4 * n);
+                gemm_u8i8(kernel, q, batch, h_zero_point, w.weight, r, out);
+            });
+            let gates = &mut scratch.gates;
+            gates.resize(batch * 4 * n, 0.0);
+            for b in 0..batch {
+                let (acc, gates) = (&acc[b * 4 * n..][..4 * n], &mut gates[b * 4 * n..][..4 * n]);
+                for_each_gate(hidden, &units, |r, offset| {
+                    let (acc, y) = (&acc[offset..][..r.len()], &mut gates[offset..][..r.len()]);
+                    dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
+                });
+                let ih = &ih[b * 4 * n..][..4 * n];
+                let (c, h) = state.row(b);
+                lstm_cell(
+                    kernel,
+                    [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
+                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
+                    c,
+                    h,
+                );
+            }
+        }
+    }
+}
+
+/// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]
+/// for every unit, step after step, with `ih` the input projection (`steps × batch × 4H`) and
+/// `layer` the state (`h0`, `c` and `out`). With AVX-512 a layer of at most 8 units and one
+/// batch row keeps its state in registers throughout, with the same results.
+///
+/// # Panics
+/// If the lengths do not match `layer.shape` and `w`.
+pub fn lstm_layer_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    ih: &[f32],
+    layer: LayerBuffers<'_>,
+    scratch: &mut StepScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512Vnni
+        && layer.shape.batch == 1
+        && layer.shape.hidden <= avx512::SMALL_HIDDEN
+        && w.weight.cols() == layer.shape.hidden
+    {
+        layer.check("lstm_layer_u8i8", ih);
+        #[cfg(test)]
+        coverage::record(kernel, coverage::Function::RegisterLayer);
+        let LayerBuffers { h0, c, out, .. } = layer;
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
+        return;
+    }
+    for_each_step(ih, layer, |h_prev, ih_t, state| {
+        scratch.h_is_new = true;
+        lstm_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
+    });
+}
+
+/// Quantizes the hidden state `h_prev` (`batch × weight.cols()`) into `scratch.quantized`
+/// (`batch × weight.padded_cols()`) from its range, as PyTorch quantizes a dynamic linear
+/// map's input, and keeps the parameters in `scratch.h_params`; does nothing while
+/// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
+/// instruction set.
+#[inline(always)]
+pub(super) fn quantize_h(
+    kernel: Kernel,
+    h_prev: &[f32],
+    weight: &PackedI8,
+    scratch: &mut StepScratch,
+) {
+    if !scratch.h_is_new {
+        return;
+    }
+    let (cols, stride) = (weight.cols(), weight.padded_cols());
+    let (lo, hi) = min_max(kernel, h_prev);
+    let params = choose_activation_params(lo, hi);
+    scratch.quantized.resize(h_prev.len() / cols * stride, 0);
+    let q = &mut scratch.quantized;
+    quantize_u8(
+        kernel,
+        h_prev,
+        cols,
+        1.0 / params.scale,
+        params.zero_point,
+        q,
+        stride,
+    );
+    scratch.h_params = params;
+    scratch.h_is_new = false;
+}
