@@ -2,11 +2,30 @@
 //! them, plus the benchmarking engine, reports and dashboard built on top.
 //!
 //! The engine (`model`, `quant`, `kernels`) never touches the terminal.
+//!
+//! The modules form one acyclic order; each uses only modules to its left, never one on its
+//! own layer (`tests/module_order.rs` holds the code to it):
+//!
+//! ```text
+//! error → io → kernels → model → quant → metrics → recipe → check, bench → format
+//!       → scenario, report → tui
+//! ```
+//!
+//! - `io`: file reading, atomic writes, the safetensors reader and writer, and the one
+//!   description of PyTorch's state_dict names that every loader walks;
+//! - `kernels`: the SIMD and scalar kernels, activation-parameter arithmetic and the threads
+//!   of a forward pass (the only module allowed `unsafe`);
+//! - `model`, `quant`: the FP32 model and its quantized twins;
+//! - `metrics`: accuracy figures and every derived ratio;
+//! - `recipe`, `check`, `bench`: the recipe's figures, parity with PyTorch, the worker;
+//! - `format`, `scenario`, `report`, `tui`: human units, presets, exporters, the dashboard.
 
 pub mod bench;
 pub mod check;
 pub mod error;
 pub mod io;
+// The one module that may use `unsafe` (Cargo.toml denies it everywhere else).
+#[allow(unsafe_code)]
 pub mod kernels;
 pub mod metrics;
 pub mod model;
