@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod check;
 pub mod error;
+pub mod format;
 pub mod kernels;
 pub mod metrics;
 pub mod model;

@@ -6,9 +6,10 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph};
 
+use crate::format;
 use crate::quant::Scheme;
 use crate::tui::app::App;
-use crate::tui::{format, theme};
+use crate::tui::theme;
 
 /// Percent differences below this look green, below [`WARN_PCT`] yellow, above red.
 const GOOD_PCT: f64 = 1.0;

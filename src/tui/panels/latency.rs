@@ -8,9 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Cell, Paragraph, Sparkline};
 
 use crate::bench::{Snapshot, VariantSnapshot};
+use crate::format;
 use crate::quant::Scheme;
 use crate::tui::app::App;
-use crate::tui::{format, shaping, theme};
+use crate::tui::{shaping, theme};
 
 /// Draws the latency panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {

@@ -8,9 +8,10 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
+use crate::format;
 use crate::quant::Scheme;
 use crate::tui::app::App;
-use crate::tui::{format, shaping, theme};
+use crate::tui::{shaping, theme};
 
 /// The INT8 asymptote: four bytes per weight become one.
 const ASYMPTOTE: f64 = 4.0;
