@@ -77,9 +77,9 @@ fn table(run: &Run) -> String {
             duration_us(l.p90),
             duration_us(l.p99),
             v.speedup_p50,
-            v.output_mean_abs,
-            v.diff_mean_abs,
-            v.diff_pct,
+            v.accuracy.output_mean_abs,
+            v.accuracy.diff_mean_abs,
+            v.accuracy.diff_pct,
             l.samples,
         );
     }

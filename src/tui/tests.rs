@@ -9,7 +9,8 @@ use ratatui::layout::Rect;
 
 use super::panels;
 use super::{Action, App, Command, Options};
-use crate::bench::{Config, LatencyStats, Snapshot, SystemStats, VariantSnapshot};
+use crate::bench::{Config, Snapshot, SystemStats, VariantSnapshot};
+use crate::metrics::{Accuracy, LatencyStats};
 use crate::quant::Scheme;
 use crate::scenario::{Preset, RunLength, Step};
 
@@ -49,10 +50,12 @@ fn variant(scheme: Scheme, size_bytes: u64, median_ns: u64, diff_pct: f64) -> Va
         },
         histogram,
         recent_ns,
-        output_mean_abs: 0.1294,
-        diff_mean_abs: 0.1294 * diff_pct / 100.0,
-        diff_pct,
-        diff_max_abs: 0.1294 * diff_pct / 10.0,
+        accuracy: Accuracy {
+            output_mean_abs: 0.1294,
+            diff_mean_abs: 0.1294 * diff_pct / 100.0,
+            diff_pct,
+            diff_max_abs: 0.1294 * diff_pct / 10.0,
+        },
     }
 }
 

@@ -7,7 +7,6 @@ use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph};
 
 use crate::format;
-use crate::quant::Scheme;
 use crate::tui::app::App;
 use crate::tui::theme;
 
@@ -41,7 +40,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let rows = snapshot.variants.iter().map(|v| {
         let figure =
             |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());
-        let reference = v.scheme == Scheme::Fp32;
+        let reference = v.is_reference();
+        let accuracy = &v.accuracy;
         let diff = |value: f64| {
             if reference {
                 figure("—".into(), theme::DIM)
@@ -52,13 +52,16 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         let pct = if reference {
             figure("—".into(), theme::DIM)
         } else {
-            figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
+            figure(
+                format!("{:.3} %", accuracy.diff_pct),
+                pct_style(accuracy.diff_pct),
+            )
         };
         let cells = [
-            figure(format::small(v.output_mean_abs), theme::FIGURE),
-            diff(v.diff_mean_abs),
+            figure(format::small(accuracy.output_mean_abs), theme::FIGURE),
+            diff(accuracy.diff_mean_abs),
             pct,
-            diff(v.diff_max_abs),
+            diff(accuracy.diff_max_abs),
         ];
         (v.scheme, cells)
     });
