@@ -40,7 +40,7 @@ mod worker;
 
 /// Re-exported from [`metrics`](crate::metrics), where they are defined.
 pub use crate::metrics::{Accuracy, LatencyStats};
-pub use config::Config;
+pub use config::{BATCH_LIMIT, Config, SEQ_LEN_LIMIT, THREAD_LIMIT};
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
 pub use snapshot::{Snapshot, SystemStats, VariantSnapshot};
 pub use system::{Machine, SystemMonitor};

@@ -7,7 +7,10 @@ pub(crate) mod io;
 mod linear;
 mod lstm;
 
-pub use dims::ModelDims;
+pub use dims::{
+    FEATURE_LIMIT, HEAD_LIMIT, LAYER_LIMIT, Limit, MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS,
+    ModelDims,
+};
 pub use init::{random_inputs, random_model};
 pub(crate) use io::read_file;
 pub use io::{fp32_tensors, load_fp32, parse_fp32, write_atomically};
