@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynq::Scheme;
+use dynq::bench::{BATCH_LIMIT, SEQ_LEN_LIMIT, THREAD_LIMIT};
 use dynq::kernels::KernelChoice;
+use dynq::model::{FEATURE_LIMIT, LAYER_LIMIT};
 use dynq::report::Format;
-use dynq::scenario::Overrides;
+use dynq::scenario::{MAX_SECONDS, Overrides, accepts_seconds};
 
 /// Benchmark dynamic INT8 quantization of LSTMs, with PyTorch's numerics.
 ///
@@ -85,10 +87,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = features)]
     pub hidden_size: Option<usize>,
     /// Sequence length (time steps per forward).
-    #[arg(long, value_name = "N", value_parser = run_size)]
+    #[arg(long, value_name = "N", value_parser = seq_len)]
     pub seq: Option<usize>,
     /// Batch size (sequences per forward).
-    #[arg(long, value_name = "N", value_parser = run_size)]
+    #[arg(long, value_name = "N", value_parser = batch)]
     pub batch: Option<usize>,
     /// Stacked LSTM layers.
     #[arg(long, value_name = "N", value_parser = layers)]
@@ -134,27 +136,24 @@ impl RunArgs {
     }
 }
 
-fn bounded(s: &str, max: usize) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from 1 to {max}")),
-    }
-}
-
 fn features(s: &str) -> Result<usize, String> {
-    bounded(s, 16_384)
+    FEATURE_LIMIT.parse(s)
 }
 
-fn run_size(s: &str) -> Result<usize, String> {
-    bounded(s, 100_000)
+fn seq_len(s: &str) -> Result<usize, String> {
+    SEQ_LEN_LIMIT.parse(s)
+}
+
+fn batch(s: &str) -> Result<usize, String> {
+    BATCH_LIMIT.parse(s)
 }
 
 fn layers(s: &str) -> Result<usize, String> {
-    bounded(s, 64)
+    LAYER_LIMIT.parse(s)
 }
 
 fn threads(s: &str) -> Result<usize, String> {
-    bounded(s, 1024)
+    THREAD_LIMIT.parse(s)
 }
 
 fn scheme(s: &str) -> Result<Scheme, String> {
@@ -163,8 +162,10 @@ fn scheme(s: &str) -> Result<Scheme, String> {
 
 fn seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err("expected a number of seconds above 0 and at most 86400 (e.g. 0.5)".into()),
+        Ok(v) if accepts_seconds(v) => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds above 0 and at most {MAX_SECONDS} (e.g. 0.5)"
+        )),
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod bench;
 pub mod check;
 pub mod error;
+pub mod format;
 pub mod io;
 // The one module that may use `unsafe` (Cargo.toml denies it everywhere else).
 #[allow(unsafe_code)]

@@ -131,9 +131,11 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
 
 /// One status line on stderr: step k of n, the Config, the time measured.
 fn progress(replay: &Replay, snapshot: &Snapshot) {
-    let step = replay.step();
+    let Some(step) = replay.step() else {
+        return;
+    };
     let c = &step.config;
-    let state = if snapshot.building || snapshot.generation != replay.generation() {
+    let state = if snapshot.building || !replay.is_current(snapshot) {
         "building the models".to_string()
     } else {
         let elapsed = snapshot.elapsed.as_secs_f64();

@@ -2,7 +2,7 @@
 //! percent difference between the FP32 model and its INT8 twin.
 
 use crate::error::Result;
-use crate::metrics::{mean_abs, mean_abs_diff, percent_diff};
+use crate::metrics::{Accuracy, times_smaller};
 use crate::model::{LstmModel, LstmState, ModelDims, random_inputs, random_model};
 use crate::quant::{Scheme, quantize_dynamic};
 use ndarray::Array3;
@@ -23,20 +23,17 @@ pub struct RecipeFigures {
     pub fp32_bytes: u64,
     /// Serialized INT8 model, bytes.
     pub int8_bytes: u64,
-    /// `mean(|FP32 output|)`.
-    pub fp32_mean_abs: f64,
-    /// `mean(|INT8 output|)`.
-    pub int8_mean_abs: f64,
-    /// `mean(|FP32 − INT8|)`.
-    pub diff_mean_abs: f64,
-    /// `mean(|FP32 − INT8|) / mean(|FP32|) · 100`.
-    pub diff_percent: f64,
+    /// The FP32 output against itself: `output_mean_abs` is `mean(|FP32 output|)`.
+    pub fp32: Accuracy,
+    /// The INT8 output against FP32's: `mean(|INT8 output|)`, `mean(|FP32 − INT8|)`, the
+    /// percent difference and the largest difference.
+    pub int8: Accuracy,
 }
 
 impl RecipeFigures {
-    /// How many times smaller the INT8 model is.
-    pub fn size_ratio(&self) -> f64 {
-        self.fp32_bytes as f64 / self.int8_bytes as f64
+    /// How many times smaller the INT8 model is (`None` if a size were 0).
+    pub fn size_ratio(&self) -> Option<f64> {
+        times_smaller(self.fp32_bytes, self.int8_bytes)
     }
 
     /// The recipe's printout.
@@ -44,17 +41,18 @@ impl RecipeFigures {
         format!(
             "model:  fp32  \t Size (KB): {:.3}\n\
              model:  int8  \t Size (KB): {:.3}\n\
-             {:.2} times smaller\n\
+             {} times smaller\n\
              mean absolute value of output tensor values in the FP32 model is {:.5}\n\
              mean absolute value of output tensor values in the INT8 model is {:.5}\n\
              mean absolute value of the difference between the output tensors is {:.5} or {:.2} percent\n",
             self.fp32_bytes as f64 / 1e3,
             self.int8_bytes as f64 / 1e3,
-            self.size_ratio(),
-            self.fp32_mean_abs,
-            self.int8_mean_abs,
-            self.diff_mean_abs,
-            self.diff_percent,
+            self.size_ratio()
+                .map_or("n/a".into(), |r| format!("{r:.2}")),
+            self.fp32.output_mean_abs,
+            self.int8.output_mean_abs,
+            self.int8.diff_mean_abs,
+            self.int8.diff_pct,
         )
     }
 }
@@ -70,10 +68,8 @@ pub fn compare(model: &LstmModel, input: &Array3<f32>, state: &LstmState) -> Res
     Ok(RecipeFigures {
         fp32_bytes: fp32.to_safetensors().len() as u64,
         int8_bytes: int8.to_safetensors().len() as u64,
-        fp32_mean_abs: mean_abs(a),
-        int8_mean_abs: mean_abs(b),
-        diff_mean_abs: mean_abs_diff(a, b),
-        diff_percent: percent_diff(a, b),
+        fp32: Accuracy::compare(a, a),
+        int8: Accuracy::compare(a, b),
     })
 }
 

@@ -262,6 +262,13 @@ fn bad_flags_are_refused_before_anything_runs() {
         &["--schemes", "int4", "fp16"],
     );
     assert_usage_error(&dynq(&["--duration", "soon"]), &["--duration", "seconds"]);
+    assert_usage_error(
+        &dynq(&["--duration", "86401"]),
+        &["--duration", "above 0 and at most 86400"],
+    );
+    assert_usage_error(&dynq(&["--seq", "100001"]), &["--seq", "1 to 100000"]);
+    assert_usage_error(&dynq(&["--threads", "0"]), &["--threads", "1 to 1024"]);
+    assert_usage_error(&dynq(&["--depth", "65"]), &["--depth", "1 to 64"]);
     assert_usage_error(&dynq(&["--format", "xml"]), &["--format", "md"]);
     assert_usage_error(
         &dynq(&["--report", "/no/such/folder/r.md"]),

@@ -4,9 +4,16 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::kernels::{KernelChoice, RunOptions};
-use crate::model::ModelDims;
+use crate::model::{Limit, ModelDims};
 use crate::quant::Scheme;
 use crate::recipe::{RECIPE_BATCH, RECIPE_DIM, RECIPE_SEED, RECIPE_SEQ_LEN};
+
+/// Accepted sequence lengths.
+pub const SEQ_LEN_LIMIT: Limit = Limit::up_to(100_000);
+/// Accepted batch sizes.
+pub const BATCH_LIMIT: Limit = Limit::up_to(100_000);
+/// Accepted thread counts.
+pub const THREAD_LIMIT: Limit = Limit::up_to(1024);
 
 /// Everything that defines one benchmark: the model's shape (or a weight file), the input,
 /// the variants to compare and how to run them. A new Config replaces the worker's models.
@@ -77,24 +84,14 @@ impl Config {
         }
     }
 
-    /// Checks sizes (see [`ModelDims::validate`]), the run parameters and that this CPU has
+    /// Checks sizes (see [`ModelDims::validate`]), the run parameters (see [`SEQ_LEN_LIMIT`],
+    /// [`BATCH_LIMIT`], [`THREAD_LIMIT`]) and that this CPU has
     /// the kernel asked for.
     pub fn validate(&self) -> Result<()> {
         self.dims().validate()?;
-        let check = |what: &'static str, value: usize, max: usize| {
-            if value == 0 || value > max {
-                Err(crate::DynqError::InvalidDimension {
-                    what,
-                    value,
-                    expected: format!("expected 1 to {max}"),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        check("seq_len", self.seq_len, 100_000)?;
-        check("batch", self.batch, 100_000)?;
-        check("threads", self.threads, 1024)?;
+        SEQ_LEN_LIMIT.check("seq_len", self.seq_len)?;
+        BATCH_LIMIT.check("batch", self.batch)?;
+        THREAD_LIMIT.check("threads", self.threads)?;
         self.run_options().resolve()?;
         if self.schemes.is_empty() {
             return Err(crate::DynqError::Unsupported(

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
 
-use super::snapshot::LatencyStats;
+use crate::metrics::LatencyStats;
 
 /// How many of the most recent latencies a recorder keeps for sparklines.
 pub const RECENT_LEN: usize = 120;

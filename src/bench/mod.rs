@@ -38,9 +38,11 @@ mod system;
 mod variants;
 mod worker;
 
-pub use config::Config;
+/// Re-exported from [`metrics`](crate::metrics), where they are defined.
+pub use crate::metrics::{Accuracy, LatencyStats};
+pub use config::{BATCH_LIMIT, Config, SEQ_LEN_LIMIT, THREAD_LIMIT};
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
-pub use snapshot::{LatencyStats, Snapshot, SystemStats, VariantSnapshot};
+pub use snapshot::{Snapshot, SystemStats, VariantSnapshot};
 pub use system::{Machine, SystemMonitor};
-pub use variants::{Accuracy, Variant, Variants, schemes_to_run};
+pub use variants::{Variant, Variants, schemes_to_run};
 pub use worker::{PUBLISH_EVERY, WorkerHandle};

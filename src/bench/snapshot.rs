@@ -3,26 +3,8 @@
 use std::time::Duration;
 
 use super::config::Config;
+use crate::metrics::{Accuracy, LatencyStats, REFERENCE};
 use crate::quant::Scheme;
-
-/// Latency percentiles from one variant's HDR histogram, in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LatencyStats {
-    /// Fastest forward.
-    pub min_ns: u64,
-    /// Median.
-    pub p50_ns: u64,
-    /// 90th percentile.
-    pub p90_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// Slowest forward.
-    pub max_ns: u64,
-    /// Arithmetic mean.
-    pub mean_ns: f64,
-    /// Number of recorded forwards (warm-up excluded).
-    pub count: u64,
-}
 
 /// One variant's figures at the time of the snapshot.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -37,14 +19,16 @@ pub struct VariantSnapshot {
     pub histogram: Vec<(u64, u64)>,
     /// The most recent latencies, oldest first (a short window for sparklines), ns.
     pub recent_ns: Vec<u64>,
-    /// `mean(|output|)` of this variant.
-    pub output_mean_abs: f64,
-    /// `mean(|output − FP32 output|)`.
-    pub diff_mean_abs: f64,
-    /// `diff_mean_abs / mean(|FP32 output|) · 100`, the recipe's percent difference.
-    pub diff_pct: f64,
-    /// `max(|output − FP32 output|)`.
-    pub diff_max_abs: f64,
+    /// How this variant's output compares with the reference's (flat in the JSON).
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
+}
+
+impl VariantSnapshot {
+    /// Whether this is the reference variant (FP32) every other is compared with.
+    pub fn is_reference(&self) -> bool {
+        self.scheme == REFERENCE
+    }
 }
 
 /// Machine and process figures (sysinfo).
@@ -95,8 +79,9 @@ impl Snapshot {
             .unwrap_or(0)
     }
 
-    /// The reference variant (FP32), once the models are built.
+    /// The reference variant (FP32) every ratio and accuracy figure is taken against, once the
+    /// models are built.
     pub fn reference(&self) -> Option<&VariantSnapshot> {
-        self.variants.first()
+        self.variants.iter().find(|v| v.is_reference())
     }
 }

@@ -7,42 +7,16 @@ use ndarray::Array3;
 
 use super::config::Config;
 use crate::error::Result;
-use crate::metrics::{max_abs_diff, mean_abs, mean_abs_diff, percent_diff};
+use crate::metrics::{Accuracy, REFERENCE};
 use crate::model::{LstmOutput, LstmState, Workspace, load_fp32, random_inputs, random_model};
 use crate::quant::{Model, Scheme, quantize_dynamic};
-
-/// How a variant's output compares with the FP32 output on the same input (the recipe's
-/// figures plus the largest difference).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Accuracy {
-    /// `mean(|output|)`.
-    pub output_mean_abs: f64,
-    /// `mean(|output − reference|)`.
-    pub diff_mean_abs: f64,
-    /// `diff_mean_abs / mean(|reference|) · 100`.
-    pub diff_pct: f64,
-    /// `max(|output − reference|)`.
-    pub diff_max_abs: f64,
-}
-
-impl Accuracy {
-    /// Compares `output` with `reference` (equal lengths).
-    pub fn compare(reference: &[f32], output: &[f32]) -> Accuracy {
-        Accuracy {
-            output_mean_abs: mean_abs(output),
-            diff_mean_abs: mean_abs_diff(reference, output),
-            diff_pct: percent_diff(reference, output),
-            diff_max_abs: max_abs_diff(reference, output),
-        }
-    }
-}
 
 /// The schemes a Config runs: FP32 (the reference) always, then the others in display order,
 /// each once.
 pub fn schemes_to_run(requested: &[Scheme]) -> Vec<Scheme> {
     Scheme::ALL
         .into_iter()
-        .filter(|&s| s == Scheme::Fp32 || requested.contains(&s))
+        .filter(|&s| s == REFERENCE || requested.contains(&s))
         .collect()
 }
 
@@ -52,7 +26,7 @@ pub struct Variant {
     pub model: Model,
     /// Byte size of the serialized safetensors model.
     pub size_bytes: u64,
-    /// Output comparison with FP32.
+    /// Output comparison with the reference (FP32).
     pub accuracy: Accuracy,
     output: LstmOutput,
 }
@@ -155,7 +129,7 @@ impl Variants {
             variant.model.set_run_options(options)?;
             variant.run(&self.input, &self.state, &mut self.workspace)?;
         }
-        let reference = self.variants[0].output_values();
+        let reference = self.reference().output_values();
         let figures: Vec<Accuracy> = self
             .variants
             .iter()
@@ -165,6 +139,14 @@ impl Variants {
             variant.accuracy = accuracy;
         }
         Ok(())
+    }
+
+    /// The reference variant (FP32), which every Config runs (see [`schemes_to_run`]).
+    pub fn reference(&self) -> &Variant {
+        self.variants
+            .iter()
+            .find(|v| v.model.scheme() == REFERENCE)
+            .expect("schemes_to_run always includes the reference")
     }
 
     /// The kernel family the models compute with.
@@ -224,8 +206,8 @@ mod tests {
         assert_eq!(fp32.accuracy.diff_mean_abs, 0.0);
         assert_eq!(fp32.size_bytes, recipe.fp32_bytes);
         assert_eq!(int8.size_bytes, recipe.int8_bytes);
-        assert_eq!(int8.accuracy.output_mean_abs, recipe.int8_mean_abs);
-        assert_eq!(int8.accuracy.diff_pct, recipe.diff_percent);
+        assert_eq!(fp32.accuracy, recipe.fp32);
+        assert_eq!(int8.accuracy, recipe.int8);
         assert!(int8.accuracy.diff_max_abs >= int8.accuracy.diff_mean_abs);
         assert!(per_channel.accuracy.diff_pct > 0.0);
         assert!(fp16.accuracy.diff_pct < int8.accuracy.diff_pct);

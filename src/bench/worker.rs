@@ -364,10 +364,7 @@ impl Measuring {
                 latency: recorder.stats(),
                 histogram: recorder.buckets(),
                 recent_ns: recorder.recent(),
-                output_mean_abs: variant.accuracy.output_mean_abs,
-                diff_mean_abs: variant.accuracy.diff_mean_abs,
-                diff_pct: variant.accuracy.diff_pct,
-                diff_max_abs: variant.accuracy.diff_max_abs,
+                accuracy: variant.accuracy,
             })
             .collect()
     }
@@ -411,7 +408,8 @@ mod tests {
         assert_eq!(names, [Scheme::Fp32, Scheme::Int8, Scheme::Fp16]);
         let int8 = &s.variants[1];
         assert!(s.variants[0].size_bytes > int8.size_bytes);
-        assert!(int8.diff_pct > 0.0 && int8.diff_max_abs >= int8.diff_mean_abs);
+        let figures = &int8.accuracy;
+        assert!(figures.diff_pct > 0.0 && figures.diff_max_abs >= figures.diff_mean_abs);
         assert!(!int8.recent_ns.is_empty() && !int8.histogram.is_empty());
         assert!(s.running && !s.building && s.error.is_none());
 

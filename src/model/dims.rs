@@ -1,4 +1,6 @@
-//! Model dimensions and their validation.
+//! Model dimensions, their limits and their validation. [`Limit`] is also how the run's own
+//! limits (`bench`) are written, so that the command line, presets and `Config::validate`
+//! accept the same values and say so in the same words.
 
 use crate::error::{DynqError, Result};
 
@@ -8,6 +10,61 @@ pub const MAX_FEATURES: usize = 16_384;
 pub const MAX_LAYERS: usize = 64;
 /// Largest accepted total number of parameters (4 GB of f32 weights).
 pub const MAX_PARAMETERS: usize = 1 << 30;
+
+/// Accepted input and hidden sizes.
+pub const FEATURE_LIMIT: Limit = Limit::up_to(MAX_FEATURES);
+/// Accepted Linear head sizes (0: no head).
+pub const HEAD_LIMIT: Limit = Limit {
+    min: 0,
+    max: MAX_FEATURES,
+};
+/// Accepted numbers of stacked layers.
+pub const LAYER_LIMIT: Limit = Limit::up_to(MAX_LAYERS);
+
+/// The accepted range of one whole-number setting, `min..=max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Smallest accepted value.
+    pub min: usize,
+    /// Largest accepted value.
+    pub max: usize,
+}
+
+impl Limit {
+    /// From 1 to `max`.
+    pub const fn up_to(max: usize) -> Limit {
+        Limit { min: 1, max }
+    }
+
+    /// Whether `value` is accepted.
+    pub fn contains(self, value: usize) -> bool {
+        (self.min..=self.max).contains(&value)
+    }
+
+    /// An [`DynqError::InvalidDimension`] naming `what` unless `value` is accepted.
+    pub fn check(self, what: &'static str, value: usize) -> Result<()> {
+        if self.contains(value) {
+            Ok(())
+        } else {
+            Err(DynqError::InvalidDimension {
+                what,
+                value,
+                expected: format!("expected {} to {}", self.min, self.max),
+            })
+        }
+    }
+
+    /// A command-line value (for clap's `value_parser`), refused with what is expected.
+    pub fn parse(self, text: &str) -> std::result::Result<usize, String> {
+        match text.trim().parse::<usize>() {
+            Ok(n) if self.contains(n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from {} to {}",
+                self.min, self.max
+            )),
+        }
+    }
+}
 
 /// The shape of a model: `nn.LSTM(input_size, hidden_size, num_layers)` plus an optional
 /// `nn.Linear(hidden_size, head)` applied to every output (`head == 0`: none).
@@ -49,21 +106,10 @@ impl ModelDims {
 
     /// Checks that every size is non-zero and not absurdly large.
     pub fn validate(&self) -> Result<()> {
-        let check = |what: &'static str, value: usize, min: usize, max: usize| {
-            if value < min || value > max {
-                Err(DynqError::InvalidDimension {
-                    what,
-                    value,
-                    expected: format!("expected {min} to {max}"),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        check("input_size", self.input_size, 1, MAX_FEATURES)?;
-        check("hidden_size", self.hidden_size, 1, MAX_FEATURES)?;
-        check("num_layers", self.num_layers, 1, MAX_LAYERS)?;
-        check("head", self.head, 0, MAX_FEATURES)?;
+        FEATURE_LIMIT.check("input_size", self.input_size)?;
+        FEATURE_LIMIT.check("hidden_size", self.hidden_size)?;
+        LAYER_LIMIT.check("num_layers", self.num_layers)?;
+        HEAD_LIMIT.check("head", self.head)?;
         let params = self.parameter_count();
         if params > MAX_PARAMETERS {
             return Err(DynqError::InvalidDimension {
@@ -116,5 +162,24 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("parameter count"), "{err}");
         assert!(ModelDims::square(1024).validate().is_ok());
+    }
+
+    #[test]
+    fn limits_check_and_parse_with_the_same_bounds() {
+        let err = FEATURE_LIMIT
+            .check("hidden_size", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hidden_size") && err.contains("expected 1 to 16384"),
+            "{err}"
+        );
+        assert!(HEAD_LIMIT.check("head", 0).is_ok());
+        assert_eq!(LAYER_LIMIT.parse(" 64 "), Ok(64));
+        assert_eq!(
+            LAYER_LIMIT.parse("65"),
+            Err("expected a whole number from 1 to 64".into())
+        );
+        assert!(FEATURE_LIMIT.parse("-1").is_err());
     }
 }

@@ -7,7 +7,10 @@ mod io;
 mod linear;
 mod lstm;
 
-pub use dims::ModelDims;
+pub use dims::{
+    FEATURE_LIMIT, HEAD_LIMIT, LAYER_LIMIT, Limit, MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS,
+    ModelDims,
+};
 pub use init::{random_inputs, random_model};
 pub(crate) use io::{
     fp32_tensors, lstm_tensors, named_linear_maps, read_float_lstm, read_fp32, read_lstm,

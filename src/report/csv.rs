@@ -66,10 +66,10 @@ pub fn to_csv(report: &Report) -> String {
                 l.mean,
                 l.samples,
                 v.speedup_p50,
-                v.output_mean_abs,
-                v.diff_mean_abs,
-                v.diff_pct,
-                v.diff_max_abs,
+                v.accuracy.output_mean_abs,
+                v.accuracy.diff_mean_abs,
+                v.accuracy.diff_pct,
+                v.accuracy.diff_max_abs,
             );
         }
     }

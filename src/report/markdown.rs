@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{Report, Run};
+use crate::format::{duration_us, recipe_bytes};
 
 /// `report` as Markdown.
 pub fn to_markdown(report: &Report) -> String {
@@ -70,48 +71,24 @@ fn table(run: &Run) -> String {
             out,
             "| {} | {} | {:.2}x | {} | {} | {} | {:.2}x | {:.5} | {:.5} | {:.2} % | {} |",
             v.name,
-            bytes(v.size_bytes),
+            recipe_bytes(v.size_bytes),
             v.size_ratio,
-            micros(l.p50),
-            micros(l.p90),
-            micros(l.p99),
+            duration_us(l.p50),
+            duration_us(l.p90),
+            duration_us(l.p99),
             v.speedup_p50,
-            v.output_mean_abs,
-            v.diff_mean_abs,
-            v.diff_pct,
+            v.accuracy.output_mean_abs,
+            v.accuracy.diff_mean_abs,
+            v.accuracy.diff_pct,
             l.samples,
         );
     }
     out
 }
 
-/// A byte count in KB or MB (10³ and 10⁶ bytes, as the recipe prints sizes).
-pub fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000 => format!("{:.2} MB", n as f64 / 1e6),
-        n => format!("{:.3} KB", n as f64 / 1e3),
-    }
-}
-
-/// A latency given in µs (whole nanoseconds, as the histograms record them), in the unit
-/// that suits it with 3 significant figures, as the dashboard shows it.
-pub fn micros(us: f64) -> String {
-    crate::tui::format::duration_ns((us * 1e3).round() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn units_suit_the_magnitude() {
-        assert_eq!(bytes(2_304), "2.304 KB");
-        assert_eq!(bytes(33_620_000), "33.62 MB");
-        assert_eq!(micros(0.85), "850 ns");
-        assert_eq!(micros(12.34), "12.3 µs");
-        assert_eq!(micros(1_234.0), "1.23 ms");
-        assert_eq!(micros(2_500_000.0), "2.50 s");
-    }
 
     #[test]
     fn the_sample_report() {

@@ -8,6 +8,7 @@ mod markdown;
 use std::path::Path;
 
 use crate::bench::{Machine, Snapshot, VariantSnapshot};
+use crate::metrics::{Accuracy, speedup, times_smaller};
 use crate::quant::Scheme;
 
 pub use csv::to_csv;
@@ -92,20 +93,17 @@ pub struct VariantResult {
     pub name: Scheme,
     /// Byte size of the serialized safetensors model.
     pub size_bytes: u64,
-    /// FP32 size / this size ("x smaller").
+    /// FP32 size / this size ("x smaller"); 0 when undefined (a size unknown).
     pub size_ratio: f64,
     /// Latency percentiles.
     pub latency_us: LatencyUs,
-    /// FP32 median / this median (above 1: faster than FP32).
+    /// FP32 median / this median (above 1: faster than FP32); 0 when undefined (nothing
+    /// recorded).
     pub speedup_p50: f64,
-    /// `mean(|output|)`.
-    pub output_mean_abs: f64,
-    /// `mean(|output − FP32 output|)`.
-    pub diff_mean_abs: f64,
-    /// `diff_mean_abs / mean(|FP32 output|) · 100`.
-    pub diff_pct: f64,
-    /// `max(|output − FP32 output|)`.
-    pub diff_max_abs: f64,
+    /// How the output compares with FP32's: `output_mean_abs`, `diff_mean_abs`, `diff_pct`,
+    /// `diff_max_abs`, flat in the JSON.
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
 }
 
 impl Report {
@@ -138,7 +136,7 @@ impl Run {
     /// A run's figures from the snapshot that ended it.
     pub fn from_snapshot(s: &Snapshot) -> Run {
         let c = &s.config;
-        let reference = s.reference().cloned().unwrap_or_default();
+        let reference = s.reference();
         Run {
             config: RunConfig {
                 input_size: c.input_size,
@@ -156,21 +154,23 @@ impl Run {
             variants: s
                 .variants
                 .iter()
-                .map(|v| VariantResult::compare(v, &reference))
+                .map(|v| VariantResult::compare(v, reference))
                 .collect(),
         }
     }
 }
 
 impl VariantResult {
-    /// `v`'s figures, with its ratios to `reference` (FP32).
-    pub fn compare(v: &VariantSnapshot, reference: &VariantSnapshot) -> VariantResult {
+    /// `v`'s figures, with its ratios to `reference` (FP32; without one the ratios are 0).
+    pub fn compare(v: &VariantSnapshot, reference: Option<&VariantSnapshot>) -> VariantResult {
         let us = |ns: u64| ns as f64 / 1e3;
         let l = &v.latency;
         VariantResult {
             name: v.scheme,
             size_bytes: v.size_bytes,
-            size_ratio: ratio(reference.size_bytes as f64, v.size_bytes as f64),
+            size_ratio: as_number(
+                reference.and_then(|r| times_smaller(r.size_bytes, v.size_bytes)),
+            ),
             latency_us: LatencyUs {
                 min: us(l.min_ns),
                 p50: us(l.p50_ns),
@@ -180,18 +180,15 @@ impl VariantResult {
                 mean: l.mean_ns / 1e3,
                 samples: l.count,
             },
-            speedup_p50: ratio(reference.latency.p50_ns as f64, l.p50_ns as f64),
-            output_mean_abs: v.output_mean_abs,
-            diff_mean_abs: v.diff_mean_abs,
-            diff_pct: v.diff_pct,
-            diff_max_abs: v.diff_max_abs,
+            speedup_p50: as_number(reference.and_then(|r| speedup(&r.latency, l))),
+            accuracy: v.accuracy,
         }
     }
 }
 
-/// `a / b`, 0 when `b` is 0.
-fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 { 0.0 } else { a / b }
+/// A ratio as the report's contract has it: always a number, 0 when it is undefined.
+fn as_number(ratio: Option<f64>) -> f64 {
+    ratio.unwrap_or(0.0)
 }
 
 /// The report formats.
@@ -245,10 +242,12 @@ pub(crate) mod tests {
                 mean_ns: p50_ns as f64 * 1.5,
                 count: 1000,
             },
-            output_mean_abs: 0.25,
-            diff_mean_abs: diff_pct / 400.0,
-            diff_pct,
-            diff_max_abs: diff_pct / 100.0,
+            accuracy: Accuracy {
+                output_mean_abs: 0.25,
+                diff_mean_abs: diff_pct / 400.0,
+                diff_pct,
+                diff_max_abs: diff_pct / 100.0,
+            },
             ..VariantSnapshot::default()
         };
         let step = |dim| Snapshot {
@@ -282,7 +281,12 @@ pub(crate) mod tests {
         assert_eq!(int8.speedup_p50, 2.5);
         assert_eq!(int8.latency_us.p50, 8.0);
         assert_eq!(r.runs[0].variants[0].size_ratio, 1.0);
-        assert_eq!(ratio(1.0, 0.0), 0.0);
+        // Without a reference, or before anything is measured, the ratios are 0.
+        let unmeasured = VariantSnapshot::default();
+        for reference in [None, Some(&unmeasured)] {
+            let v = VariantResult::compare(&unmeasured, reference);
+            assert_eq!((v.size_ratio, v.speedup_p50), (0.0, 0.0));
+        }
     }
 
     #[test]

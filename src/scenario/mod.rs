@@ -3,5 +3,8 @@
 mod preset;
 mod replay;
 
-pub use preset::{DEFAULT_SECONDS, Overrides, Preset, PresetError, RunLength, Step, shipped_names};
+pub use preset::{
+    DEFAULT_SECONDS, MAX_SECONDS, Overrides, Preset, PresetError, RunLength, Step, accepts_seconds,
+    shipped_names,
+};
 pub use replay::{Advance, Replay, is_complete, progress, run};

@@ -31,8 +31,13 @@ use crate::quant::Scheme;
 
 /// How long a step runs when neither it nor the defaults say.
 pub const DEFAULT_SECONDS: f64 = 3.0;
-/// The longest accepted step.
-const MAX_SECONDS: f64 = 86_400.0;
+/// The longest accepted step, seconds.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// Whether a step may run `seconds`: more than 0 and at most [`MAX_SECONDS`].
+pub fn accepts_seconds(seconds: f64) -> bool {
+    seconds > 0.0 && seconds <= MAX_SECONDS
+}
 
 /// The presets shipped with dynq: name and file text.
 const SHIPPED: [(&str, &str); 6] = [
@@ -259,7 +264,7 @@ fn resolve(layers: &[&Overrides]) -> Result<Step, String> {
     let seconds = layers.iter().rev().find_map(|layer| layer.seconds);
     let min_samples = layers.iter().rev().find_map(|layer| layer.min_samples);
     if let Some(seconds) = seconds
-        && !(seconds > 0.0 && seconds <= MAX_SECONDS)
+        && !accepts_seconds(seconds)
     {
         return Err(format!(
             "invalid seconds: {seconds} (expected more than 0 and at most {MAX_SECONDS})"

@@ -8,7 +8,7 @@ use super::engine::Command;
 use super::layout::Screen;
 use super::sliders::Slider;
 use crate::bench::{Config, Snapshot, SystemStats};
-use crate::scenario::{self, Preset};
+use crate::scenario::{self, Advance, Preset, Replay};
 
 /// Snapshots kept for the ratio curve and the report (one per distinct Config).
 const HISTORY_LIMIT: usize = 512;
@@ -51,12 +51,9 @@ pub enum Action {
 pub struct App {
     /// The Config asked of the worker (the sliders' values).
     pub config: Config,
-    /// The preset being replayed, if any.
-    pub preset: Option<Preset>,
-    /// Index of the current preset step.
-    pub step: usize,
-    /// Whether preset steps advance by themselves.
-    pub auto: bool,
+    /// The preset being replayed (if any), its current step, automatic stepping, and which
+    /// snapshots belong to a replaced Config.
+    pub replay: Replay,
     /// Whether the worker is paused.
     pub paused: bool,
     /// One dimension slider for input and hidden size (true) or one each.
@@ -75,22 +72,15 @@ pub struct App {
     pub system: SystemStats,
     /// Top of the threads slider.
     pub max_threads: usize,
-    /// Snapshots up to this generation belong to a replaced Config.
-    stale_up_to: Option<u64>,
-    /// The newest generation seen.
-    last_generation: Option<u64>,
 }
 
 impl App {
     /// The state before the first snapshot.
     pub fn new(options: Options) -> App {
-        let steps = options.preset.as_ref().map_or(0, |p| p.steps.len());
         App {
             linked: options.config.input_size == options.config.hidden_size,
             config: options.config,
-            preset: options.preset,
-            step: 0,
-            auto: steps > 1,
+            replay: options.preset.map_or_else(Replay::exploring, Replay::new),
             paused: false,
             selected: 0,
             help: false,
@@ -99,8 +89,6 @@ impl App {
             history: Vec::new(),
             system: SystemStats::default(),
             max_threads: options.max_threads,
-            stale_up_to: None,
-            last_generation: None,
         }
     }
 
@@ -117,7 +105,7 @@ impl App {
 
     /// How far the current preset step is measured, 0 to 1; `None` without a preset.
     pub fn step_progress(&self) -> Option<f64> {
-        let step = self.preset.as_ref()?.steps.get(self.step)?;
+        let step = self.replay.step()?;
         Some(
             self.snapshot
                 .as_ref()
@@ -154,8 +142,8 @@ impl App {
                 self.set_status("histograms reset");
                 Some(Action::Send(Command::Reset))
             }
-            KeyCode::Char('n') => self.go_to_step(self.step + 1),
-            KeyCode::Char('p') => self.go_to_step(self.step.wrapping_sub(1)),
+            KeyCode::Char('n') => self.change_step(true),
+            KeyCode::Char('p') => self.change_step(false),
             KeyCode::Char('a') => {
                 self.toggle_auto();
                 None
@@ -207,24 +195,20 @@ impl App {
 
     /// Takes in a worker snapshot; may advance the preset step.
     pub fn on_snapshot(&mut self, snapshot: Snapshot) -> Option<Action> {
-        self.last_generation = self.last_generation.max(Some(snapshot.generation));
         self.system.clone_from(&snapshot.system);
-        if self.stale_up_to.is_some_and(|g| snapshot.generation <= g) {
+        if !self.replay.observe(&snapshot) {
             return None;
         }
         self.remember(&snapshot);
-        let preset = self.preset.as_ref();
-        let advance = preset.is_some_and(|p| {
-            self.auto
-                && !self.paused
-                && self.step + 1 < p.steps.len()
-                && scenario::is_complete(&p.steps[self.step].length, &snapshot)
-        });
-        self.snapshot = Some(snapshot);
-        if advance {
-            self.go_to_step(self.step + 1)
+        let advance = if self.paused {
+            Advance::Continue
         } else {
-            None
+            self.replay.advance(&snapshot)
+        };
+        self.snapshot = Some(snapshot);
+        match advance {
+            Advance::Next(config) => Some(self.show_step(config)),
+            Advance::Continue | Advance::Done => None,
         }
     }
 
@@ -248,7 +232,7 @@ impl App {
     /// Asks the worker for `config`; the panels wait for its first snapshot.
     fn set_config(&mut self, config: Config) -> Action {
         self.config = config.clone();
-        self.stale_up_to = self.last_generation;
+        self.replay.config_replaced();
         self.snapshot = None;
         Action::Send(Command::SetConfig(config))
     }
@@ -263,33 +247,43 @@ impl App {
     }
 
     fn toggle_auto(&mut self) {
-        if self.preset.as_ref().is_none_or(|p| p.steps.len() < 2) {
+        if self.replay.len() < 2 {
             self.set_status("no preset steps to replay");
             return;
         }
-        self.auto = !self.auto;
-        self.set_status(if self.auto {
+        self.replay.set_auto(!self.replay.auto());
+        self.set_status(if self.replay.auto() {
             "automatic stepping on"
         } else {
             "automatic stepping off"
         });
     }
 
-    /// Moves to preset step `index`, if there is one.
-    fn go_to_step(&mut self, index: usize) -> Option<Action> {
-        let Some(step) = self.preset.as_ref().and_then(|p| p.steps.get(index)) else {
-            self.set_status(match &self.preset {
-                None => "no preset steps to replay",
-                Some(_) if index == self.step + 1 => "already at the last step",
-                Some(_) => "already at the first step",
+    /// Moves to the next (`forward`) or previous preset step, if there is one.
+    fn change_step(&mut self, forward: bool) -> Option<Action> {
+        let moved = if forward {
+            self.replay.next_step()
+        } else {
+            self.replay.previous_step()
+        };
+        let Some(config) = moved.cloned() else {
+            self.set_status(if self.replay.preset().is_none() {
+                "no preset steps to replay"
+            } else if forward {
+                "already at the last step"
+            } else {
+                "already at the first step"
             });
             return None;
         };
-        let config = step.config.clone();
-        self.step = index;
+        Some(self.show_step(config))
+    }
+
+    /// Shows preset step Config `config`: the sliders follow it, the worker is asked for it.
+    fn show_step(&mut self, config: Config) -> Action {
         self.linked = config.input_size == config.hidden_size;
         self.selected = self.selected.min(self.sliders().len() - 1);
-        Some(self.set_config(config))
+        self.set_config(config)
     }
 
     fn move_slider(&mut self, up: bool) -> Option<Action> {
@@ -299,8 +293,8 @@ impl App {
         if config == self.config {
             return None;
         }
-        if self.auto {
-            self.auto = false;
+        if self.replay.auto() {
+            self.replay.set_auto(false);
             self.set_status("automatic stepping off while you explore (a turns it back on)");
         }
         Some(self.set_config(config))

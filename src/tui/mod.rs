@@ -29,7 +29,6 @@
 mod app;
 mod engine;
 mod event;
-pub(crate) mod format;
 mod layout;
 mod panels;
 mod shaping;

@@ -1,7 +1,8 @@
 //! Snapshot data shaped for drawing: common histogram bins, ratio-curve points, bar strings.
 //! Pure functions, no terminal.
 
-use crate::bench::{LatencyStats, Snapshot, VariantSnapshot};
+use crate::bench::{Snapshot, VariantSnapshot};
+use crate::metrics::times_smaller;
 use crate::quant::Scheme;
 
 /// Latency distributions of several variants on one set of log-spaced bins.
@@ -109,35 +110,19 @@ fn bucket_ranges(histogram: &[(u64, u64)]) -> Vec<(f64, f64, u64)> {
         .collect()
 }
 
-/// FP32's size over a variant's (how many times smaller the variant is).
-pub fn size_ratio(fp32_bytes: u64, variant_bytes: u64) -> Option<f64> {
-    (fp32_bytes > 0 && variant_bytes > 0).then(|| fp32_bytes as f64 / variant_bytes as f64)
-}
-
-/// FP32's median latency over a variant's (how many times faster the variant is).
-pub fn speedup(fp32: &LatencyStats, variant: &LatencyStats) -> Option<f64> {
-    (fp32.count > 0 && variant.count > 0 && fp32.p50_ns > 0 && variant.p50_ns > 0)
-        .then(|| fp32.p50_ns as f64 / variant.p50_ns as f64)
-}
-
-/// The FP32 variant of a snapshot, the reference for every ratio.
-pub fn fp32(snapshot: &Snapshot) -> Option<&VariantSnapshot> {
-    snapshot.variants.iter().find(|v| v.scheme == Scheme::Fp32)
-}
-
 /// Points `(log2 dimension, FP32/variant size ratio)` for `scheme`, one per hidden size
 /// measured in `history` (the latest measurement wins), by ascending dimension.
 pub fn ratio_curve(history: &[Snapshot], scheme: Scheme) -> Vec<(f64, f64)> {
     let mut points: Vec<(usize, f64)> = Vec::new();
     for snapshot in history {
-        let Some(reference) = fp32(snapshot) else {
+        let Some(reference) = snapshot.reference() else {
             continue;
         };
         let ratio = snapshot
             .variants
             .iter()
             .find(|v| v.scheme == scheme)
-            .and_then(|v| size_ratio(reference.size_bytes, v.size_bytes));
+            .and_then(|v| times_smaller(reference.size_bytes, v.size_bytes));
         if let Some(ratio) = ratio {
             let dim = snapshot.config.hidden_size;
             points.retain(|&(d, _)| d != dim);
@@ -233,19 +218,6 @@ mod tests {
         assert_eq!(latency_bins(&[], 10), None);
         let empty = [variant(Scheme::Fp32, 0, vec![(1000, 0)])];
         assert_eq!(latency_bins(&empty, 10), None);
-    }
-
-    #[test]
-    fn ratios_need_both_figures() {
-        assert_eq!(size_ratio(400, 100), Some(4.0));
-        assert_eq!(size_ratio(400, 0), None);
-        let stats = |p50_ns, count| LatencyStats {
-            p50_ns,
-            count,
-            ..LatencyStats::default()
-        };
-        assert_eq!(speedup(&stats(300, 5), &stats(100, 5)), Some(3.0));
-        assert_eq!(speedup(&stats(300, 5), &stats(100, 0)), None);
     }
 
     fn measured(dim: usize, fp32: u64, int8: u64) -> Snapshot {

@@ -9,7 +9,8 @@ use ratatui::layout::Rect;
 
 use super::panels;
 use super::{Action, App, Command, Options};
-use crate::bench::{Config, LatencyStats, Snapshot, SystemStats, VariantSnapshot};
+use crate::bench::{Config, Snapshot, SystemStats, VariantSnapshot};
+use crate::metrics::{Accuracy, LatencyStats};
 use crate::quant::Scheme;
 use crate::scenario::{Preset, RunLength, Step};
 
@@ -49,10 +50,12 @@ fn variant(scheme: Scheme, size_bytes: u64, median_ns: u64, diff_pct: f64) -> Va
         },
         histogram,
         recent_ns,
-        output_mean_abs: 0.1294,
-        diff_mean_abs: 0.1294 * diff_pct / 100.0,
-        diff_pct,
-        diff_max_abs: 0.1294 * diff_pct / 10.0,
+        accuracy: Accuracy {
+            output_mean_abs: 0.1294,
+            diff_mean_abs: 0.1294 * diff_pct / 100.0,
+            diff_pct,
+            diff_max_abs: 0.1294 * diff_pct / 10.0,
+        },
     }
 }
 
@@ -318,7 +321,7 @@ fn reset_and_report_keys() {
 #[test]
 fn next_and_previous_preset_steps() {
     let mut app = measured_app();
-    assert_eq!(app.step, 1);
+    assert_eq!(app.replay.current(), 1);
     let step = |app: &mut App, key| match app.on_key(press(KeyCode::Char(key))) {
         Some(Action::Send(Command::SetConfig(c))) => Some(c.hidden_size),
         _ => None,
@@ -329,13 +332,13 @@ fn next_and_previous_preset_steps() {
     assert_eq!(step(&mut app, 'p'), Some(256));
     assert_eq!(step(&mut app, 'p'), Some(64));
     assert_eq!(step(&mut app, 'p'), None);
-    assert_eq!(app.step, 0);
+    assert_eq!(app.replay.current(), 0);
 }
 
 #[test]
 fn automatic_stepping_follows_the_measured_time() {
     let mut app = measured_app();
-    assert!(app.auto);
+    assert!(app.replay.auto());
     let short = Snapshot {
         elapsed: Duration::from_secs(1),
         ..snapshot(256, 2)
@@ -349,21 +352,21 @@ fn automatic_stepping_follows_the_measured_time() {
         app.on_snapshot(long),
         Some(Action::Send(Command::SetConfig(c))) if c.hidden_size == 1024
     ));
-    assert_eq!(app.step, 2);
+    assert_eq!(app.replay.current(), 2);
 }
 
 #[test]
 fn moving_a_slider_stops_automatic_stepping() {
     let mut app = measured_app();
     app.on_key(press(KeyCode::Right));
-    assert!(!app.auto);
+    assert!(!app.replay.auto());
     let long = Snapshot {
         elapsed: Duration::from_secs(10),
         ..snapshot(384, 3)
     };
     assert_eq!(app.on_snapshot(long), None);
     app.on_key(press(KeyCode::Char('a')));
-    assert!(app.auto);
+    assert!(app.replay.auto());
 }
 
 #[test]

@@ -6,9 +6,9 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph};
 
-use crate::quant::Scheme;
+use crate::format;
 use crate::tui::app::App;
-use crate::tui::{format, theme};
+use crate::tui::theme;
 
 /// Percent differences below this look green, below [`WARN_PCT`] yellow, above red.
 const GOOD_PCT: f64 = 1.0;
@@ -40,7 +40,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let rows = snapshot.variants.iter().map(|v| {
         let figure =
             |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());
-        let reference = v.scheme == Scheme::Fp32;
+        let reference = v.is_reference();
+        let accuracy = &v.accuracy;
         let diff = |value: f64| {
             if reference {
                 figure("—".into(), theme::DIM)
@@ -51,13 +52,16 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         let pct = if reference {
             figure("—".into(), theme::DIM)
         } else {
-            figure(format!("{:.3} %", v.diff_pct), pct_style(v.diff_pct))
+            figure(
+                format!("{:.3} %", accuracy.diff_pct),
+                pct_style(accuracy.diff_pct),
+            )
         };
         let cells = [
-            figure(format::small(v.output_mean_abs), theme::FIGURE),
-            diff(v.diff_mean_abs),
+            figure(format::small(accuracy.output_mean_abs), theme::FIGURE),
+            diff(accuracy.diff_mean_abs),
             pct,
-            diff(v.diff_max_abs),
+            diff(accuracy.diff_max_abs),
         ];
         (v.scheme, cells)
     });

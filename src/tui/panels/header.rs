@@ -85,12 +85,13 @@ fn config_spans(app: &App) -> Line<'static> {
 
 /// `preset dim-sweep  step 3/8  auto` or `exploring (no preset)`.
 fn preset_spans(app: &App) -> Line<'static> {
-    let Some(preset) = &app.preset else {
+    let replay = &app.replay;
+    let Some(preset) = replay.preset() else {
         return Line::styled("exploring, no preset", theme::DIM);
     };
     let mode = if preset.steps.len() < 2 {
         Span::raw("")
-    } else if app.auto {
+    } else if replay.auto() {
         Span::styled("auto-stepping", theme::GOOD)
     } else {
         Span::styled("manual (a: auto)", theme::DIM)
@@ -100,7 +101,7 @@ fn preset_spans(app: &App) -> Line<'static> {
         Span::styled(preset.name.clone(), theme::FIGURE),
         Span::styled("  step ", theme::DIM),
         Span::styled(
-            format!("{}/{}", app.step + 1, preset.steps.len()),
+            format!("{}/{}", replay.current() + 1, preset.steps.len()),
             theme::FIGURE,
         ),
         Span::raw("  "),

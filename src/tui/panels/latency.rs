@@ -8,9 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Cell, Paragraph, Sparkline};
 
 use crate::bench::{Snapshot, VariantSnapshot};
-use crate::quant::Scheme;
+use crate::format;
+use crate::metrics::speedup;
 use crate::tui::app::App;
-use crate::tui::{format, shaping, theme};
+use crate::tui::{shaping, theme};
 
 /// Draws the latency panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -52,12 +53,12 @@ const COLUMNS: [(&str, u16, u8); 6] = [
 
 /// Percentiles, forwards and speed-up per variant.
 fn render_table(frame: &mut Frame, snapshot: &Snapshot, area: Rect) {
-    let reference = shaping::fp32(snapshot).map(|v| v.latency);
+    let reference = snapshot.reference().map(|v| v.latency);
     let rows = snapshot.variants.iter().map(|v| {
         let l = &v.latency;
         let time = |ns| Cell::from(Line::from(format::duration_ns(ns)).right_aligned());
-        let speedup = match reference.and_then(|r| shaping::speedup(&r, l)) {
-            Some(x) if v.scheme != Scheme::Fp32 => {
+        let speedup = match reference.and_then(|r| speedup(&r, l)) {
+            Some(x) if !v.is_reference() => {
                 let style = if x >= 1.0 { theme::GOOD } else { theme::BAD };
                 Line::styled(format::speedup(x), style)
             }

@@ -8,9 +8,11 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
+use crate::format;
+use crate::metrics::{REFERENCE, times_smaller};
 use crate::quant::Scheme;
 use crate::tui::app::App;
-use crate::tui::{format, shaping, theme};
+use crate::tui::{shaping, theme};
 
 /// The INT8 asymptote: four bytes per weight become one.
 const ASYMPTOTE: f64 = 4.0;
@@ -40,7 +42,7 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .map(|v| v.size_bytes)
         .max()
         .unwrap_or(0);
-    let reference = shaping::fp32(snapshot).map_or(0, |v| v.size_bytes);
+    let reference = snapshot.reference().map_or(0, |v| v.size_bytes);
     let narrow = width < 40;
     let bar_width = usize::from(width)
         .saturating_sub(8 + 10 + if narrow { 7 } else { 14 })
@@ -50,8 +52,8 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .iter()
         .map(|v| {
             let fraction = v.size_bytes as f64 / largest.max(1) as f64;
-            let ratio = match shaping::size_ratio(reference, v.size_bytes) {
-                Some(r) if v.scheme != Scheme::Fp32 => {
+            let ratio = match times_smaller(reference, v.size_bytes) {
+                Some(r) if !v.is_reference() => {
                     let text = if narrow {
                         format!(" {r:.2}x")
                     } else {
@@ -86,7 +88,7 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
         .config
         .schemes
         .iter()
-        .filter(|&&s| s != Scheme::Fp32)
+        .filter(|&&s| s != REFERENCE)
         .map(|&s| (s, shaping::ratio_curve(&app.history, s)))
         .collect();
     let (x_min, x_max) = curves

@@ -5,8 +5,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
+use crate::format;
 use crate::tui::app::App;
-use crate::tui::{format, theme};
+use crate::tui::theme;
 
 /// Draws the system panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {

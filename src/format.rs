@@ -1,4 +1,5 @@
-//! Human-friendly units: durations in ns/µs/ms/s, sizes in B/KB/MB/GB, ratios as "x smaller".
+//! Human-friendly units, shared by the report and the dashboard: durations in ns/µs/ms/s,
+//! sizes in B/KB/MB/GB, ratios as "x smaller".
 
 /// A duration in nanoseconds with three significant digits: `950 ns`, `12.3 µs`, `1.23 ms`.
 pub fn duration_ns(ns: u64) -> String {
@@ -15,6 +16,12 @@ pub fn duration_ns(ns: u64) -> String {
     format!("{} {unit}", three_digits(value))
 }
 
+/// A latency given in µs (whole nanoseconds, as the histograms record them), as
+/// [`duration_ns`] shows it: `850 ns`, `12.3 µs`.
+pub fn duration_us(us: f64) -> String {
+    duration_ns((us * 1e3).round() as u64)
+}
+
 /// A byte count in decimal units: `512 B`, `4.26 KB`, `16.9 MB`.
 pub fn bytes(bytes: u64) -> String {
     let b = bytes as f64;
@@ -29,6 +36,15 @@ pub fn bytes(bytes: u64) -> String {
         (b / 1e9, "GB")
     };
     format!("{} {unit}", three_digits(value))
+}
+
+/// A byte count as the recipe prints sizes: KB with three decimals, from a million bytes MB
+/// with two (`2.304 KB`, `33.62 MB`).
+pub fn recipe_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.2} MB", n as f64 / 1e6),
+        n => format!("{:.3} KB", n as f64 / 1e3),
+    }
 }
 
 /// How a size compares with FP32's: `3.71x smaller` (or `1.02x larger`).
@@ -84,6 +100,20 @@ mod tests {
         assert_eq!(duration_ns(12_345), "12.3 µs");
         assert_eq!(duration_ns(1_234_567), "1.23 ms");
         assert_eq!(duration_ns(2_500_000_000), "2.50 s");
+    }
+
+    #[test]
+    fn microseconds_show_as_durations() {
+        assert_eq!(duration_us(0.85), "850 ns");
+        assert_eq!(duration_us(12.34), "12.3 µs");
+        assert_eq!(duration_us(1_234.0), "1.23 ms");
+        assert_eq!(duration_us(2_500_000.0), "2.50 s");
+    }
+
+    #[test]
+    fn recipe_sizes_are_kilo_or_megabytes() {
+        assert_eq!(recipe_bytes(2_304), "2.304 KB");
+        assert_eq!(recipe_bytes(33_620_000), "33.62 MB");
     }
 
     #[test]
