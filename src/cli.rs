@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynq::Scheme;
-use dynq::bench::{BATCH_LIMIT, SEQ_LEN_LIMIT, THREAD_LIMIT};
+use dynq::bench::{BATCH_LIMIT, BPTT_LIMIT, EVAL_BATCH_LIMIT, SEQ_LEN_LIMIT, THREAD_LIMIT};
 use dynq::kernels::KernelChoice;
 use dynq::model::{FEATURE_LIMIT, LAYER_LIMIT};
 use dynq::report::Format;
@@ -107,9 +107,23 @@ pub struct RunArgs {
     /// Variants to compare with FP32, comma-separated: fp32, int8, int8_per_channel, fp16.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = scheme)]
     pub schemes: Option<Vec<Scheme>>,
-    /// Load the FP32 model from this safetensors file (its sizes replace the preset's).
+    /// Load the FP32 model from this safetensors file (its sizes replace the preset's): an
+    /// nn.LSTM state_dict, or a word_language_model RNNModel (encoder, rnn, decoder).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// Evaluate the language model of --weights on this UTF-8 text (loss, perplexity, top-1
+    /// accuracy per variant); its chunks then set --seq and --batch.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Columns the evaluation text is batchified into [default: 1].
+    #[arg(long, value_name = "N", value_parser = eval_batch)]
+    pub eval_batch: Option<usize>,
+    /// Steps per evaluation chunk; the hidden state carries over between chunks [default: 25].
+    #[arg(long, value_name = "N", value_parser = bptt)]
+    pub bptt: Option<usize>,
+    /// What every variant continues when it writes text [default: the data's first line].
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
     /// Seconds of measurement per step, fractions allowed (overrides the preset's).
     #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_hyphen_values = true)]
     pub duration: Option<f64>,
@@ -130,6 +144,10 @@ impl RunArgs {
             seed: self.seed,
             schemes: self.schemes.clone(),
             weights: self.weights.clone(),
+            data: self.data.clone(),
+            eval_batch: self.eval_batch,
+            bptt: self.bptt,
+            prompt: self.prompt.clone(),
             seconds: self.duration,
             ..Overrides::default()
         }
@@ -154,6 +172,14 @@ fn layers(s: &str) -> Result<usize, String> {
 
 fn threads(s: &str) -> Result<usize, String> {
     THREAD_LIMIT.parse(s)
+}
+
+fn eval_batch(s: &str) -> Result<usize, String> {
+    EVAL_BATCH_LIMIT.parse(s)
+}
+
+fn bptt(s: &str) -> Result<usize, String> {
+    BPTT_LIMIT.parse(s)
 }
 
 fn scheme(s: &str) -> Result<Scheme, String> {

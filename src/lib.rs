@@ -7,7 +7,7 @@
 //! own layer (`tests/module_order.rs` holds the code to it):
 //!
 //! ```text
-//! error → io → kernels → model → quant → metrics → recipe → check, bench → format
+//! error → io → kernels → model → quant → metrics → lm → recipe → check, bench → format
 //!       → scenario, report → tui
 //! ```
 //!
@@ -16,7 +16,8 @@
 //! - `kernels`: the SIMD and scalar kernels, activation-parameter arithmetic and the threads
 //!   of a forward pass (the only module allowed `unsafe`);
 //! - `model`, `quant`: the FP32 model and its quantized twins;
-//! - `metrics`: accuracy figures and every derived ratio;
+//! - `metrics`: accuracy figures, task figures and every derived ratio;
+//! - `lm`: language models (embedding, LSTM, decoder, vocabulary), their evaluation on text;
 //! - `recipe`, `check`, `bench`: the recipe's figures, parity with PyTorch, the worker;
 //! - `format`, `scenario`, `report`, `tui`: human units, presets, exporters, the dashboard.
 
@@ -28,6 +29,7 @@ pub mod io;
 // The one module that may use `unsafe` (Cargo.toml denies it everywhere else).
 #[allow(unsafe_code)]
 pub mod kernels;
+pub mod lm;
 pub mod metrics;
 pub mod model;
 pub mod quant;

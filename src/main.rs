@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dynq::bench::{Machine, Snapshot};
 use dynq::check::ReferenceCase;
+use dynq::lm::{ModelFile, read_text_tokens};
 use dynq::report::{Format, Report};
 use dynq::scenario::{Preset, Replay};
 
@@ -168,14 +169,20 @@ fn preset_list() -> String {
         .collect()
 }
 
-/// Loads every weight file the preset names, so a bad one is reported before any measuring.
+/// Loads every weight file (and text to evaluate) the preset names, so that a bad one is
+/// reported before any measuring.
 fn check_weight_files(preset: &Preset) -> Result<(), Failure> {
-    for path in preset
-        .steps
-        .iter()
-        .filter_map(|s| s.config.weights.as_ref())
-    {
-        dynq::model::load_fp32(path).map_err(|e| usage(format!("weights: {e}")))?;
+    for config in preset.steps.iter().map(|s| &s.config) {
+        let Some(path) = &config.weights else {
+            continue;
+        };
+        let file = ModelFile::load(path).map_err(|e| usage(format!("weights: {e}")))?;
+        if let Some(data) = &config.data {
+            let model = file
+                .into_language_model(&path.display().to_string())
+                .map_err(|e| usage(format!("--data: {e}")))?;
+            read_text_tokens(data, &model.vocab).map_err(|e| usage(format!("--data: {e}")))?;
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["model"],
     &["quant"],
     &["metrics"],
+    &["lm"],
     &["recipe"],
     &["check", "bench"],
     &["format"],

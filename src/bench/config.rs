@@ -14,6 +14,16 @@ pub const SEQ_LEN_LIMIT: Limit = Limit::up_to(100_000);
 pub const BATCH_LIMIT: Limit = Limit::up_to(100_000);
 /// Accepted thread counts.
 pub const THREAD_LIMIT: Limit = Limit::up_to(1024);
+/// Accepted evaluation columns (`batchify`'s batch size).
+pub const EVAL_BATCH_LIMIT: Limit = Limit::up_to(4096);
+/// Accepted evaluation chunk lengths (`bptt`, steps).
+pub const BPTT_LIMIT: Limit = Limit::up_to(100_000);
+/// The tutorial's evaluation batch size.
+pub const DEFAULT_EVAL_BATCH: usize = 1;
+/// The evaluation chunk length of dynq's shipped model and its parity fixture.
+pub const DEFAULT_BPTT: usize = 25;
+/// Tokens each variant writes after the prompt.
+pub const GENERATED_TOKENS: usize = 200;
 
 /// Everything that defines one benchmark: the model's shape (or a weight file), the input,
 /// the variants to compare and how to run them. A new Config replaces the worker's models.
@@ -43,6 +53,27 @@ pub struct Config {
     /// Load the FP32 model from this safetensors file instead of initialising it from `seed`
     /// (its sizes then override `input_size`, `hidden_size`, `num_layers` and `head`).
     pub weights: Option<PathBuf>,
+    /// Text to evaluate a language model on (the weight file must be an RNNModel with a
+    /// vocabulary); its chunks then set `seq_len` (`bptt`) and `batch` (`eval_batch`).
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// Columns the evaluation text is `batchify`'d into.
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch: usize,
+    /// Steps per evaluation chunk; the hidden state is carried from chunk to chunk.
+    #[serde(default = "default_bptt")]
+    pub bptt: usize,
+    /// What the variants continue when they write text (default: the data's first line).
+    #[serde(default)]
+    pub prompt: Option<String>,
+}
+
+fn default_eval_batch() -> usize {
+    DEFAULT_EVAL_BATCH
+}
+
+fn default_bptt() -> usize {
+    DEFAULT_BPTT
 }
 
 impl Default for Config {
@@ -61,6 +92,10 @@ impl Default for Config {
             seed: RECIPE_SEED,
             schemes: vec![Scheme::Fp32, Scheme::Int8],
             weights: None,
+            data: None,
+            eval_batch: DEFAULT_EVAL_BATCH,
+            bptt: DEFAULT_BPTT,
+            prompt: None,
         }
     }
 }
@@ -92,6 +127,20 @@ impl Config {
         SEQ_LEN_LIMIT.check("seq_len", self.seq_len)?;
         BATCH_LIMIT.check("batch", self.batch)?;
         THREAD_LIMIT.check("threads", self.threads)?;
+        EVAL_BATCH_LIMIT.check("eval_batch", self.eval_batch)?;
+        BPTT_LIMIT.check("bptt", self.bptt)?;
+        if self.data.is_some() && self.weights.is_none() {
+            return Err(crate::DynqError::Unsupported(
+                "data: evaluating text needs a trained language model: give --weights \
+                 (an RNNModel with a vocabulary)"
+                    .into(),
+            ));
+        }
+        if self.prompt.as_deref() == Some("") {
+            return Err(crate::DynqError::Unsupported(
+                "prompt: expected at least one character".into(),
+            ));
+        }
         self.run_options().resolve()?;
         if self.schemes.is_empty() {
             return Err(crate::DynqError::Unsupported(

@@ -32,6 +32,7 @@
 //! - The accuracy figures are computed once per Config: input and outputs are deterministic.
 
 mod config;
+mod language;
 mod latency;
 mod snapshot;
 mod system;
@@ -40,7 +41,11 @@ mod worker;
 
 /// Re-exported from [`metrics`](crate::metrics), where they are defined.
 pub use crate::metrics::{Accuracy, LatencyStats};
-pub use config::{BATCH_LIMIT, Config, SEQ_LEN_LIMIT, THREAD_LIMIT};
+pub use config::{
+    BATCH_LIMIT, BPTT_LIMIT, Config, DEFAULT_BPTT, DEFAULT_EVAL_BATCH, EVAL_BATCH_LIMIT,
+    GENERATED_TOKENS, SEQ_LEN_LIMIT, THREAD_LIMIT,
+};
+pub use language::TaskProgress;
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
 pub use snapshot::{Snapshot, SystemStats, VariantSnapshot};
 pub use system::{Machine, SystemMonitor};

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::config::Config;
-use crate::metrics::{Accuracy, LatencyStats, REFERENCE};
+use super::language::TaskProgress;
+use crate::metrics::{Accuracy, LatencyStats, REFERENCE, TaskAccuracy};
 use crate::quant::Scheme;
 
 /// One variant's figures at the time of the snapshot.
@@ -22,6 +23,12 @@ pub struct VariantSnapshot {
     /// How this variant's output compares with the reference's (flat in the JSON).
     #[serde(flatten)]
     pub accuracy: Accuracy,
+    /// A language model's figures on the text so far (`--data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskAccuracy>,
+    /// What a language model wrote after the prompt (greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
 }
 
 impl VariantSnapshot {
@@ -67,6 +74,9 @@ pub struct Snapshot {
     pub variants: Vec<VariantSnapshot>,
     /// Machine and process figures.
     pub system: SystemStats,
+    /// How far a language model's evaluation of the text has come (`--data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskProgress>,
 }
 
 impl Snapshot {

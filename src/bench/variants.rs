@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use ndarray::Array3;
 
 use super::config::Config;
-use crate::error::Result;
-use crate::metrics::{Accuracy, REFERENCE};
-use crate::model::{LstmOutput, LstmState, Workspace, load_fp32, random_inputs, random_model};
+use super::language::{LanguageRun, TaskProgress};
+use crate::error::{DynqError, Result};
+use crate::lm::{ModelFile, language_model_bytes};
+use crate::metrics::{Accuracy, REFERENCE, TaskAccuracy};
+use crate::model::{LstmOutput, LstmState, Workspace, random_inputs, random_model};
 use crate::quant::{Model, Scheme, quantize_dynamic};
 
 /// The schemes a Config runs: FP32 (the reference) always, then the others in display order,
@@ -44,6 +46,8 @@ pub struct Variants {
     workspace: Workspace,
     input: Array3<f32>,
     state: LstmState,
+    /// The embedding, timed tokens, evaluation and generated text of a language model.
+    language: Option<LanguageRun>,
 }
 
 impl Variants {
@@ -51,9 +55,22 @@ impl Variants {
     /// is still wanted; if not, building stops and `Ok(None)` is returned.
     pub fn build(config: &Config, cancelled: &dyn Fn() -> bool) -> Result<Option<Variants>> {
         config.validate()?;
-        let fp32 = match &config.weights {
-            Some(path) => load_fp32(path)?,
-            None => random_model(config.dims(), config.seed)?,
+        let (fp32, mut language) = match &config.weights {
+            Some(path) => {
+                let file = ModelFile::load(path)?;
+                let origin = path.display().to_string();
+                if config.data.is_some() {
+                    file.clone()
+                        .into_language_model(&origin)
+                        .map_err(DynqError::Unsupported)?;
+                }
+                let language = match file.embedding {
+                    Some(embedding) => Some(LanguageRun::new(embedding, file.vocab, config)?),
+                    None => None,
+                };
+                (file.lstm, language)
+            }
+            None => (random_model(config.dims(), config.seed)?, None),
         };
         let dims = fp32.dims();
         let as_run = Config {
@@ -69,7 +86,10 @@ impl Variants {
                 return Ok(None);
             }
             let model = quantize_dynamic(&fp32, scheme);
-            let size_bytes = model.to_safetensors().len() as u64;
+            let size_bytes = match &language {
+                Some(lm) => language_model_bytes(&model, lm.embedding()).len(),
+                None => model.to_safetensors().len(),
+            } as u64;
             variants.push(Variant {
                 model,
                 size_bytes,
@@ -80,7 +100,11 @@ impl Variants {
         if cancelled() {
             return Ok(None);
         }
-        let (input, state) = random_inputs(dims, config.seq_len, config.batch, config.seed);
+        let as_run = match &mut language {
+            Some(lm) => lm.configure(&as_run, variants.len(), dims)?,
+            None => as_run,
+        };
+        let (input, state) = random_inputs(dims, as_run.seq_len, as_run.batch, as_run.seed);
         let mut built = Variants {
             config: as_run,
             variants,
@@ -88,6 +112,7 @@ impl Variants {
             workspace: Workspace::default(),
             input,
             state,
+            language,
         };
         built.prepare()?;
         Ok(Some(built))
@@ -100,6 +125,7 @@ impl Variants {
         r.dims() == config.dims()
             && r.seed == config.seed
             && r.weights == config.weights
+            && r.data == config.data
             && schemes_to_run(&r.schemes) == schemes_to_run(&config.schemes)
     }
 
@@ -108,14 +134,21 @@ impl Variants {
     pub fn reconfigure(mut self, config: &Config) -> Result<Variants> {
         config.validate()?;
         let dims = self.variants[0].model.dims();
-        (self.input, self.state) = random_inputs(dims, config.seq_len, config.batch, config.seed);
         self.config = Config {
             seq_len: config.seq_len,
             batch: config.batch,
             threads: config.threads,
             kernel: config.kernel,
+            eval_batch: config.eval_batch,
+            bptt: config.bptt,
+            prompt: config.prompt.clone(),
             ..self.config
         };
+        if let Some(lm) = &mut self.language {
+            self.config = lm.configure(&self.config, self.variants.len(), dims)?;
+        }
+        let c = &self.config;
+        (self.input, self.state) = random_inputs(dims, c.seq_len, c.batch, c.seed);
         self.requested = config.clone();
         self.prepare()?;
         Ok(self)
@@ -125,9 +158,13 @@ impl Variants {
     /// compares its output with FP32's.
     fn prepare(&mut self) -> Result<()> {
         let options = self.config.run_options();
-        for variant in &mut self.variants {
-            variant.model.set_run_options(options)?;
-            variant.run(&self.input, &self.state, &mut self.workspace)?;
+        for index in 0..self.variants.len() {
+            self.variants[index].model.set_run_options(options)?;
+            self.time(index)?;
+        }
+        if let Some(lm) = &mut self.language {
+            let models: Vec<&Model> = self.variants.iter().map(|v| &v.model).collect();
+            lm.generate(&models, &mut self.workspace)?;
         }
         let reference = self.reference().output_values();
         let figures: Vec<Accuracy> = self
@@ -154,25 +191,58 @@ impl Variants {
         self.variants[0].model.kernel_name()
     }
 
-    /// Runs variant `index` once on the Config's input and returns how long it took.
+    /// Runs variant `index` once on the Config's input and returns how long it took; a
+    /// language model's forward starts from its tokens (the embedding lookup is timed too).
     pub fn time(&mut self, index: usize) -> Result<Duration> {
-        self.variants[index].run(&self.input, &self.state, &mut self.workspace)
+        let start = Instant::now();
+        if let Some(lm) = &self.language {
+            lm.embed_latency_input(&mut self.input);
+        }
+        let variant = &mut self.variants[index];
+        variant.model.forward_into(
+            self.input.view(),
+            Some(&self.state),
+            &mut self.workspace,
+            &mut variant.output,
+        )?;
+        Ok(start.elapsed())
+    }
+
+    /// Evaluates the next chunk of the text with every variant; false when there is no text
+    /// or nothing left of it.
+    pub fn evaluate_chunk(&mut self) -> Result<bool> {
+        let reference = self.reference_index();
+        let Some(lm) = &mut self.language else {
+            return Ok(false);
+        };
+        let models: Vec<&Model> = self.variants.iter().map(|v| &v.model).collect();
+        lm.evaluate_chunk(&models, reference, &mut self.workspace)
+    }
+
+    /// Variant `index`'s task figures on the text so far.
+    pub fn task(&self, index: usize) -> Option<TaskAccuracy> {
+        self.language.as_ref()?.task(index, self.reference_index())
+    }
+
+    /// What variant `index` wrote after the prompt.
+    pub fn generated(&self, index: usize) -> Option<String> {
+        self.language.as_ref()?.generated(index)
+    }
+
+    /// How far the evaluation of the text has come, when there is text.
+    pub fn task_progress(&self) -> Option<TaskProgress> {
+        self.language.as_ref()?.progress()
+    }
+
+    fn reference_index(&self) -> usize {
+        self.variants
+            .iter()
+            .position(|v| v.model.scheme() == REFERENCE)
+            .expect("schemes_to_run always includes the reference")
     }
 }
 
 impl Variant {
-    fn run(
-        &mut self,
-        input: &Array3<f32>,
-        state: &LstmState,
-        workspace: &mut Workspace,
-    ) -> Result<Duration> {
-        let start = Instant::now();
-        self.model
-            .forward_into(input.view(), Some(state), workspace, &mut self.output)?;
-        Ok(start.elapsed())
-    }
-
     fn output_values(&self) -> &[f32] {
         self.output
             .output()

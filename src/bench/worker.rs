@@ -267,6 +267,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                 snapshot.system.kernel = m.variants.kernel_name().to_string();
                 snapshot.elapsed = m.elapsed();
                 snapshot.variants = m.variant_snapshots();
+                snapshot.task = m.variants.task_progress();
             }
         }
         snapshot
@@ -327,6 +328,9 @@ impl Measuring {
         if self.next == self.recorders.len() {
             self.next = 0;
             self.rounds += 1;
+            // A language model reads one chunk of its text between rounds, so the task
+            // figures fill in while the latencies are measured.
+            self.variants.evaluate_chunk()?;
             if let Some(start) = self.warmup
                 && (self.rounds >= WARMUP_ROUNDS || start.elapsed() >= WARMUP_TIME)
             {
@@ -358,13 +362,16 @@ impl Measuring {
             .variants
             .iter()
             .zip(&self.recorders)
-            .map(|(variant, recorder)| VariantSnapshot {
+            .enumerate()
+            .map(|(index, (variant, recorder))| VariantSnapshot {
                 scheme: variant.model.scheme(),
                 size_bytes: variant.size_bytes,
                 latency: recorder.stats(),
                 histogram: recorder.buckets(),
                 recent_ns: recorder.recent(),
                 accuracy: variant.accuracy,
+                task: self.variants.task(index),
+                generated: self.variants.generated(index),
             })
             .collect()
     }

@@ -11,6 +11,6 @@ mod tensor_writer;
 pub(crate) use checks::{ensure_finite, ensure_shape};
 pub(crate) use files::read_file;
 pub use files::write_atomically;
-pub(crate) use state_dict::{LinearName, LinearRole, Projection, StateDictLayout};
+pub(crate) use state_dict::{ENCODER_WEIGHT, LinearName, LinearRole, Projection, StateDictLayout};
 pub(crate) use tensor_file::TensorFile;
 pub(crate) use tensor_writer::{OwnedTensor, serialize};

@@ -1,11 +1,13 @@
 //! PyTorch's state_dict names for a recurrent model, written down once: every reader and writer
 //! of model files (FP32, FP16, int8, reference cases) walks [`StateDictLayout::linear_maps`].
 //!
-//! Today that is an `nn.LSTM` saved bare (`weight_ih_l0`, ...) or as a module's `lstm` field
-//! (`lstm.weight_ih_l0`, ...), with or without biases, and an optional `nn.Linear` head `fc`.
-//! The types leave room for what is coming without changing their users: other prefixes
-//! (`rnn.` and a `decoder.` head for RNNModel), other cells ([`Cell`] fixes the gate count:
-//! GRU's rows are `3H`) and bidirectional layers ([`Direction`], whose names end `_reverse`).
+//! Today that is an `nn.LSTM` saved bare (`weight_ih_l0`, ...), as a module's `lstm` field
+//! (`lstm.weight_ih_l0`, ...) with an optional `nn.Linear` head `fc`, or as PyTorch's
+//! word_language_model `RNNModel` (`encoder.weight`, `rnn.weight_ih_l0`, ..., `decoder.weight`,
+//! `decoder.bias`, the decoder's weight possibly tied to the encoder's), with or without
+//! biases. The types leave room for what is coming without changing their users: other cells
+//! ([`Cell`] fixes the gate count: GRU's rows are `3H`) and bidirectional layers
+//! ([`Direction`], whose names end `_reverse`).
 
 use super::tensor_file::TensorFile;
 use crate::error::Result;
@@ -109,18 +111,45 @@ pub(crate) struct StateDictSizes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StateDictLayout {
     cell: Cell,
-    /// Prefix of the recurrent layers' tensors: `"lstm."` or `""`.
+    /// Prefix of the recurrent layers' tensors: `"lstm."`, `"rnn."` or `""`.
     rnn_prefix: &'static str,
-    /// Prefix of the head's tensors (`"fc."`), `None` without a head.
-    head_prefix: Option<&'static str>,
+    /// The head's names, `None` without a head.
+    head: Option<HeadNames>,
     /// Whether the recurrent layers have bias tensors.
     has_bias: bool,
 }
 
+/// Where a model's head keeps its weight and its bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadNames {
+    /// The weight's name (`fc.weight`; `encoder.weight` when the decoder is tied to it).
+    weight: &'static str,
+    /// The bias's name.
+    bias: &'static str,
+}
+
 /// The prefix dynq writes and PyTorch gives a module's `lstm` field.
 const LSTM_PREFIX: &str = "lstm.";
-/// The prefix of the head's tensors, a module's `fc` field.
-const HEAD_PREFIX: &str = "fc.";
+/// The prefix of RNNModel's recurrent layers, its `rnn` field.
+const RNN_MODEL_PREFIX: &str = "rnn.";
+/// The head dynq writes, a module's `fc` field.
+const FC_HEAD: HeadNames = HeadNames {
+    weight: "fc.weight",
+    bias: "fc.bias",
+};
+/// RNNModel's head, its `decoder` field.
+const DECODER_HEAD: HeadNames = HeadNames {
+    weight: "decoder.weight",
+    bias: "decoder.bias",
+};
+/// RNNModel's embedding table, its `encoder` field (`[vocabulary, features]`).
+pub(crate) const ENCODER_WEIGHT: &str = "encoder.weight";
+/// A decoder tied to the encoder (`decoder.weight is encoder.weight`): safetensors keeps one
+/// of two shared tensors, and this names the one that stays.
+const TIED_DECODER_HEAD: HeadNames = HeadNames {
+    weight: ENCODER_WEIGHT,
+    bias: "decoder.bias",
+};
 
 impl StateDictLayout {
     /// The layout dynq writes: an LSTM under `lstm.` with biases, and the head under `fc.`.
@@ -128,9 +157,14 @@ impl StateDictLayout {
         StateDictLayout {
             cell: Cell::Lstm,
             rnn_prefix: LSTM_PREFIX,
-            head_prefix: has_head.then_some(HEAD_PREFIX),
+            head: has_head.then_some(FC_HEAD),
             has_bias: true,
         }
+    }
+
+    /// Whether the names are those of PyTorch's word_language_model `RNNModel`.
+    pub fn is_rnn_model(&self) -> bool {
+        self.rnn_prefix == RNN_MODEL_PREFIX
     }
 
     /// The recurrent cell.
@@ -151,10 +185,10 @@ impl StateDictLayout {
                 })
             })
         });
-        let head = self.head_prefix.map(|prefix| LinearName {
+        let head = self.head.map(|names| LinearName {
             role: LinearRole::Head,
-            weight: format!("{prefix}weight"),
-            bias: Some(format!("{prefix}bias")),
+            weight: names.weight.to_string(),
+            bias: Some(names.bias.to_string()),
         });
         layers.chain(head)
     }
@@ -214,20 +248,11 @@ impl StateDictLayout {
         let num_layers = (1..)
             .find(|k| !file.has(&stored(&format!("{rnn_prefix}weight_ih_l{k}"))))
             .expect("a file holds finitely many tensors");
-        let head_weight = format!("{HEAD_PREFIX}weight");
-        let head = match file.shape(&stored(&head_weight)) {
-            Some(shape) if shape.len() == 2 && shape[1] == hidden_size && shape[0] > 0 => shape[0],
-            Some(shape) => {
-                return Err(file.error(format!(
-                    "tensor '{head_weight}' has shape {shape:?}, expected [head, {hidden_size}]"
-                )));
-            }
-            None => 0,
-        };
+        let (head_names, head) = find_head(file, &stored, rnn_prefix, hidden_size)?;
         let layout = StateDictLayout {
             cell,
             rnn_prefix,
-            head_prefix: (head > 0).then_some(HEAD_PREFIX),
+            head: head_names,
             has_bias: file.has(&format!("{rnn_prefix}bias_ih_l0")),
         };
         let sizes = StateDictSizes {
@@ -240,19 +265,70 @@ impl StateDictLayout {
     }
 }
 
-/// `lstm.` when the file holds `lstm.weight_ih_l0` in any format, `""` when it holds a bare
-/// `weight_ih_l0` in the format `stored` spells.
+/// `lstm.` (or `rnn.`) when the file holds `lstm.weight_ih_l0` (`rnn.weight_ih_l0`) in any
+/// format, `""` when it holds a bare `weight_ih_l0` in the format `stored` spells.
 fn find_rnn_prefix(file: &TensorFile<'_>, stored: &dyn Fn(&str) -> String) -> Result<&'static str> {
-    let first = format!("{LSTM_PREFIX}weight_ih_l0");
-    let in_any_format = |name: &str| name == first || name.starts_with(&format!("{first}."));
-    if file.has(&stored(&first)) || file.names().into_iter().any(in_any_format) {
-        Ok(LSTM_PREFIX)
-    } else if file.has(&stored("weight_ih_l0")) {
+    for prefix in [LSTM_PREFIX, RNN_MODEL_PREFIX] {
+        let first = format!("{prefix}weight_ih_l0");
+        let in_any_format = |name: &str| name == first || name.starts_with(&format!("{first}."));
+        if file.has(&stored(&first)) || file.names().into_iter().any(in_any_format) {
+            return Ok(prefix);
+        }
+    }
+    if file.has(&stored("weight_ih_l0")) {
         Ok("")
     } else {
         Err(file.error(
-            "missing tensor 'lstm.weight_ih_l0' (or 'weight_ih_l0'): not an nn.LSTM state_dict",
+            "missing tensor 'lstm.weight_ih_l0' (or 'rnn.weight_ih_l0', 'weight_ih_l0'): \
+             not an nn.LSTM state_dict",
         ))
+    }
+}
+
+/// The head's names and its output count (0 without a head): `fc` beside `lstm.` or bare
+/// names, RNNModel's `decoder` beside `rnn.`, whose weight may be the encoder's (tied).
+fn find_head(
+    file: &TensorFile<'_>,
+    stored: &dyn Fn(&str) -> String,
+    rnn_prefix: &str,
+    hidden_size: usize,
+) -> Result<(Option<HeadNames>, usize)> {
+    let names = if rnn_prefix == RNN_MODEL_PREFIX {
+        let untied = file.has(&stored(DECODER_HEAD.weight));
+        if !untied && !file.has(DECODER_HEAD.bias) {
+            return Ok((None, 0));
+        }
+        if untied {
+            DECODER_HEAD
+        } else {
+            TIED_DECODER_HEAD
+        }
+    } else {
+        FC_HEAD
+    };
+    let weight = stored(names.weight);
+    match file.shape(&weight) {
+        Some(shape) if shape.len() == 2 && shape[1] == hidden_size && shape[0] > 0 => {
+            Ok((Some(names), shape[0]))
+        }
+        Some(shape) => Err(file.error(format!(
+            "tensor '{weight}' has shape {shape:?}, expected [{}, {hidden_size}]{}",
+            if names == TIED_DECODER_HEAD {
+                "vocabulary"
+            } else {
+                "head"
+            },
+            if names == TIED_DECODER_HEAD {
+                " (the decoder is tied to it: 'decoder.weight' is missing)"
+            } else {
+                ""
+            }
+        ))),
+        None if names == TIED_DECODER_HEAD => Err(file.error(format!(
+            "'{}' is present but neither 'decoder.weight' nor '{ENCODER_WEIGHT}' is",
+            names.bias
+        ))),
+        None => Ok((None, 0)),
     }
 }
 

@@ -1,16 +1,18 @@
 //! The figures every layer shows, defined once: how far a variant's outputs move from the
-//! reference's ([`Accuracy`]), its latency percentiles ([`LatencyStats`]), and every figure
+//! reference's ([`Accuracy`]), a language model's task figures on text ([`TaskAccuracy`]), its latency percentiles ([`LatencyStats`]), and every figure
 //! derived from two of them, ratios and speed-ups ([`ratio`]), always against [`REFERENCE`].
 
 mod accuracy;
 mod latency;
 pub mod ratio;
+mod task;
 
 use crate::quant::Scheme;
 
 pub use accuracy::{Accuracy, max_abs_diff, mean_abs, mean_abs_diff, percent_diff};
 pub use latency::LatencyStats;
 pub use ratio::{speedup, times_smaller};
+pub use task::{TaskAccuracy, TaskTotals};
 
 /// The variant every accuracy figure and ratio is taken against: the FP32 model.
 pub const REFERENCE: Scheme = Scheme::Fp32;

@@ -1,7 +1,8 @@
-//! The FP32 model with PyTorch's `nn.LSTM` / `nn.Linear` semantics, its seeded initialisation,
+//! The FP32 model with PyTorch's `nn.LSTM` / `nn.Linear` / `nn.Embedding` semantics, its seeded initialisation,
 //! and its safetensors format with PyTorch's state_dict names.
 
 mod dims;
+mod embedding;
 mod init;
 mod io;
 mod linear;
@@ -11,6 +12,7 @@ pub use dims::{
     FEATURE_LIMIT, HEAD_LIMIT, LAYER_LIMIT, Limit, MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS,
     ModelDims,
 };
+pub use embedding::Embedding;
 pub use init::{random_inputs, random_model};
 pub(crate) use io::{
     fp32_tensors, lstm_tensors, named_linear_maps, read_float_lstm, read_fp32, read_lstm,

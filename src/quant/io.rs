@@ -30,13 +30,21 @@ const SCALE_SUFFIX: &str = ".scale";
 impl Model {
     /// The model as safetensors bytes (see [`Model::from_safetensors`] for the layout).
     pub fn to_safetensors(&self) -> Vec<u8> {
-        let tensors = match self {
+        serialize(&self.tensors(), HashMap::from([self.scheme_metadata()]))
+    }
+
+    /// The model's tensors under the names [`Model::to_safetensors`] writes.
+    pub(crate) fn tensors(&self) -> Vec<(String, OwnedTensor)> {
+        match self {
             Model::Fp32(m) => fp32_tensors(m),
             Model::Fp16(m) => lstm_tensors(m, f16_weight, |l| &l.bias),
             Model::Int8(m) => lstm_tensors(m, int8_weight, QLinear::bias),
-        };
-        let metadata = HashMap::from([(SCHEME_KEY.to_string(), self.scheme().name().to_string())]);
-        serialize(&tensors, metadata)
+        }
+    }
+
+    /// The metadata entry that names the model's scheme.
+    pub(crate) fn scheme_metadata(&self) -> (String, String) {
+        (SCHEME_KEY.to_string(), self.scheme().name().to_string())
     }
 
     /// Reads a model written by [`Model::to_safetensors`], or a plain FP32 PyTorch state_dict.

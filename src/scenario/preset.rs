@@ -17,7 +17,9 @@
 //! `dim` (sets `input_size` and `hidden_size`), `input_size`, `hidden_size`, `seq_len`, `batch`,
 //! `num_layers`, `head`, `threads`, `seed`, `schemes` (a list of `fp32`, `int8`,
 //! `int8_per_channel`, `fp16`; FP32 always runs as the reference), `weights` (a safetensors
-//! file, relative to the current folder), and how long the step runs: `seconds` (fractions allowed) and/or `min_samples` (the
+//! file, relative to the current folder), `data` (UTF-8 text to evaluate a language model on),
+//! `eval_batch`, `bptt` and `prompt` (the evaluation's columns, chunk length, and what the
+//! variants continue when they write text), and how long the step runs: `seconds` (fractions allowed) and/or `min_samples` (the
 //! fewest forwards per variant). Without either a step runs [`DEFAULT_SECONDS`].
 
 use std::ops::Range;
@@ -40,7 +42,7 @@ pub fn accepts_seconds(seconds: f64) -> bool {
 }
 
 /// The presets shipped with dynq: name and file text.
-const SHIPPED: [(&str, &str); 6] = [
+const SHIPPED: [(&str, &str); 7] = [
     ("recipe", include_str!("../../presets/recipe.toml")),
     ("dim-sweep", include_str!("../../presets/dim-sweep.toml")),
     (
@@ -53,6 +55,10 @@ const SHIPPED: [(&str, &str); 6] = [
         include_str!("../../presets/depth-sweep.toml"),
     ),
     ("schemes", include_str!("../../presets/schemes.toml")),
+    (
+        "shakespeare",
+        include_str!("../../presets/shakespeare.toml"),
+    ),
 ];
 
 /// Why a preset cannot be used; every message names the preset and what was expected.
@@ -115,6 +121,14 @@ pub struct Overrides {
     pub schemes: Option<Vec<Scheme>>,
     /// A safetensors weight file to load instead of seeded weights.
     pub weights: Option<PathBuf>,
+    /// Text to evaluate a language model on.
+    pub data: Option<PathBuf>,
+    /// Columns the evaluation text is batchified into.
+    pub eval_batch: Option<usize>,
+    /// Steps per evaluation chunk.
+    pub bptt: Option<usize>,
+    /// What every variant continues when it writes text.
+    pub prompt: Option<String>,
     /// Seconds of measurement (warm-up excluded).
     pub seconds: Option<f64>,
     /// The fewest forwards recorded per variant.
@@ -139,6 +153,10 @@ impl Overrides {
         c.seed = self.seed.unwrap_or(c.seed);
         c.schemes = self.schemes.clone().unwrap_or(c.schemes);
         c.weights = self.weights.clone().or(c.weights);
+        c.data = self.data.clone().or(c.data);
+        c.eval_batch = self.eval_batch.unwrap_or(c.eval_batch);
+        c.bptt = self.bptt.unwrap_or(c.bptt);
+        c.prompt = self.prompt.clone().or(c.prompt);
         c
     }
 }
@@ -203,7 +221,12 @@ impl Preset {
     /// (from the command line) apply to every step, after the file's own values.
     pub fn find(name_or_path: &str, overrides: &Overrides) -> Result<Preset, PresetError> {
         if let Some((name, text)) = SHIPPED.iter().find(|(name, _)| *name == name_or_path) {
-            return Preset::parse(text, &format!("<shipped {name}>"), overrides);
+            let mut preset = Preset::parse(text, &format!("<shipped {name}>"), overrides)?;
+            preset
+                .steps
+                .iter_mut()
+                .for_each(|s| locate_shipped_files(&mut s.config));
+            return Ok(preset);
         }
         let path = Path::new(name_or_path);
         let looks_like_path = path.extension().is_some() || path.components().count() > 1;
@@ -252,6 +275,21 @@ impl Preset {
             description: file.description,
             steps,
         })
+    }
+}
+
+/// A shipped preset names files of the repository (`models/...`) relative to its root: when
+/// dynq runs from another folder, they are taken from the repository it was built from, if it
+/// is still there.
+fn locate_shipped_files(config: &mut Config) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for path in [&mut config.weights, &mut config.data]
+        .into_iter()
+        .flatten()
+    {
+        if path.is_relative() && !path.exists() && root.join(&*path).exists() {
+            *path = root.join(&*path);
+        }
     }
 }
 

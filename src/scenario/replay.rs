@@ -155,13 +155,14 @@ impl Replay {
 }
 
 /// Whether `snapshot` shows enough measurement for `length` (and at least one forward of
-/// every variant).
+/// every variant), and, for a language model with text, the whole text evaluated.
 pub fn is_complete(length: &RunLength, snapshot: &Snapshot) -> bool {
     let samples = snapshot.min_samples();
     let long_enough = length
         .seconds
         .is_none_or(|s| snapshot.elapsed >= Duration::from_secs_f64(s));
-    samples > 0 && long_enough && length.min_samples.is_none_or(|n| samples >= n)
+    let evaluated = snapshot.task.as_ref().is_none_or(|t| t.is_done());
+    samples > 0 && long_enough && evaluated && length.min_samples.is_none_or(|n| samples >= n)
 }
 
 /// How far `snapshot` is through `length`, 0 to 1: the lesser of its time and sample
@@ -173,7 +174,11 @@ pub fn progress(length: &RunLength, snapshot: &Snapshot) -> f64 {
     let samples = length
         .min_samples
         .map_or(1.0, |n| snapshot.min_samples() as f64 / n as f64);
-    time.min(samples).clamp(0.0, 1.0)
+    let evaluated = snapshot
+        .task
+        .as_ref()
+        .map_or(1.0, |t| t.tokens_done as f64 / t.tokens_total.max(1) as f64);
+    time.min(samples).min(evaluated).clamp(0.0, 1.0)
 }
 
 /// Runs every step of `preset` on a worker of its own and returns each step's final snapshot.

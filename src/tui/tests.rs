@@ -56,6 +56,8 @@ fn variant(scheme: Scheme, size_bytes: u64, median_ns: u64, diff_pct: f64) -> Va
             diff_pct,
             diff_max_abs: 0.1294 * diff_pct / 10.0,
         },
+        task: None,
+        generated: None,
     }
 }
 
@@ -86,6 +88,7 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
             process_memory_bytes: 48_300_000,
             machine_cpu_percent: 23.0,
         },
+        task: None,
     }
 }
 

@@ -1,0 +1,157 @@
+//! PyTorch's word_language_model `RNNModel` (`encoder` → `rnn` → `decoder`) loaded from its
+//! state_dict, with its vocabulary, and its variants: `quantize_dynamic(model, {nn.LSTM,
+//! nn.Linear})` quantizes the LSTM and the decoder and leaves the embedding in FP32.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::vocab::{VOCAB_KEY, Vocab};
+use crate::error::Result;
+use crate::io::{ENCODER_WEIGHT, OwnedTensor, TensorFile, read_file, serialize};
+use crate::model::{Embedding, LstmModel, read_fp32};
+use crate::quant::{Model, Scheme, quantize_dynamic};
+
+/// What a weight file holds: the LSTM (with its head or decoder) and, for an RNNModel, the
+/// embedding in front of it and the vocabulary it was saved with.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// The recurrent layers and the head (`fc`, or RNNModel's `decoder`).
+    pub lstm: LstmModel,
+    /// RNNModel's `encoder`, when the file has one.
+    pub embedding: Option<Arc<Embedding>>,
+    /// The vocabulary from the `dynq.vocab` metadata, when the file has one.
+    pub vocab: Option<Arc<Vocab>>,
+}
+
+/// A language model whose decoder predicts the next token of its vocabulary.
+#[derive(Debug, Clone)]
+pub struct LanguageModel {
+    /// The FP32 model: embedding rows in, logits over the vocabulary out.
+    pub lstm: LstmModel,
+    /// The embedding, FP32 in every variant.
+    pub embedding: Arc<Embedding>,
+    /// The tokens, in embedding-row order.
+    pub vocab: Arc<Vocab>,
+}
+
+impl ModelFile {
+    /// Reads a weight file; see [`ModelFile::parse`].
+    pub fn load(path: &Path) -> Result<ModelFile> {
+        let bytes = read_file(path)?;
+        ModelFile::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses an FP32 state_dict (bare `nn.LSTM`, `lstm.`/`fc.` names, or an RNNModel) and
+    /// checks that its parts fit together: the embedding's width is the LSTM's input size, the
+    /// vocabulary has one token per embedding row and the decoder one output per token.
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<ModelFile> {
+        let file = TensorFile::parse(bytes, origin)?;
+        let (lstm, layout) = read_fp32(&file)?;
+        let dims = lstm.dims();
+        let embedding = match file.shape(ENCODER_WEIGHT) {
+            Some(shape) if layout.is_rnn_model() => {
+                let [rows, features] = shape[..] else {
+                    return Err(file.error(format!(
+                        "tensor '{ENCODER_WEIGHT}' has shape {shape:?}, expected \
+                         [vocabulary, {}]",
+                        dims.input_size
+                    )));
+                };
+                if features != dims.input_size {
+                    return Err(file.error(format!(
+                        "tensor '{ENCODER_WEIGHT}' has shape {shape:?}, expected \
+                         [vocabulary, {}] (the LSTM's input size)",
+                        dims.input_size
+                    )));
+                }
+                let weight = file.f32(ENCODER_WEIGHT, &shape)?;
+                let table = Embedding::new(weight, rows, features)
+                    .map_err(|e| file.error(e.to_string()))?;
+                Some(Arc::new(table))
+            }
+            _ => None,
+        };
+        let vocab = match file.metadata.get(VOCAB_KEY) {
+            Some(json) => {
+                let vocab = Vocab::from_json(json)
+                    .map_err(|e| file.error(format!("metadata '{VOCAB_KEY}': {e}")))?;
+                Some(Arc::new(vocab))
+            }
+            None => None,
+        };
+        if let (Some(vocab), Some(table)) = (&vocab, &embedding)
+            && vocab.len() != table.rows()
+        {
+            return Err(file.error(format!(
+                "metadata '{VOCAB_KEY}' lists {} tokens but '{ENCODER_WEIGHT}' has {} rows: \
+                 save the vocabulary the model was trained with",
+                vocab.len(),
+                table.rows()
+            )));
+        }
+        if let Some(table) = &embedding
+            && dims.head > 0
+            && dims.head != table.rows()
+        {
+            return Err(file.error(format!(
+                "the decoder has {} outputs but '{ENCODER_WEIGHT}' has {} rows: a language \
+                 model predicts one logit per token",
+                dims.head,
+                table.rows()
+            )));
+        }
+        Ok(ModelFile {
+            lstm,
+            embedding,
+            vocab,
+        })
+    }
+
+    /// The language model in this file, or why it is not one (no embedding, no decoder or no
+    /// vocabulary), naming `origin` and what to add.
+    pub fn into_language_model(self, origin: &str) -> std::result::Result<LanguageModel, String> {
+        let Some(embedding) = self.embedding else {
+            return Err(format!(
+                "{origin}: has no embedding ('{ENCODER_WEIGHT}'): evaluating text needs an \
+                 RNNModel (encoder, rnn, decoder)"
+            ));
+        };
+        if self.lstm.head().is_none() {
+            return Err(format!(
+                "{origin}: has no decoder ('decoder.weight', 'decoder.bias'): evaluating text \
+                 needs one logit per token"
+            ));
+        }
+        let Some(vocab) = self.vocab else {
+            return Err(format!(
+                "{origin}: has no vocabulary: add metadata {{\"{VOCAB_KEY}\": json.dumps(tokens)}} \
+                 to save_file (see the README)"
+            ));
+        };
+        Ok(LanguageModel {
+            lstm: self.lstm,
+            embedding,
+            vocab,
+        })
+    }
+}
+
+impl LanguageModel {
+    /// The variant `scheme` of the LSTM and decoder, as `quantize_dynamic` converts them.
+    pub fn variant(&self, scheme: Scheme) -> Model {
+        quantize_dynamic(&self.lstm, scheme)
+    }
+}
+
+/// The bytes of a whole language model in `variant`: its LSTM and decoder in the variant's
+/// format, beside the FP32 embedding (which `quantize_dynamic` leaves as it is).
+pub fn language_model_bytes(variant: &Model, embedding: &Embedding) -> Vec<u8> {
+    let mut tensors = variant.tensors();
+    let shape = [embedding.rows(), embedding.features()];
+    tensors.push((
+        ENCODER_WEIGHT.to_string(),
+        OwnedTensor::f32(embedding.weight(), &shape),
+    ));
+    serialize(&tensors, HashMap::from([variant.scheme_metadata()]))
+}
