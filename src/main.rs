@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dynq::bench::{Machine, Snapshot};
 use dynq::check::ReferenceCase;
-use dynq::lm::{ModelFile, read_text_tokens};
+use dynq::lm::{ModelFile, TokenGrid, read_text_tokens};
 use dynq::report::{Format, Report};
 use dynq::scenario::{Preset, Replay};
 
@@ -181,7 +181,10 @@ fn check_weight_files(preset: &Preset) -> Result<(), Failure> {
             let model = file
                 .into_language_model(&path.display().to_string())
                 .map_err(|e| usage(format!("--data: {e}")))?;
-            read_text_tokens(data, &model.vocab).map_err(|e| usage(format!("--data: {e}")))?;
+            let tokens =
+                read_text_tokens(data, &model.vocab).map_err(|e| usage(format!("--data: {e}")))?;
+            TokenGrid::batchify(&tokens, config.eval_batch)
+                .map_err(|e| usage(format!("--data: {e}")))?;
         }
     }
     Ok(())

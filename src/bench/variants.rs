@@ -346,4 +346,72 @@ mod tests {
         let err = Variants::build(&bad, &|| false).err().unwrap().to_string();
         assert!(err.contains("hidden_size"), "{err}");
     }
+
+    fn shakespeare(data: &str, eval_batch: usize) -> (Config, tempfile::TempDir) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("text.txt");
+        std::fs::write(&text, data).unwrap();
+        let config = Config {
+            weights: Some(root.join("models/shakespeare-charlstm.safetensors")),
+            data: Some(text),
+            eval_batch,
+            bptt: 10,
+            schemes: vec![Scheme::Int8],
+            ..Config::default()
+        };
+        (config, dir)
+    }
+
+    #[test]
+    fn a_language_model_times_its_chunks_and_evaluates_them_between_rounds() {
+        let text = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+        let (config, _dir) = shakespeare(text, 2);
+        let mut built = Variants::build(&config, &|| false).unwrap().unwrap();
+        // 61 characters in 2 columns of 30: chunks of 10 steps, 58 predicted characters.
+        assert_eq!((built.config.seq_len, built.config.batch), (10, 2));
+        assert_eq!(built.config.input_size, 128, "the embedding's width");
+        let progress = built.task_progress().unwrap();
+        assert_eq!((progress.tokens_done, progress.tokens_total), (0, 58));
+        assert_eq!(progress.prompt.as_deref(), Some("First Citizen:"));
+        assert!(built.task(0).is_none());
+        let embedding_bytes = 65 * 128 * 4;
+        assert!(built.variants[0].size_bytes > 946_625 * 4);
+        assert!(built.variants[1].size_bytes > embedding_bytes as u64);
+        assert!(built.variants[1].size_bytes < built.variants[0].size_bytes / 2);
+
+        let mut chunks = 0;
+        while built.evaluate_chunk().unwrap() {
+            chunks += 1;
+        }
+        assert_eq!(chunks, 3);
+        assert!(built.task_progress().unwrap().is_done());
+        let (fp32, int8) = (built.task(0).unwrap(), built.task(1).unwrap());
+        assert_eq!((fp32.tokens, int8.tokens), (58, 58));
+        assert_eq!(fp32.delta_loss, 0.0);
+        assert_eq!(fp32.top1_agreement, 1.0);
+        assert!(fp32.loss > 0.5 && fp32.loss < 3.0, "{fp32:?}");
+        assert!(int8.delta_loss.abs() < 0.1, "{int8:?}");
+        assert_eq!(built.generated(0).unwrap().chars().count(), 200);
+        assert!(built.time(1).is_ok());
+
+        // New threads keep the models and restart the evaluation.
+        let again = built
+            .reconfigure(&Config {
+                threads: 1,
+                ..config
+            })
+            .unwrap();
+        assert_eq!(again.task_progress().unwrap().tokens_done, 0);
+    }
+
+    #[test]
+    fn a_language_model_refuses_text_outside_its_vocabulary() {
+        let (config, _dir) = shakespeare("caf\u{e9} au lait", 1);
+        let err = Variants::build(&config, &|| false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("line 1: \"é\" is not in"), "{err}");
+    }
 }
