@@ -218,8 +218,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Runs a report of `model` on `data` and returns (exit status, stderr).
-fn report_on(model: &[u8], data: &[u8], extra: &[&str]) -> (Option<i32>, String) {
+/// Runs a JSON report of `model` on `data` and returns the binary's output.
+fn report_output(model: &[u8], data: &[u8], extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let weights = write(dir.path(), "m.safetensors", model);
     let text = write(dir.path(), "data.txt", data);
@@ -236,11 +236,14 @@ fn report_on(model: &[u8], data: &[u8], extra: &[&str]) -> (Option<i32>, String)
         "json",
     ];
     args.extend_from_slice(extra);
-    let out = dynq(&args);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    dynq(&args)
+}
+
+/// Runs a report of `model` on `data` and returns (exit status, stderr).
+fn report_on(model: &[u8], data: &[u8], extra: &[&str]) -> (Option<i32>, String) {
+    let out = report_output(model, data, extra);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
 }
 
 #[test]
@@ -309,27 +312,8 @@ fn data_without_a_language_model_is_a_usage_error() {
 #[test]
 fn a_report_on_text_carries_the_task_figures_of_every_variant() {
     let chars = serialize(&rnn_model(5, 3, 4, false), Some(&CHARS));
-    let dir = tempfile::tempdir().unwrap();
-    let weights = write(dir.path(), "m.safetensors", &chars);
-    let text = write(
-        dir.path(),
-        "data.txt",
-        b"ab cab\nbca abc\n".repeat(20).as_slice(),
-    );
-    let out = dynq(&[
-        "--weights",
-        weights.to_str().unwrap(),
-        "--data",
-        text.to_str().unwrap(),
-        "--schemes",
-        "int8,fp16",
-        "--duration",
-        "0.1",
-        "--report",
-        "-",
-        "--format",
-        "json",
-    ]);
+    let text = b"ab cab\nbca abc\n".repeat(20);
+    let out = report_output(&chars, &text, &["--schemes", "int8,fp16"]);
     assert_eq!(
         out.status.code(),
         Some(0),
