@@ -4,9 +4,10 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::metrics::TaskAccuracy;
 
 /// The header row's columns.
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 32] = [
     "step",
     "input_size",
     "hidden_size",
@@ -32,9 +33,17 @@ pub const COLUMNS: [&str; 25] = [
     "diff_mean_abs",
     "diff_pct",
     "diff_max_abs",
+    "loss",
+    "delta_loss",
+    "perplexity",
+    "bits_per_token",
+    "top1_accuracy",
+    "top1_agreement",
+    "tokens_per_second",
 ];
 
-/// `report` as CSV (every field is a number or a variant name: nothing needs quoting).
+/// `report` as CSV (every field is a number or a variant name: nothing needs quoting). The
+/// task columns (a language model on text) are empty for runs without them.
 pub fn to_csv(report: &Report) -> String {
     let mut out = COLUMNS.join(",");
     out.push('\n');
@@ -44,7 +53,7 @@ pub fn to_csv(report: &Report) -> String {
             let l = &v.latency_us;
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 k + 1,
                 c.input_size,
                 c.hidden_size,
@@ -70,10 +79,29 @@ pub fn to_csv(report: &Report) -> String {
                 v.accuracy.diff_mean_abs,
                 v.accuracy.diff_pct,
                 v.accuracy.diff_max_abs,
+                task_columns(v.task.as_ref()),
             );
         }
     }
     out
+}
+
+/// The task columns, comma-separated: empty fields without figures.
+fn task_columns(task: Option<&TaskAccuracy>) -> String {
+    match task {
+        Some(t) => [
+            t.loss,
+            t.delta_loss,
+            t.perplexity,
+            t.bits_per_token,
+            t.top1_accuracy,
+            t.top1_agreement,
+            t.tokens_per_second,
+        ]
+        .map(|x| x.to_string())
+        .join(","),
+        None => ",".repeat(6),
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +119,18 @@ mod tests {
         assert_eq!(rows[4][10], "int8");
         assert_eq!(rows[4][12], "4");
         assert_eq!(rows[4][14], "8");
+    }
+
+    #[test]
+    fn task_columns_are_filled_for_a_language_model_and_empty_otherwise() {
+        let text = to_csv(&super::super::tests::sample_with_task());
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+        assert!(rows.iter().all(|r| r.len() == COLUMNS.len()));
+        let loss = COLUMNS.iter().position(|&c| c == "loss").unwrap();
+        assert_eq!(rows[2][loss], "1.5012");
+        assert_eq!(rows[2][loss + 5], "0.987");
+        let plain = to_csv(&super::super::tests::sample());
+        let row: Vec<&str> = plain.lines().nth(1).unwrap().split(',').collect();
+        assert!(row[loss..].iter().all(|f| f.is_empty()));
     }
 }

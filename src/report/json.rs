@@ -50,4 +50,40 @@ mod tests {
             assert!(int8[key].is_f64(), "{key}");
         }
     }
+
+    #[test]
+    fn task_figures_appear_only_for_a_language_model_on_text() {
+        let plain: serde_json::Value =
+            serde_json::from_str(&to_json(&super::super::tests::sample())).unwrap();
+        let run = &plain["runs"][0];
+        for absent in [
+            &run["task"],
+            &run["config"]["data"],
+            &run["variants"][1]["task"],
+        ] {
+            assert!(absent.is_null(), "{run}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&to_json(&super::super::tests::sample_with_task())).unwrap();
+        let run = &v["runs"][0];
+        assert_eq!(run["config"]["data"], "val.txt");
+        assert_eq!(run["config"]["eval_batch"], 1);
+        assert_eq!(run["config"]["bptt"], 25);
+        assert_eq!(run["config"]["prompt"], "ROMEO:");
+        assert_eq!(run["task"]["tokens_total"], 1000);
+        let int8 = &run["variants"][1];
+        assert_eq!(int8["task"]["loss"], 1.5012);
+        assert_eq!(int8["task"]["top1_agree"], 987);
+        for key in [
+            "perplexity",
+            "bits_per_token",
+            "top1_accuracy",
+            "top1_agreement",
+            "delta_loss",
+            "tokens_per_second",
+        ] {
+            assert!(int8["task"][key].is_f64(), "{key}");
+        }
+        assert_eq!(int8["generated"], "\nI will not see the seasons");
+    }
 }

@@ -29,6 +29,57 @@ pub fn to_markdown(report: &Report) -> String {
             describe(run)
         );
         out.push_str(&table(run));
+        out.push_str(&task_section(run));
+    }
+    out
+}
+
+/// For a language model evaluated on text: the tutorial's comparison (size, latency, loss and
+/// the other task figures per variant), then what each variant wrote after the prompt.
+fn task_section(run: &Run) -> String {
+    let Some(progress) = &run.task else {
+        return String::new();
+    };
+    let evaluated = run.config.evaluation.as_ref();
+    let mut out = format!(
+        "\n### Task accuracy on {} ({} of {} tokens, {}-level, vocabulary {})\n\n",
+        evaluated.map_or("the text", |e| e.data.as_str()),
+        progress.tokens_done,
+        progress.tokens_total,
+        progress.token_level,
+        progress.vocabulary,
+    );
+    out.push_str(
+        "| Variant | Size | p50 | Loss | Δloss | Perplexity | Bits/token | Top-1 | \
+         Agreement | Tokens/s |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for v in &run.variants {
+        let Some(t) = &v.task else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.4} | {:+.4} | {:.3} | {:.4} | {:.2} % | {:.2} % | {:.0} |",
+            v.name,
+            recipe_bytes(v.size_bytes),
+            duration_us(v.latency_us.p50),
+            t.loss,
+            t.delta_loss,
+            t.perplexity,
+            t.bits_per_token,
+            t.top1_accuracy * 100.0,
+            t.top1_agreement * 100.0,
+            t.tokens_per_second,
+        );
+    }
+    if let Some(prompt) = evaluated.and_then(|e| e.prompt.as_ref()) {
+        let _ = write!(out, "\nGenerated after the prompt {prompt:?} (greedy):\n");
+        for v in &run.variants {
+            if let Some(text) = &v.generated {
+                let _ = write!(out, "\n{}:\n\n```text\n{prompt}{text}\n```\n", v.name);
+            }
+        }
     }
     out
 }
@@ -93,5 +144,10 @@ mod tests {
     #[test]
     fn the_sample_report() {
         insta::assert_snapshot!(to_markdown(&super::super::tests::sample()));
+    }
+
+    #[test]
+    fn a_language_model_gets_the_tutorials_comparison_and_its_texts() {
+        insta::assert_snapshot!(to_markdown(&super::super::tests::sample_with_task()));
     }
 }

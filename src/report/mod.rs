@@ -7,8 +7,8 @@ mod markdown;
 
 use std::path::Path;
 
-use crate::bench::{Machine, Snapshot, VariantSnapshot};
-use crate::metrics::{Accuracy, speedup, times_smaller};
+use crate::bench::{Machine, Snapshot, TaskProgress, VariantSnapshot};
+use crate::metrics::{Accuracy, TaskAccuracy, speedup, times_smaller};
 use crate::quant::Scheme;
 
 pub use csv::to_csv;
@@ -40,6 +40,9 @@ pub struct Run {
     pub measured_s: f64,
     /// FP32 (the reference) first.
     pub variants: Vec<VariantResult>,
+    /// How much of the text a language model's evaluation covered (runs with `--data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskProgress>,
 }
 
 /// The Config of a run, as reported.
@@ -65,6 +68,22 @@ pub struct RunConfig {
     pub kernel: String,
     /// The weight file, when the model was loaded rather than seeded.
     pub weights: Option<String>,
+    /// The text a language model was evaluated on, with how (runs with `--data` only).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<EvaluationConfig>,
+}
+
+/// How a language model's text was evaluated.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvaluationConfig {
+    /// The text file.
+    pub data: String,
+    /// Columns the text was batchified into.
+    pub eval_batch: usize,
+    /// Steps per chunk.
+    pub bptt: usize,
+    /// What the variants continued when they wrote text.
+    pub prompt: Option<String>,
 }
 
 /// Latency percentiles in microseconds.
@@ -104,6 +123,12 @@ pub struct VariantResult {
     /// `diff_max_abs`, flat in the JSON.
     #[serde(flatten)]
     pub accuracy: Accuracy,
+    /// A language model's figures on the text (runs with `--data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskAccuracy>,
+    /// What a language model wrote after the prompt (greedy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
 }
 
 impl Report {
@@ -149,6 +174,12 @@ impl Run {
                 seed: c.seed,
                 kernel: s.system.kernel.clone(),
                 weights: c.weights.as_ref().map(|p| p.display().to_string()),
+                evaluation: c.data.as_ref().map(|data| EvaluationConfig {
+                    data: data.display().to_string(),
+                    eval_batch: c.eval_batch,
+                    bptt: c.bptt,
+                    prompt: s.task.as_ref().and_then(|t| t.prompt.clone()),
+                }),
             },
             measured_s: s.elapsed.as_secs_f64(),
             variants: s
@@ -156,6 +187,7 @@ impl Run {
                 .iter()
                 .map(|v| VariantResult::compare(v, reference))
                 .collect(),
+            task: s.task.clone(),
         }
     }
 }
@@ -182,6 +214,8 @@ impl VariantResult {
             },
             speedup_p50: as_number(reference.and_then(|r| speedup(&r.latency, l))),
             accuracy: v.accuracy,
+            task: v.task,
+            generated: v.generated.clone(),
         }
     }
 }
@@ -271,6 +305,44 @@ pub(crate) mod tests {
             os: "TestOS".into(),
         };
         Report::new("sample", "Two steps", machine, &[step(8), step(16)])
+    }
+
+    /// A one-step report of a language model evaluated on text.
+    pub(crate) fn sample_with_task() -> Report {
+        let mut report = sample();
+        report.runs.truncate(1);
+        let run = &mut report.runs[0];
+        run.config.weights = Some("models/lm.safetensors".into());
+        run.config.evaluation = Some(EvaluationConfig {
+            data: "val.txt".into(),
+            eval_batch: 1,
+            bptt: 25,
+            prompt: Some("ROMEO:".into()),
+        });
+        run.task = Some(TaskProgress {
+            tokens_done: 1000,
+            tokens_total: 1000,
+            vocabulary: 65,
+            token_level: "char".into(),
+            prompt: Some("ROMEO:".into()),
+        });
+        let figures = |loss: f64, agree: u64| TaskAccuracy {
+            loss,
+            perplexity: loss.exp(),
+            bits_per_token: loss / std::f64::consts::LN_2,
+            top1_accuracy: 0.5625,
+            top1_agreement: agree as f64 / 1000.0,
+            delta_loss: loss - 1.5,
+            tokens_per_second: 100_000.0,
+            tokens: 1000,
+            top1_correct: 562,
+            top1_agree: agree,
+        };
+        run.variants[0].task = Some(figures(1.5, 1000));
+        run.variants[1].task = Some(figures(1.5012, 987));
+        run.variants[0].generated = Some("\nI will not see the season".into());
+        run.variants[1].generated = Some("\nI will not see the seasons".into());
+        report
     }
 
     #[test]
