@@ -90,6 +90,19 @@ fn three_digits(value: f64) -> String {
     }
 }
 
+/// `n` with thousands separators (`111,539`).
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +151,12 @@ mod tests {
         assert_eq!(small(0.123_456), "0.1235");
         assert_eq!(small(0.000_012_3), "1.2e-5");
         assert_eq!(small(12.345), "12.35");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(111_539), "111,539");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
     }
 }

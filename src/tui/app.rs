@@ -167,7 +167,8 @@ impl App {
     /// Handles the mouse over the sliders: a click selects a row, the wheel moves it.
     /// `area` is the whole terminal, for finding the sliders panel.
     pub fn on_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Option<Action> {
-        let panel = Screen::new(area)?.sliders;
+        let has_task = self.snapshot.as_ref().is_some_and(|s| s.task.is_some());
+        let panel = Screen::with_task(area, has_task)?.sliders;
         let position = Position::new(mouse.column, mouse.row);
         if self.help || !panel.contains(position) {
             return None;

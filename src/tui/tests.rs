@@ -403,3 +403,111 @@ fn mouse_wheel_changes_the_slider_under_the_pointer() {
     ));
     assert_eq!(app.selected, 1);
 }
+
+/// The figures of a language model's variant after `tokens` of the text.
+fn task_figures(loss: f64, reference_loss: f64, tokens: u64) -> crate::metrics::TaskAccuracy {
+    crate::metrics::TaskAccuracy {
+        loss,
+        perplexity: loss.exp(),
+        bits_per_token: loss / std::f64::consts::LN_2,
+        top1_accuracy: 0.5641,
+        top1_agreement: if loss == reference_loss { 1.0 } else { 0.9712 },
+        delta_loss: loss - reference_loss,
+        tokens_per_second: 115_000.0,
+        tokens,
+        top1_correct: tokens * 5641 / 10_000,
+        top1_agree: tokens * 9712 / 10_000,
+    }
+}
+
+/// The measured app, its model a character language model halfway through the text, FP32
+/// and INT8 having written after "ROMEO:".
+fn language_app() -> App {
+    let mut app = measured_app();
+    let mut snapshot = app.snapshot.clone().unwrap();
+    let tokens = 55_770;
+    snapshot.task = Some(crate::bench::TaskProgress {
+        tokens_done: tokens,
+        tokens_total: 111_539,
+        vocabulary: 65,
+        token_level: "char".into(),
+        prompt: Some("ROMEO:".into()),
+    });
+    let losses = [1.4571, 1.4578, 1.4573];
+    let texts = [
+        "\nI will not stay the sun of the world.\n",
+        "\nI will not stay the son of the world.\n",
+        "\nI will not stay the sun of the world.\n",
+    ];
+    for ((variant, loss), text) in snapshot.variants.iter_mut().zip(losses).zip(texts) {
+        variant.task = Some(task_figures(loss, losses[0], tokens));
+        variant.generated = Some(text.into());
+    }
+    app.on_snapshot(snapshot);
+    app
+}
+
+#[test]
+fn a_language_model_gets_a_task_row_in_a_tall_terminal() {
+    let app = language_app();
+    insta::assert_snapshot!(draw(120, 40, |f| panels::render(f, &app)));
+}
+
+#[test]
+fn in_a_low_terminal_the_task_panels_replace_accuracy_and_sliders() {
+    let app = language_app();
+    let screen = draw(100, 30, |f| panels::render(f, &app));
+    assert!(screen.contains("Task accuracy") && screen.contains("Generated after"));
+    assert!(!screen.contains("Sliders"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn task_panels() {
+    let app = language_app();
+    let figures = draw(70, 7, |f| panels::task(f, &app, f.area()));
+    assert!(
+        figures.contains("evaluating 55,770 / 111,539 tokens (50%)"),
+        "{figures}"
+    );
+    assert!(figures.contains("+0.0007"), "{figures}");
+    insta::assert_snapshot!("task", figures);
+    let generated = draw(60, 7, |f| panels::generated(f, &app, f.area()));
+    // "sun" against "son": they part at the 23rd character, the leading newline counted.
+    assert!(generated.contains("part at character 23"), "{generated}");
+    assert!(generated.contains("⏎I will not stay the s"), "{generated}");
+    insta::assert_snapshot!("generated", generated);
+}
+
+#[test]
+fn a_finished_evaluation_says_done() {
+    let mut app = language_app();
+    let mut snapshot = app.snapshot.clone().unwrap();
+    let progress = snapshot.task.as_mut().unwrap();
+    progress.tokens_done = progress.tokens_total;
+    app.on_snapshot(snapshot);
+    let figures = draw(70, 7, |f| panels::task(f, &app, f.area()));
+    assert!(figures.contains("done: 111,539 char tokens"), "{figures}");
+}
+
+#[test]
+fn the_mouse_wheel_moves_no_slider_where_the_task_panels_replace_them() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = language_app();
+    let wheel_at = |area: Rect| {
+        let sliders = super::layout::Screen::new(area).unwrap().sliders;
+        MouseEvent {
+            kind: MouseEventKind::ScrollUp,
+            column: sliders.x + 5,
+            row: sliders.y + 2,
+            modifiers: KeyModifiers::NONE,
+        }
+    };
+    let low = Rect::new(0, 0, 100, 30);
+    assert_eq!(app.on_mouse(wheel_at(low), low), None);
+    let tall = Rect::new(0, 0, 120, 40);
+    assert!(matches!(
+        app.on_mouse(wheel_at(tall), tall),
+        Some(Action::Send(Command::SetConfig(c))) if c.seq_len == 50
+    ));
+}

@@ -1,6 +1,7 @@
 //! The screen: one `render(frame, app, area)` per panel, placed by [`Screen`].
 
 mod accuracy;
+mod generated;
 mod header;
 mod help;
 mod latency;
@@ -8,6 +9,7 @@ mod size;
 mod sliders;
 mod status;
 mod system;
+mod task;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -22,7 +24,8 @@ use crate::quant::Scheme;
 /// Draws the whole dashboard, or a notice when the terminal is too small for it.
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let Some(screen) = Screen::new(area) else {
+    let has_task = app.snapshot.as_ref().is_some_and(|s| s.task.is_some());
+    let Some(screen) = Screen::with_task(area, has_task) else {
         too_small(frame, area);
         return;
     };
@@ -33,6 +36,10 @@ pub fn render(frame: &mut Frame, app: &App) {
     sliders::render(frame, app, screen.sliders);
     system::render(frame, app, screen.system);
     status::render(frame, app, screen.status);
+    if let Some(areas) = screen.task {
+        task::render(frame, app, areas.figures);
+        generated::render(frame, app, areas.generated);
+    }
     if app.help {
         help::render(frame, app, area);
     }
@@ -108,9 +115,9 @@ fn fitting_columns(width: u16, columns: &[(u16, u8)]) -> Vec<usize> {
 
 #[cfg(test)]
 pub(super) use {
-    accuracy::render as accuracy, header::render as header, latency::render as latency,
-    size::render as size, sliders::render as sliders, status::render as status,
-    system::render as system,
+    accuracy::render as accuracy, generated::render as generated, header::render as header,
+    latency::render as latency, size::render as size, sliders::render as sliders,
+    status::render as status, system::render as system, task::render as task,
 };
 
 #[cfg(test)]
