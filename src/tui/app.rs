@@ -164,11 +164,17 @@ impl App {
         }
     }
 
+    /// Where each panel goes in `area`, with the task panels when the shown model is being
+    /// evaluated on text; `None` when `area` is too small.
+    pub fn screen(&self, area: Rect) -> Option<Screen> {
+        let has_task = self.snapshot.as_ref().is_some_and(|s| s.task.is_some());
+        Screen::with_task(area, has_task)
+    }
+
     /// Handles the mouse over the sliders: a click selects a row, the wheel moves it.
     /// `area` is the whole terminal, for finding the sliders panel.
     pub fn on_mouse(&mut self, mouse: MouseEvent, area: Rect) -> Option<Action> {
-        let has_task = self.snapshot.as_ref().is_some_and(|s| s.task.is_some());
-        let panel = Screen::with_task(area, has_task)?.sliders;
+        let panel = self.screen(area)?.sliders;
         let position = Position::new(mouse.column, mouse.row);
         if self.help || !panel.contains(position) {
             return None;

@@ -17,8 +17,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let snapshot = app.snapshot.as_ref();
     let prompt = snapshot
         .and_then(|s| s.task.as_ref())
-        .and_then(|t| t.prompt.clone());
-    let title = match &prompt {
+        .and_then(|t| t.prompt.as_deref());
+    let title = match prompt {
         Some(p) => format!("Generated after {:?}", shown(p)),
         None => "Generated text".to_string(),
     };

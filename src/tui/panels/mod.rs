@@ -1,4 +1,4 @@
-//! The screen: one `render(frame, app, area)` per panel, placed by [`Screen`].
+//! The screen: one `render(frame, app, area)` per panel, placed by [`App::screen`].
 
 mod accuracy;
 mod generated;
@@ -17,15 +17,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::app::App;
-use super::layout::{MIN_HEIGHT, MIN_WIDTH, Screen};
+use super::layout::{MIN_HEIGHT, MIN_WIDTH};
 use super::theme;
 use crate::quant::Scheme;
 
 /// Draws the whole dashboard, or a notice when the terminal is too small for it.
 pub fn render(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let has_task = app.snapshot.as_ref().is_some_and(|s| s.task.is_some());
-    let Some(screen) = Screen::with_task(area, has_task) else {
+    let Some(screen) = app.screen(area) else {
         too_small(frame, area);
         return;
     };
