@@ -468,16 +468,12 @@ unsafe impl F32Lanes for __m256 {
         unsafe { _mm256_div_ps(self, b) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
-        unsafe { _mm256_min_ps(self, b) }
-    }
-    #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        unsafe { _mm256_max_ps(self, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
         unsafe { _mm256_fmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
+        unsafe { _mm256_fmsub_ps(self, b, c) }
     }
     #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
@@ -488,8 +484,9 @@ unsafe impl F32Lanes for __m256 {
         unsafe { _mm256_floor_ps(self) }
     }
     #[inline(always)]
-    unsafe fn neg(self) -> Self {
-        unsafe { _mm256_xor_ps(self, _mm256_set1_ps(-0.0)) }
+    unsafe fn round_even(self) -> Self {
+        // To nearest, ties to even, exceptions suppressed.
+        unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {

@@ -803,16 +803,12 @@ unsafe impl F32Lanes for __m512 {
         unsafe { _mm512_div_ps(self, b) }
     }
     #[inline(always)]
-    unsafe fn min(self, b: Self) -> Self {
-        unsafe { _mm512_min_ps(self, b) }
-    }
-    #[inline(always)]
-    unsafe fn max(self, b: Self) -> Self {
-        unsafe { _mm512_max_ps(self, b) }
-    }
-    #[inline(always)]
     unsafe fn mul_add(self, b: Self, c: Self) -> Self {
         unsafe { _mm512_fmadd_ps(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_fmsub_ps(self, b, c) }
     }
     #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
@@ -824,11 +820,9 @@ unsafe impl F32Lanes for __m512 {
         unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self) }
     }
     #[inline(always)]
-    unsafe fn neg(self) -> Self {
-        unsafe {
-            let bits = _mm512_xor_si512(_mm512_castps_si512(self), _mm512_set1_epi32(i32::MIN));
-            _mm512_castsi512_ps(bits)
-        }
+    unsafe fn round_even(self) -> Self {
+        // To nearest, ties to even, exceptions suppressed.
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {

@@ -1,10 +1,25 @@
-//! The LSTM cell's arithmetic written once for any vector of f32 lanes: Cephes' `exp`, the
-//! sigmoid, `tanh` and the cell itself, the same operations in the same order as
-//! [`super::scalar`]'s, lane for lane. Each instruction set implements [`F32Lanes`] for its
-//! vector type; the functions here are always inlined into that instruction set's
-//! `#[target_feature]` functions, so the intrinsics inline there.
+//! The LSTM cell's arithmetic written once for any vector of f32 lanes: Sleef's `expf` and
+//! `tanhf` (the 1-ULP `u10` versions PyTorch's vectorized CPU kernels call), the sigmoid as
+//! ATen writes it, and the cell itself. Each instruction set implements [`F32Lanes`] for its
+//! vector type and [`super::scalar`] for a plain `f32`, so every width runs the same
+//! operations in the same order and rounds alike, lane for lane. The functions here are always
+//! inlined into each instruction set's `#[target_feature]` functions, so the intrinsics inline
+//! there.
+//!
+//! The algorithms follow Sleef 3's `sleefsimdsp.c` as built with FMA (`xexpf`, `expk2f`,
+//! `xtanhf` and the double-float helpers of `df.h`); the numerics notes give the details.
 
-use super::scalar::{EXP_HI, EXP_LO, EXP_P, LN2_HI, LN2_LO, LOG2E, TANH_P, TANH_SMALL};
+// Sleef's constants and coefficients are written as Sleef writes them, digit for digit, so
+// they can be checked against its source; each rounds to the f32 Sleef uses.
+
+/// `1 / ln 2` (Sleef's `R_LN2f`).
+const R_LN2: f32 = std::f32::consts::LOG2_E;
+/// `ln 2` split so that `q · L2U` is exact for the `q` that occur.
+#[allow(clippy::excessive_precision)]
+const L2U: f32 = 0.693_145_751_953_125;
+/// The rest of `ln 2`.
+#[allow(clippy::excessive_precision)]
+const L2L: f32 = 1.428_606_765_330_187e-6;
 
 /// A vector of f32 lanes and the operations the cell needs, each one instruction (or the
 /// same short sequence on every width).
@@ -23,88 +38,287 @@ pub(super) unsafe trait F32Lanes: Copy {
     unsafe fn mul(self, b: Self) -> Self;
     /// `self / b`.
     unsafe fn div(self, b: Self) -> Self;
-    /// `min(self, b)` (`b` when either is NaN).
-    unsafe fn min(self, b: Self) -> Self;
-    /// `max(self, b)` (`b` when either is NaN).
-    unsafe fn max(self, b: Self) -> Self;
     /// `self · b + c`, fused.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `self · b − c`, fused.
+    unsafe fn mul_sub(self, b: Self, c: Self) -> Self;
     /// `c − self · b`, fused.
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self;
     /// Rounded toward −∞.
     unsafe fn floor(self) -> Self;
-    /// The sign bit flipped.
-    unsafe fn neg(self) -> Self;
+    /// Rounded to the nearest integer, ties to even.
+    unsafe fn round_even(self) -> Self;
     /// The sign bit cleared.
     unsafe fn abs(self) -> Self;
     /// `self` with the sign bit of `x` or-ed in.
     unsafe fn or_sign_of(self, x: Self) -> Self;
-    /// `2^n` for lanes holding integers `n` in −126..=127, from the exponent bits.
+    /// `2^n` for lanes holding integers `n` in −126..=127, from the exponent bits: the
+    /// truncating conversion to i32 (`i32::MIN` when out of range), plus 127, shifted left 23.
     unsafe fn pow2(n: Self) -> Self;
     /// Per lane: `below` where `self < threshold` (ordered, quiet), else `otherwise`.
     unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self;
 }
 
-/// [`super::scalar::exp`] lane by lane.
+/// `x · 2^q` for lanes holding integers `q`, in two steps so that neither power leaves the
+/// normal range (Sleef's `vldexp2_vf_vf_vi2`).
 ///
 /// # Safety
 /// See [`F32Lanes`].
 #[inline(always)]
-unsafe fn exp<V: F32Lanes>(x: V) -> V {
+unsafe fn ldexp2<V: F32Lanes>(x: V, q: V) -> V {
     // SAFETY: the caller's CPU has V's instruction set (this function's contract).
     unsafe {
-        let x = x.max(V::splat(EXP_LO)).min(V::splat(EXP_HI));
-        let n = x.mul_add(V::splat(LOG2E), V::splat(0.5)).floor();
-        let r = n.neg_mul_add(V::splat(LN2_HI), x);
-        let r = n.neg_mul_add(V::splat(LN2_LO), r);
-        let z = r.mul(r);
-        let mut p = V::splat(EXP_P[0]);
-        for &c in &EXP_P[1..] {
-            p = p.mul_add(r, V::splat(c));
-        }
-        let y = p.mul_add(z, r).add(V::splat(1.0));
-        y.mul(V::pow2(n))
+        let half = q.mul(V::splat(0.5)).floor();
+        x.mul(V::pow2(half)).mul(V::pow2(q.sub(half)))
     }
 }
 
-/// [`super::scalar::sigmoid`] lane by lane.
+/// `e^x` (Sleef's `xexpf`): +0 below −104, +∞ above 100.
 ///
 /// # Safety
 /// See [`F32Lanes`].
 #[inline(always)]
-unsafe fn sigmoid<V: F32Lanes>(x: V) -> V {
+#[allow(clippy::excessive_precision)]
+pub(super) unsafe fn exp<V: F32Lanes>(d: V) -> V {
+    // SAFETY: the caller's CPU has V's instruction set (this function's contract).
+    unsafe {
+        let q = d.mul(V::splat(R_LN2)).round_even();
+        let s = q.neg_mul_add(V::splat(L2U), d);
+        let s = q.neg_mul_add(V::splat(L2L), s);
+        let mut u = V::splat(0.000_198_527_617_612_853_646_278_381);
+        for c in [
+            0.001_393_043_552_525_341_510_772_71,
+            0.008_333_360_776_305_198_669_433_59,
+            0.041_666_485_369_205_474_853_515_6,
+            0.166_666_671_633_720_397_949_219,
+            0.5,
+        ] {
+            u = u.mul_add(s, V::splat(c));
+        }
+        let u = V::splat(1.0).add(s.mul(s).mul_add(u, s));
+        let u = ldexp2(u, q);
+        let u = d.select_below(V::splat(-104.0), V::splat(0.0), u);
+        V::splat(100.0).select_below(d, V::splat(f32::INFINITY), u)
+    }
+}
+
+/// `1 / (e^(0 − x) + 1)`, the operations of ATen's vectorized sigmoid.
+///
+/// # Safety
+/// See [`F32Lanes`].
+#[inline(always)]
+pub(super) unsafe fn sigmoid<V: F32Lanes>(x: V) -> V {
     // SAFETY: the caller's CPU has V's instruction set (this function's contract).
     unsafe {
         let one = V::splat(1.0);
-        one.div(one.add(exp(x.neg())))
+        one.div(exp(V::splat(0.0).sub(x)).add(one))
     }
 }
 
-/// [`super::scalar::tanh`] lane by lane: both branches computed, then blended.
+/// A double-float: the unevaluated sum `hi + lo` (Sleef's `vfloat2`).
+#[derive(Clone, Copy)]
+struct Df<V> {
+    hi: V,
+    lo: V,
+}
+
+impl<V: F32Lanes> Df<V> {
+    /// `self + y` (`dfadd2_vf2_vf2_vf`: no ordering assumed between the parts).
+    #[inline(always)]
+    unsafe fn add2_f(self, y: V) -> Self {
+        // SAFETY: the caller's CPU has V's instruction set (the trait's contract).
+        unsafe {
+            let hi = self.hi.add(y);
+            let v = hi.sub(self.hi);
+            let lo = self.hi.sub(hi.sub(v)).add(y.sub(v));
+            Df {
+                hi,
+                lo: lo.add(self.lo),
+            }
+        }
+    }
+
+    /// `self + y` (`dfadd2_vf2_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn add2(self, y: Self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = self.hi.add(y.hi);
+            let v = hi.sub(self.hi);
+            let lo = self.hi.sub(hi.sub(v)).add(y.hi.sub(v));
+            Df {
+                hi,
+                lo: lo.add(self.lo.add(y.lo)),
+            }
+        }
+    }
+
+    /// `self + y` for `|self| ≥ |y|` (`dfadd_vf2_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn add(self, y: Self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = self.hi.add(y.hi);
+            let lo = self.hi.sub(hi).add(y.hi).add(self.lo).add(y.lo);
+            Df { hi, lo }
+        }
+    }
+
+    /// `x + y` for a float `|x| ≥ |y|` (`dfadd_vf2_vf_vf2`).
+    #[inline(always)]
+    unsafe fn float_add(x: V, y: Self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = x.add(y.hi);
+            let lo = x.sub(hi).add(y.hi).add(y.lo);
+            Df { hi, lo }
+        }
+    }
+
+    /// `self · y` (`dfmul_vf2_vf2_vf`).
+    #[inline(always)]
+    unsafe fn mul_f(self, y: V) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = self.hi.mul(y);
+            Df {
+                hi,
+                lo: self.lo.mul_add(y, self.hi.mul_sub(y, hi)),
+            }
+        }
+    }
+
+    /// `self · y` (`dfmul_vf2_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn mul(self, y: Self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = self.hi.mul(y.hi);
+            let lo = self
+                .hi
+                .mul_add(y.lo, self.lo.mul_add(y.hi, self.hi.mul_sub(y.hi, hi)));
+            Df { hi, lo }
+        }
+    }
+
+    /// `self²` (`dfsqu_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn square(self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = self.hi.mul(self.hi);
+            let lo = self
+                .hi
+                .add(self.hi)
+                .mul_add(self.lo, self.hi.mul_sub(self.hi, hi));
+            Df { hi, lo }
+        }
+    }
+
+    /// `1 / self` (`dfrec_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn recip(self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let hi = V::splat(1.0).div(self.hi);
+            let err = self
+                .lo
+                .neg_mul_add(hi, self.hi.neg_mul_add(hi, V::splat(1.0)));
+            Df {
+                hi,
+                lo: hi.mul(err),
+            }
+        }
+    }
+
+    /// `self / d` (`dfdiv_vf2_vf2_vf2`).
+    #[inline(always)]
+    unsafe fn div(self, d: Self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let t = V::splat(1.0).div(d.hi);
+            let hi = self.hi.mul(t);
+            let u = t.mul_sub(self.hi, hi);
+            let err = d.lo.neg_mul_add(t, d.hi.neg_mul_add(t, V::splat(1.0)));
+            Df {
+                hi,
+                lo: hi.mul_add(err, self.lo.mul_add(t, u)),
+            }
+        }
+    }
+
+    /// `−self`.
+    #[inline(always)]
+    unsafe fn neg(self) -> Self {
+        // SAFETY: as above.
+        unsafe {
+            let zero = V::splat(0.0);
+            Df {
+                hi: zero.sub(self.hi),
+                lo: zero.sub(self.lo),
+            }
+        }
+    }
+}
+
+/// `e^y` as a double-float for `y ≥ 0` (Sleef's `expk2f`, whose zeroing below −104 never
+/// applies here).
 ///
 /// # Safety
 /// See [`F32Lanes`].
 #[inline(always)]
-unsafe fn tanh<V: F32Lanes>(x: V) -> V {
+#[allow(clippy::excessive_precision)]
+unsafe fn exp_df<V: F32Lanes>(y: V) -> Df<V> {
+    // SAFETY: the caller's CPU has V's instruction set (this function's contract).
+    unsafe {
+        let q = y.mul(V::splat(R_LN2)).round_even();
+        let s = Df {
+            hi: y,
+            lo: V::splat(0.0),
+        };
+        let s = s.add2_f(q.mul(V::splat(-L2U)));
+        let s = s.add2_f(q.mul(V::splat(-L2L)));
+        let mut u = V::splat(0.198_096_022_4e-3);
+        for c in [0.139_425_648_4e-2, 0.833_345_670_3e-2, 0.416_663_736_1e-1] {
+            u = u.mul_add(s.hi, V::splat(c));
+        }
+        let t = s
+            .mul_f(u)
+            .add2_f(V::splat(0.166_666_659_414_234_244_790_680_580_464));
+        let t = s.mul(t).add2_f(V::splat(0.5));
+        let t = s.add2(s.square().mul(t));
+        let t = Df::float_add(V::splat(1.0), t);
+        Df {
+            hi: ldexp2(t.hi, q),
+            lo: ldexp2(t.lo, q),
+        }
+    }
+}
+
+/// `tanh(x)` (Sleef's `xtanhf`): `(e^|x| − e^−|x|) / (e^|x| + e^−|x|)` in double-float, 1 above
+/// 8.664339742, with the sign of `x`.
+///
+/// # Safety
+/// See [`F32Lanes`].
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+pub(super) unsafe fn tanh<V: F32Lanes>(x: V) -> V {
     // SAFETY: the caller's CPU has V's instruction set (this function's contract).
     unsafe {
         let ax = x.abs();
-        let z = x.mul(x);
-        let mut p = V::splat(TANH_P[0]);
-        for &c in &TANH_P[1..] {
-            p = p.mul_add(z, V::splat(c));
-        }
-        let small = p.mul(z).mul_add(x, x);
-        let one = V::splat(1.0);
-        let e = exp(ax.add(ax));
-        // `large` ≥ 0: or-ing in the sign of x gives it that sign.
-        let large = one.sub(V::splat(2.0).div(e.add(one))).or_sign_of(x);
-        ax.select_below(V::splat(TANH_SMALL), small, large)
+        let d = exp_df(ax);
+        let e = d.recip();
+        let ratio = d.add(e.neg()).div(d.add(e));
+        let y = ratio.hi.add(ratio.lo);
+        // Sleef also maps a NaN `y` to 1; that only happens above the threshold or for NaN `x`.
+        let y = V::splat(8.664_339_742).select_below(ax, V::splat(1.0), y);
+        // `y` ≥ 0: or-ing in the sign of x is Sleef's `mulsign`.
+        y.or_sign_of(x)
     }
 }
 
-/// [`super::scalar::lstm_cell`] for one vector of units from their gate pre-activations
-/// (i, f, g, o) and their old cell state: returns `(c', h')`.
+/// The LSTM cell for one vector of units from their gate pre-activations (i, f, g, o) and
+/// their old cell state: returns `(c', h')`, as ATen's `lstm_cell` computes them.
 ///
 /// # Safety
 /// See [`F32Lanes`].

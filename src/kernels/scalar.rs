@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::OutputRows;
+use super::lanes::{self, F32Lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
 
 /// See [`super::gemm_u8i8`].
@@ -112,63 +113,77 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
     }
 }
 
-// Cephes' single-precision exp and tanh (about 1 ULP), shared with the SIMD twins.
-pub(super) const EXP_LO: f32 = -87.0;
-pub(super) const EXP_HI: f32 = 88.0;
-pub(super) const LOG2E: f32 = std::f32::consts::LOG2_E;
-pub(super) const LN2_HI: f32 = 0.693_359_4;
-pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
-pub(super) const EXP_P: [f32; 6] = [
-    1.987_569_1e-4,
-    1.398_199_9e-3,
-    8.333_452e-3,
-    4.166_579_6e-2,
-    1.666_666_5e-1,
-    0.5,
-];
-pub(super) const TANH_SMALL: f32 = 0.625;
-pub(super) const TANH_P: [f32; 5] = [
-    -5.704_988_7e-3,
-    2.063_908_8e-2,
-    -5.373_971_6e-2,
-    1.333_144_2e-1,
-    -3.333_328e-1,
-];
+/// A plain `f32` is a vector of one lane: the scalar twin runs the SIMD kernels' own
+/// [`lanes`] arithmetic, each operation rounding exactly as one SIMD lane does.
+// SAFETY: nothing here needs an instruction set beyond what every x86-64 (or other) CPU has.
+unsafe impl F32Lanes for f32 {
+    unsafe fn splat(v: f32) -> Self {
+        v
+    }
+    unsafe fn add(self, b: Self) -> Self {
+        self + b
+    }
+    unsafe fn sub(self, b: Self) -> Self {
+        self - b
+    }
+    unsafe fn mul(self, b: Self) -> Self {
+        self * b
+    }
+    unsafe fn div(self, b: Self) -> Self {
+        self / b
+    }
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        f32::mul_add(self, b, c)
+    }
+    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
+        f32::mul_add(self, b, -c)
+    }
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        f32::mul_add(-self, b, c)
+    }
+    unsafe fn floor(self) -> Self {
+        f32::floor(self)
+    }
+    unsafe fn round_even(self) -> Self {
+        f32::round_ties_even(self)
+    }
+    unsafe fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    unsafe fn or_sign_of(self, x: Self) -> Self {
+        f32::from_bits(self.to_bits() | (x.to_bits() & 0x8000_0000))
+    }
+    unsafe fn pow2(n: Self) -> Self {
+        // `cvttps2dq`: truncate, and i32::MIN for NaN and anything out of range.
+        let n = if n > -2_147_483_648.0 && n < 2_147_483_648.0 {
+            n as i32
+        } else {
+            i32::MIN
+        };
+        f32::from_bits((n.wrapping_add(127) as u32) << 23)
+    }
+    unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self {
+        if self < threshold { below } else { otherwise }
+    }
+}
 
-/// `e^x` for `x` clamped to `[-87, 88]` (so `2^n` stays a normal number).
+#[cfg(test)]
+/// `e^x`, as PyTorch's vectorized kernels compute it (Sleef's `expf_u10`).
 pub(super) fn exp(x: f32) -> f32 {
-    let x = x.clamp(EXP_LO, EXP_HI);
-    let n = x.mul_add(LOG2E, 0.5).floor();
-    let r = (-n).mul_add(LN2_HI, x);
-    let r = (-n).mul_add(LN2_LO, r);
-    let z = r * r;
-    let mut p = EXP_P[0];
-    for &c in &EXP_P[1..] {
-        p = p.mul_add(r, c);
-    }
-    let y = p.mul_add(z, r) + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // SAFETY: `f32`'s lane operations run on every CPU.
+    unsafe { lanes::exp(x) }
 }
 
-/// `1 / (1 + e^-x)`.
+/// `1 / (e^(0 − x) + 1)`, as PyTorch's vectorized sigmoid computes it.
 pub(super) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    // SAFETY: as above.
+    unsafe { lanes::sigmoid(x) }
 }
 
-/// `tanh(x)`: an odd polynomial below 0.625, `1 - 2 / (e^2|x| + 1)` above.
+/// `tanh(x)`, as PyTorch's vectorized kernels compute it (Sleef's `tanhf_u10`).
 pub(super) fn tanh(x: f32) -> f32 {
-    let ax = x.abs();
-    if ax < TANH_SMALL {
-        let z = x * x;
-        let mut p = TANH_P[0];
-        for &c in &TANH_P[1..] {
-            p = p.mul_add(z, c);
-        }
-        (p * z).mul_add(x, x)
-    } else {
-        let t = 1.0 - 2.0 / (exp(ax + ax) + 1.0);
-        if x < 0.0 { -t } else { t }
-    }
+    // SAFETY: as above.
+    unsafe { lanes::tanh(x) }
 }
 
 /// See [`super::lstm_cell`].
@@ -188,6 +203,81 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
 mod tests {
     use super::*;
 
+    /// PyTorch's outputs (`torch.exp`, `torch.sigmoid`, `torch.tanh` on a CPU with AVX-512,
+    /// rows a multiple of 32 so its vectorized path computes every element) for 30,816 inputs
+    /// from −1e30 to 1e30: `tools/gen_activations.py` wrote them.
+    fn torch_activations() -> [Vec<f32>; 4] {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/activations.safetensors"
+        );
+        let bytes = std::fs::read(path).expect("tests/fixtures/activations.safetensors");
+        let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+        ["x", "exp", "sigmoid", "tanh"].map(|name| {
+            let view = file.tensor(name).expect(name);
+            assert_eq!(view.dtype(), safetensors::Dtype::F32);
+            let data = view.data().chunks_exact(4);
+            data.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+    }
+
+    /// How many representable f32 values lie between `a` and `b` (both finite or equal).
+    fn ulps_apart(a: f32, b: f32) -> u32 {
+        let ordered = |x: f32| {
+            let bits = x.to_bits() as i32;
+            if bits < 0 { i32::MIN - bits } else { bits }
+        };
+        ordered(a).abs_diff(ordered(b))
+    }
+
+    #[test]
+    fn sigmoid_is_pytorchs_bit_for_bit() {
+        let [x, _, sigmoid_torch, _] = torch_activations();
+        assert!(x.len() > 30_000 && x.iter().all(|v| !v.is_nan()));
+        let differ: Vec<_> = x
+            .iter()
+            .zip(&sigmoid_torch)
+            .filter(|&(&x, &t)| sigmoid(x).to_bits() != t.to_bits())
+            .map(|(&x, &t)| (x, sigmoid(x), t))
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{} differ, first {:?}",
+            differ.len(),
+            &differ[..differ.len().min(5)]
+        );
+    }
+
+    /// `torch.tanh` and `torch.exp` are MKL's `vmsTanh`/`vmsExp` (high accuracy) in PyTorch's
+    /// x86 wheels, which dynq cannot reproduce bit for bit; ours are Sleef's, as ATen's own
+    /// vectorized kernels compute them. Both are within one unit in the last place, so they
+    /// may differ by one ULP and no more.
+    #[test]
+    fn tanh_and_exp_are_within_one_ulp_of_pytorchs() {
+        let [x, exp_torch, _, tanh_torch] = torch_activations();
+        for (name, ours, theirs) in [
+            ("tanh", tanh as fn(f32) -> f32, &tanh_torch),
+            ("exp", exp, &exp_torch),
+        ] {
+            let mut differ = 0;
+            for (&x, &t) in x.iter().zip(theirs) {
+                let y = ours(x);
+                if y.to_bits() != t.to_bits() {
+                    differ += 1;
+                    let close = y.is_finite() && t.is_finite() && ulps_apart(y, t) <= 1;
+                    assert!(close, "{name}({x:e}) = {y:e}, PyTorch {t:e}");
+                }
+            }
+            // The two round alike almost everywhere: a wrong algorithm would not.
+            assert!(
+                differ * 10 < x.len(),
+                "{name}: {differ} of {} differ",
+                x.len()
+            );
+        }
+    }
+
     #[test]
     fn nonlinearities_are_accurate() {
         let mut worst = [0.0f64; 3];
@@ -202,9 +292,15 @@ mod tests {
             }
             x += 0.000_731;
         }
-        assert!(worst.iter().all(|&e| e < 3e-7), "relative errors {worst:?}");
-        assert_eq!(tanh(0.0), 0.0);
-        assert_eq!(sigmoid(-200.0), 1.0 / (1.0 + exp(88.0)));
+        assert!(worst.iter().all(|&e| e < 2e-7), "relative errors {worst:?}");
+        assert_eq!(tanh(0.0).to_bits(), 0.0f32.to_bits());
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
         assert_eq!(tanh(-100.0), -1.0);
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid(-200.0), 0.0);
+        assert_eq!(sigmoid(200.0), 1.0);
+        assert_eq!(exp(-104.5), 0.0);
+        assert_eq!(exp(100.5), f32::INFINITY);
+        assert!(tanh(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan());
     }
 }

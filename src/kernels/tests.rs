@@ -208,7 +208,7 @@ fn quantization_and_range_equal_scalar() {
 fn lstm_cell_equals_scalar_bit_for_bit() {
     let mut rng = Rng(17);
     for n in [1, 7, 8, 9, 16, 23, 64] {
-        for scale in [0.1, 2.0, 30.0] {
+        for scale in [1e-6, 0.1, 2.0, 30.0, 200.0] {
             let mut vecs = (0..8).map(|_| (0..n).map(|_| rng.f32(scale)).collect::<Vec<f32>>());
             let mut gates: Vec<Vec<f32>> = Vec::new();
             for _ in 0..8 {
