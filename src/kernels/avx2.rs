@@ -340,8 +340,10 @@ pub fn min_max(x: &[f32]) -> (f32, f32) {
     for c in chunks {
         // SAFETY: c has exactly 8 floats.
         let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
-        lo = _mm256_min_ps(lo, v);
-        hi = _mm256_max_ps(hi, v);
+        // `v` first: minps/maxps return the second operand when either is NaN, so a NaN is
+        // skipped, as the scalar twin's f32::min/max skip it.
+        lo = _mm256_min_ps(v, lo);
+        hi = _mm256_max_ps(v, hi);
     }
     let (mut lo, mut hi) = fold_lanes(lo, hi);
     for &v in tail {

@@ -140,7 +140,8 @@ pub fn gemm_f32(
     }
 }
 
-/// The minimum and maximum of `x` (`(0, 0)` for an empty slice); `x` must hold no NaN.
+/// The minimum and maximum of `x` (`(0, 0)` for an empty slice), skipping NaNs, which an
+/// overflowing model can produce (only NaNs: `(∞, −∞)`).
 #[inline]
 pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
     #[cfg(test)]

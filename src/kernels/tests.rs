@@ -205,6 +205,23 @@ fn quantization_and_range_equal_scalar() {
 }
 
 #[test]
+fn min_max_skips_nan_on_every_kernel() {
+    let mut rng = Rng(41);
+    for n in [1, 8, 9, 17, 64, 100] {
+        let mut x: Vec<f32> = (0..n).map(|_| rng.f32(3.0)).collect();
+        for at in [0, n / 2, n - 1] {
+            x[at] = f32::NAN;
+            let finite: Vec<f32> = x.iter().copied().filter(|v| !v.is_nan()).collect();
+            let lo = finite.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = finite.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for kernel in Kernel::available() {
+                assert_eq!(min_max(kernel, &x), (lo, hi), "{kernel} n {n} NaN at {at}");
+            }
+        }
+    }
+}
+
+#[test]
 fn lstm_cell_equals_scalar_bit_for_bit() {
     let mut rng = Rng(17);
     for n in [1, 7, 8, 9, 16, 23, 64] {
