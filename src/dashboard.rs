@@ -2,6 +2,8 @@
 //! report exporters (the `s` key).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use dynq::bench::{Machine, Snapshot, WorkerHandle};
 use dynq::report::{Format, Report};
@@ -60,12 +62,13 @@ fn fresh_report_path(dir: &Path) -> PathBuf {
         .expect("an unused name exists")
 }
 
-/// Runs the dashboard on `preset` until the user quits.
-pub fn run(preset: Preset) -> std::io::Result<()> {
+/// Runs the dashboard on `preset` until the user quits or `stop` is set.
+pub fn run(preset: Preset, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     let first = preset.steps[0].config.clone();
     let (handle, snapshots) = WorkerHandle::spawn_with_receiver(first.clone());
     let options = Options {
         preset: Some(preset.clone()),
+        stop,
         ..Options::new(first)
     };
     let mut worker = Worker {

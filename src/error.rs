@@ -38,6 +38,9 @@ pub enum DynqError {
     /// An option value that is not one of the accepted ones.
     #[error("{0}")]
     Unsupported(String),
+    /// The caller asked a run to stop before it finished (a signal, in the binary).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl DynqError {

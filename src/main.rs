@@ -4,13 +4,17 @@
 
 mod cli;
 mod dashboard;
+mod signals;
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 use clap::Parser;
+use dynq::DynqError;
 use dynq::bench::{Machine, Snapshot};
 use dynq::check::ReferenceCase;
 use dynq::lm::{ModelFile, TokenGrid, read_text_tokens};
@@ -18,6 +22,7 @@ use dynq::report::{Format, Report};
 use dynq::scenario::{Preset, Replay};
 
 use cli::{Cli, Command, RunArgs};
+use signals::Termination;
 
 /// A failure: the one-line message and the exit status it maps to.
 struct Failure {
@@ -98,8 +103,13 @@ fn benchmark(args: &RunArgs) -> Result<ExitCode, Failure> {
 
 /// The interactive dashboard on `preset`.
 fn dashboard(preset: &Preset) -> Result<ExitCode, Failure> {
-    dashboard::run(preset.clone()).map_err(|e| failed(format!("dashboard: {e}")))?;
-    Ok(ExitCode::SUCCESS)
+    let termination = Termination::catch().map_err(|e| failed(format!("signals: {e}")))?;
+    dashboard::run(preset.clone(), termination.flag())
+        .map_err(|e| failed(format!("dashboard: {e}")))?;
+    Ok(match termination.signal() {
+        Some(signal) => ExitCode::from(Termination::describe(signal).1),
+        None => ExitCode::SUCCESS,
+    })
 }
 
 /// Runs every step of `preset` and writes the report to `path` (`-`: stdout) in `format`
@@ -111,15 +121,36 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
     }
     let format = format.unwrap_or_else(|| Format::from_path(path));
     let show_progress = std::io::stderr().is_terminal();
+    let termination = Termination::catch().map_err(|e| failed(format!("signals: {e}")))?;
+    let stop = termination.flag();
     let results = dynq::scenario::run(preset, |replay, snapshot| {
         if show_progress {
             progress(replay, snapshot);
+        }
+        if stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     });
     if show_progress {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
-    let steps = results.map_err(failed)?;
+    let steps = match results {
+        Err(DynqError::Interrupted) => {
+            let (name, code) = Termination::describe(termination.signal().unwrap_or(0));
+            let kept = if to_stdout {
+                String::new()
+            } else {
+                format!(" ({} is as it was)", path.display())
+            };
+            return Err(Failure {
+                code,
+                message: format!("interrupted by {name}: no report written{kept}"),
+            });
+        }
+        other => other.map_err(failed)?,
+    };
     let report = Report::new(&preset.name, &preset.description, Machine::detect(), &steps);
     let text = format.render(&report);
     if to_stdout {

@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Files of the binary, which sits above every library module.
-const BINARY_FILES: &[&str] = &["main.rs", "cli.rs", "dashboard.rs"];
+const BINARY_FILES: &[&str] = &["main.rs", "cli.rs", "dashboard.rs", "signals.rs"];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| layer.contains(&module))

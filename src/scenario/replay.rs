@@ -3,6 +3,7 @@
 //! machine; the dashboard owns one and drives it from its snapshots and keys, and [`run`]
 //! drives one with a worker of its own, for the headless report.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::preset::{Preset, RunLength, Step};
@@ -182,8 +183,12 @@ pub fn progress(length: &RunLength, snapshot: &Snapshot) -> f64 {
 }
 
 /// Runs every step of `preset` on a worker of its own and returns each step's final snapshot.
-/// `progress` sees every snapshot with the replay's position.
-pub fn run(preset: &Preset, mut progress: impl FnMut(&Replay, &Snapshot)) -> Result<Vec<Snapshot>> {
+/// `progress` sees every snapshot with the replay's position; when it breaks, the run stops
+/// with [`DynqError::Interrupted`].
+pub fn run(
+    preset: &Preset,
+    mut progress: impl FnMut(&Replay, &Snapshot) -> ControlFlow<()>,
+) -> Result<Vec<Snapshot>> {
     let mut replay = Replay::new(preset.clone());
     let first = replay
         .step()
@@ -199,7 +204,9 @@ pub fn run(preset: &Preset, mut progress: impl FnMut(&Replay, &Snapshot)) -> Res
                 replay.len()
             )));
         }
-        progress(&replay, &snapshot);
+        if progress(&replay, &snapshot).is_break() {
+            return Err(DynqError::Interrupted);
+        }
         match replay.advance(&snapshot) {
             Advance::Continue => continue,
             Advance::Next(config) => worker.set_config(config),
@@ -329,7 +336,11 @@ mod tests {
              [[steps]]\ndim=4\n[[steps]]\ndim=6\n",
         );
         let mut seen = 0;
-        let results = run(&p, |_, _| seen += 1).unwrap();
+        let results = run(&p, |_, _| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
         assert_eq!(results.len(), 2);
         assert_eq!(results[1].config.hidden_size, 6);
         assert!(results.iter().all(|s| s.min_samples() > 0));

@@ -3,6 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use super::engine::Command;
 use super::layout::Screen;
@@ -14,7 +16,7 @@ use crate::scenario::{self, Advance, Preset, Replay};
 const HISTORY_LIMIT: usize = 512;
 
 /// What the dashboard starts with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The Config the worker starts with.
     pub config: Config,
@@ -22,6 +24,9 @@ pub struct Options {
     pub preset: Option<Preset>,
     /// Top of the threads slider.
     pub max_threads: usize,
+    /// Set from outside (the binary sets it on SIGTERM) to make the dashboard quit as if the
+    /// user had pressed `q`, restoring the terminal.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Options {
@@ -31,6 +36,7 @@ impl Options {
             config,
             preset: None,
             max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            stop: Arc::default(),
         }
     }
 }

@@ -38,6 +38,8 @@ mod tests;
 mod theme;
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -68,7 +70,8 @@ pub fn run(
     release_mouse_on_panic();
     let result = execute!(io::stdout(), EnableMouseCapture).and_then(|()| {
         let events = Events::start(FRAME, snapshots);
-        run_loop(&mut terminal, App::new(options), engine, &events)
+        let stop = Arc::clone(&options.stop);
+        run_loop(&mut terminal, App::new(options), engine, &events, &stop)
     });
     engine.send(Command::Quit);
     let released = execute!(io::stdout(), DisableMouseCapture);
@@ -76,16 +79,20 @@ pub fn run(
     result.and(released)
 }
 
-/// Reacts to events and redraws at most every [`FRAME`], until an [`Action::Quit`].
+/// Reacts to events and redraws at most every [`FRAME`], until an [`Action::Quit`] or `stop`.
 fn run_loop(
     terminal: &mut DefaultTerminal,
     mut app: App,
     engine: &mut impl Engine,
     events: &Events,
+    stop: &AtomicBool,
 ) -> io::Result<()> {
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             terminal.draw(|frame| panels::render(frame, &app))?;
             last_draw = Some(Instant::now());

@@ -114,6 +114,7 @@ fn measured_app() -> App {
         config: config(64),
         preset: Some(preset()),
         max_threads: 8,
+        stop: Default::default(),
     });
     for (generation, dim) in [16, 64].into_iter().enumerate() {
         app.on_snapshot(Snapshot {
@@ -159,6 +160,7 @@ fn before_the_first_snapshot() {
         },
         preset: None,
         max_threads: 8,
+        stop: Default::default(),
     });
     insta::assert_snapshot!(draw(100, 30, |f| panels::render(f, &app)));
 }
