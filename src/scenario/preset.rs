@@ -25,7 +25,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bench::Config;
 use crate::kernels::KernelChoice;
@@ -93,8 +93,9 @@ pub enum PresetError {
     },
 }
 
-/// Config fields and run length, as written in `defaults` and in each step.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Config fields and run length, as written in `defaults` and in each step (a field left
+/// `None` is left out of a written file).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     /// Sets both `input_size` and `hidden_size`.
@@ -136,6 +137,31 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Every field of `step` spelled out, so that applying them to any base gives `step` back.
+    fn spelling_out(step: &Step) -> Overrides {
+        let c = &step.config;
+        Overrides {
+            dim: None,
+            input_size: Some(c.input_size),
+            hidden_size: Some(c.hidden_size),
+            seq_len: Some(c.seq_len),
+            batch: Some(c.batch),
+            num_layers: Some(c.num_layers),
+            head: Some(c.head),
+            threads: Some(c.threads),
+            kernel: Some(c.kernel),
+            seed: Some(c.seed),
+            schemes: Some(c.schemes.clone()),
+            weights: c.weights.clone(),
+            data: c.data.clone(),
+            eval_batch: Some(c.eval_batch),
+            bptt: Some(c.bptt),
+            prompt: c.prompt.clone(),
+            seconds: step.length.seconds,
+            min_samples: step.length.min_samples,
+        }
+    }
+
     /// `base` with these overrides applied.
     pub fn apply(&self, base: &Config) -> Config {
         let mut c = base.clone();
@@ -200,6 +226,14 @@ struct PresetFile {
     steps: toml::Spanned<Vec<toml::Spanned<Overrides>>>,
 }
 
+/// What [`Preset::to_toml`] writes: no defaults, every step in full.
+#[derive(Serialize)]
+struct PresetFileOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    steps: Vec<Overrides>,
+}
+
 /// The names of the shipped presets, in display order.
 pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(name, _)| *name).collect()
@@ -240,6 +274,18 @@ impl Preset {
             source,
         })?;
         Preset::parse(&text, &path.display().to_string(), overrides)
+    }
+
+    /// This preset as a preset file, every step spelled out in full, so that
+    /// [`Preset::parse`] gives it back unchanged; an error when a path is not UTF-8 (TOML
+    /// strings are).
+    pub fn to_toml(&self) -> Result<String, String> {
+        let file = PresetFileOut {
+            name: &self.name,
+            description: &self.description,
+            steps: self.steps.iter().map(Overrides::spelling_out).collect(),
+        };
+        toml::to_string(&file).map_err(|e| format!("preset '{}': {e}", self.name))
     }
 
     /// Parses and validates preset `text`; `origin` names it in errors.
