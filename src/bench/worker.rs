@@ -13,6 +13,7 @@ use super::snapshot::{Snapshot, VariantSnapshot};
 use super::system::{Machine, SystemMonitor};
 use super::variants::Variants;
 use crate::error::Result;
+use crate::kernels;
 
 /// Snapshots are published at most this often.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -46,6 +47,8 @@ impl WorkerHandle {
         T: Send + 'static,
         F: Fn(Snapshot) -> T + Send + 'static,
     {
+        // The worker builds and drops models all session long: their memory must go back.
+        kernels::return_large_blocks_when_freed();
         let (commands, inbox) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("dynq-worker".into())
@@ -277,7 +280,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
 /// Starts building the models of `config` on a thread of its own, so that commands keep being
 /// answered while a large model is built. When `previous` holds the same models (only the
 /// input shape, kernel or threads change) they are kept and only re-prepared; otherwise they
-/// are dropped before the new ones are built.
+/// are dropped before the new ones are built, and their memory returned to the system.
 fn build(config: &Config, previous: Option<Variants>) -> Phase {
     let (sender, result) = mpsc::channel();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -289,9 +292,14 @@ fn build(config: &Config, previous: Option<Variants>) -> Phase {
                 Some(kept) if kept.has_models_of(&config) => kept.reconfigure(&config).map(Some),
                 other => {
                     drop(other);
+                    kernels::return_freed_memory();
                     Variants::build(&config, &|| flag.load(Ordering::Relaxed))
                 }
             };
+            // A cancelled build has just dropped what it had built.
+            if !matches!(built, Ok(Some(_))) {
+                kernels::return_freed_memory();
+            }
             let _ = sender.send(built);
         });
     match spawned {

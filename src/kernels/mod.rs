@@ -1,6 +1,7 @@
 //! The numeric kernels: u8 × i8 → i32 and f32 matrix products over packed weights, activation
-//! min/max and quantization, the LSTM cell and the fused int8 step (`lstm_step`), and the
-//! threads that run the recurrence (`pool`, `recurrence`, crate-internal). The safe wrappers
+//! min/max and quantization, the LSTM cell and the fused int8 step (`lstm_step`), the
+//! threads that run the recurrence (`pool`, `recurrence`, crate-internal) and handing freed
+//! memory back to the system (`memory`, the one call into the C library). The safe wrappers
 //! here check shapes once and dispatch on a [`Kernel`] chosen at start-up; each instruction
 //! set's products are one micro-kernel run by the one blocked driver in `gemm`.
 //!
@@ -20,6 +21,7 @@ mod gemm;
 mod lanes;
 mod linebuf;
 mod lstm_step;
+mod memory;
 mod pack;
 mod pool;
 mod recurrence;
@@ -31,6 +33,7 @@ pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub(crate) use linebuf::LineBuf;
 pub use lstm_step::{QuantizedRecurrent, for_each_gate, lstm_layer_u8i8, lstm_units_u8i8};
+pub use memory::{return_freed_memory, return_large_blocks_when_freed};
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
 pub(crate) use recurrence::{LayerBuffers, LayerShape, StepScratch, UnitState};
