@@ -225,19 +225,26 @@ impl App {
         }
     }
 
-    /// Keeps `snapshot` as the latest of its Config in the history.
+    /// Keeps `snapshot` as the latest of its Config in the history, without the histogram
+    /// and recent latencies that only the live panels draw (the size curve and the report
+    /// read the rest), so a long session's history stays small.
     fn remember(&mut self, snapshot: &Snapshot) {
         if snapshot.variants.is_empty() {
             return;
         }
+        let mut kept = snapshot.clone();
+        for variant in &mut kept.variants {
+            variant.histogram = Vec::new();
+            variant.recent_ns = Vec::new();
+        }
         match self.history.last_mut() {
-            Some(last) if last.generation == snapshot.generation => last.clone_from(snapshot),
+            Some(last) if last.generation == snapshot.generation => *last = kept,
             _ => {
                 self.history.retain(|s| s.config != snapshot.config);
                 if self.history.len() == HISTORY_LIMIT {
                     self.history.remove(0);
                 }
-                self.history.push(snapshot.clone());
+                self.history.push(kept);
             }
         }
     }
