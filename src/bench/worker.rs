@@ -280,7 +280,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
 /// Starts building the models of `config` on a thread of its own, so that commands keep being
 /// answered while a large model is built. When `previous` holds the same models (only the
 /// input shape, kernel or threads change) they are kept and only re-prepared; otherwise they
-/// are dropped before the new ones are built, and their memory returned to the system.
+/// are dropped before the new ones are built.
 fn build(config: &Config, previous: Option<Variants>) -> Phase {
     let (sender, result) = mpsc::channel();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -292,14 +292,9 @@ fn build(config: &Config, previous: Option<Variants>) -> Phase {
                 Some(kept) if kept.has_models_of(&config) => kept.reconfigure(&config).map(Some),
                 other => {
                     drop(other);
-                    kernels::return_freed_memory();
                     Variants::build(&config, &|| flag.load(Ordering::Relaxed))
                 }
             };
-            // A cancelled build has just dropped what it had built.
-            if !matches!(built, Ok(Some(_))) {
-                kernels::return_freed_memory();
-            }
             let _ = sender.send(built);
         });
     match spawned {

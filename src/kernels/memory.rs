@@ -3,8 +3,8 @@
 //! next large buffers come from the heap, where each thread's arena holds on to them. A
 //! dashboard that visited dimension 4096 and came back grew by tens of MB per visit
 //! (tools/soak.py measured 25 MB to 231 MB over seven visits). A fixed threshold keeps every
-//! block of 128 KiB or more in its own mapping, unmapped when freed, and `malloc_trim(0)`
-//! releases the free pages the arenas still hold.
+//! block of 128 KiB or more in its own mapping, unmapped when freed (four such visits then
+//! leave 8 MB).
 
 /// Blocks at least this large get a mapping of their own (glibc's initial threshold).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -23,17 +23,5 @@ pub fn return_large_blocks_when_freed() {
         ONCE.call_once(|| unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         });
-    }
-}
-
-/// Returns the allocator's free pages to the operating system (glibc only; elsewhere this
-/// does nothing). It walks the free lists, about a millisecond: call it after dropping a
-/// model, not in a loop.
-pub fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers and only walks glibc's own free lists under their
-    // locks; any thread may call it at any time.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

@@ -33,7 +33,7 @@ pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub(crate) use linebuf::LineBuf;
 pub use lstm_step::{QuantizedRecurrent, for_each_gate, lstm_layer_u8i8, lstm_units_u8i8};
-pub use memory::{return_freed_memory, return_large_blocks_when_freed};
+pub use memory::return_large_blocks_when_freed;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
 pub(crate) use recurrence::{LayerBuffers, LayerShape, StepScratch, UnitState};
