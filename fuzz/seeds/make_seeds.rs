@@ -65,12 +65,7 @@ fn main() {
         head: 2,
     };
     let model = random_model(dims, 7).unwrap();
-    for scheme in [
-        Scheme::Fp32,
-        Scheme::Int8,
-        Scheme::Int8PerChannel,
-        Scheme::Fp16,
-    ] {
+    for scheme in Scheme::ALL {
         let bytes = quantize_dynamic(&model, scheme).to_safetensors();
         fs::write(
             weights.join(format!("{}.safetensors", scheme.name())),

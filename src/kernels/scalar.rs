@@ -167,8 +167,8 @@ unsafe impl F32Lanes for f32 {
     }
 }
 
-#[cfg(test)]
 /// `e^x`, as PyTorch's vectorized kernels compute it (Sleef's `expf_u10`).
+#[cfg(test)]
 pub(super) fn exp(x: f32) -> f32 {
     // SAFETY: `f32`'s lane operations run on every CPU.
     unsafe { lanes::exp(x) }
@@ -212,14 +212,8 @@ mod tests {
             "/tests/fixtures/activations.safetensors"
         );
         let bytes = std::fs::read(path).expect("tests/fixtures/activations.safetensors");
-        let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
-        ["x", "exp", "sigmoid", "tanh"].map(|name| {
-            let view = file.tensor(name).expect(name);
-            assert_eq!(view.dtype(), safetensors::Dtype::F32);
-            let data = view.data().chunks_exact(4);
-            data.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
+        let file = crate::io::TensorFile::parse(&bytes, path).expect("a safetensors file");
+        ["x", "exp", "sigmoid", "tanh"].map(|name| file.f32_any(name).expect(name).1)
     }
 
     /// How many representable f32 values lie between `a` and `b` (both finite or equal).
