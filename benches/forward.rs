@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dynq::model::{random_inputs, random_model};
-use dynq::{LstmOutput, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
+use dynq::{ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace, quantize_dynamic};
 
 /// The dimensions of the table, plus 32 and 64 around the INT8/FP32 crossover.
 const DIMS: [usize; 7] = [8, 32, 64, 80, 256, 512, 1024];
@@ -24,7 +24,7 @@ fn forward(c: &mut Criterion) {
         for scheme in Scheme::ALL {
             let q = quantize_dynamic(&model, scheme);
             let mut ws = Workspace::default();
-            let mut out = LstmOutput::default();
+            let mut out = RecurrentOutput::default();
             group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
                 b.iter(|| {
                     q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
@@ -58,7 +58,7 @@ fn threads(c: &mut Criterion) {
                     .with_run_options(options)
                     .expect("auto kernel");
                 let mut ws = Workspace::default();
-                let mut out = LstmOutput::default();
+                let mut out = RecurrentOutput::default();
                 let id = format!("{}/{threads}", scheme.name());
                 group.bench_function(BenchmarkId::new(id, dim), |b| {
                     b.iter(|| {

@@ -40,5 +40,7 @@ pub mod tui;
 
 pub use error::{DynqError, Result};
 pub use kernels::{Execution, Kernel, KernelChoice, RunOptions};
-pub use model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
+pub use model::{
+    FloatModel, Linear, ModelDims, Recurrent, RecurrentOutput, RecurrentState, Workspace,
+};
 pub use quant::{Model, QLinear, Scheme, quantize_dynamic};

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::metrics::{Accuracy, times_smaller};
-use crate::model::{LstmModel, LstmState, ModelDims, random_inputs, random_model};
+use crate::model::{FloatModel, ModelDims, RecurrentState, random_inputs, random_model};
 use crate::quant::{Scheme, quantize_dynamic};
 use ndarray::Array3;
 
@@ -59,7 +59,11 @@ impl RecipeFigures {
 
 /// Quantizes `model` to INT8, runs both on `input` from `state` and measures what the recipe
 /// prints (on the LSTM's output sequence).
-pub fn compare(model: &LstmModel, input: &Array3<f32>, state: &LstmState) -> Result<RecipeFigures> {
+pub fn compare(
+    model: &FloatModel,
+    input: &Array3<f32>,
+    state: &RecurrentState,
+) -> Result<RecipeFigures> {
     let fp32 = quantize_dynamic(model, Scheme::Fp32);
     let int8 = quantize_dynamic(model, Scheme::Int8);
     let a = fp32.forward(input.view(), Some(state))?.lstm_output;

@@ -1,7 +1,7 @@
 //! Inputs that do not fit the model: a clear error, never a panic.
 
 use dynq::model::{random_inputs, random_model};
-use dynq::{DynqError, LstmState, ModelDims, Scheme, quantize_dynamic};
+use dynq::{DynqError, ModelDims, RecurrentState, Scheme, quantize_dynamic};
 use ndarray::Array3;
 
 fn dims() -> ModelDims {
@@ -29,7 +29,7 @@ fn shape_mismatches_name_the_tensor_and_the_expected_shape() {
         assert!(model.forward(empty.view(), None).is_err());
 
         let (input, _) = random_inputs(dims(), 5, 2, 1);
-        let state = LstmState {
+        let state = RecurrentState {
             h: Array3::zeros((2, 3, 3)),
             c: Array3::zeros((2, 2, 3)),
         };

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dynq::model::{random_inputs, random_model};
-use dynq::{LstmOutput, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
+use dynq::{ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace, quantize_dynamic};
 
 /// The system allocator, counting every allocation (on any thread).
 struct Counting;
@@ -58,7 +58,7 @@ fn forward_into_allocates_nothing_once_warm() {
                 })
                 .unwrap();
             let mut ws = Workspace::default();
-            let mut out = LstmOutput::default();
+            let mut out = RecurrentOutput::default();
             q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
                 .unwrap();
             let before = ALLOCATIONS.load(Ordering::SeqCst);

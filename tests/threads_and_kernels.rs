@@ -2,9 +2,11 @@
 //! bits; asking for a kernel the CPU lacks is a clear error.
 
 use dynq::model::{random_inputs, random_model};
-use dynq::{Kernel, KernelChoice, LstmOutput, ModelDims, RunOptions, Scheme, quantize_dynamic};
+use dynq::{
+    Kernel, KernelChoice, ModelDims, RecurrentOutput, RunOptions, Scheme, quantize_dynamic,
+};
 
-fn run(scheme: Scheme, dims: ModelDims, batch: usize, options: RunOptions) -> LstmOutput {
+fn run(scheme: Scheme, dims: ModelDims, batch: usize, options: RunOptions) -> RecurrentOutput {
     let model = random_model(dims, 5).unwrap();
     let (input, state) = random_inputs(dims, 6, batch, 9);
     let model = quantize_dynamic(&model, scheme)

@@ -10,7 +10,7 @@ use super::language::{LanguageRun, TaskProgress};
 use crate::error::{DynqError, Result};
 use crate::lm::{ModelFile, language_model_bytes};
 use crate::metrics::{Accuracy, REFERENCE, TaskAccuracy};
-use crate::model::{LstmOutput, LstmState, Workspace, random_inputs, random_model};
+use crate::model::{RecurrentOutput, RecurrentState, Workspace, random_inputs, random_model};
 use crate::quant::{Model, Scheme, quantize_dynamic};
 
 /// The schemes a Config runs: FP32 (the reference) always, then the others in display order,
@@ -30,7 +30,7 @@ pub struct Variant {
     pub size_bytes: u64,
     /// Output comparison with the reference (FP32).
     pub accuracy: Accuracy,
-    output: LstmOutput,
+    output: RecurrentOutput,
 }
 
 /// The models of one Config, ready to be timed.
@@ -45,7 +45,7 @@ pub struct Variants {
     /// the other, and a second thread pool's idle spinning would slow the variant running.
     workspace: Workspace,
     input: Array3<f32>,
-    state: LstmState,
+    state: RecurrentState,
     /// The embedding, timed tokens, evaluation and generated text of a language model.
     language: Option<LanguageRun>,
 }
@@ -94,7 +94,7 @@ impl Variants {
                 model,
                 size_bytes,
                 accuracy: Accuracy::default(),
-                output: LstmOutput::default(),
+                output: RecurrentOutput::default(),
             });
         }
         if cancelled() {

@@ -9,7 +9,7 @@ use ndarray::Array3;
 use crate::error::{DynqError, Result};
 use crate::io::{StateDictLayout, TensorFile, read_file};
 use crate::metrics::{max_abs_diff, mean_abs_diff};
-use crate::model::{Lstm, LstmModel, LstmState, named_linear_maps, read_fp32};
+use crate::model::{FloatModel, Recurrent, RecurrentState, named_linear_maps, read_fp32};
 use crate::quant::{Model, QLinear, Scheme, quantize_dynamic};
 
 /// The bar a variant must clear to count as computing what PyTorch computes.
@@ -55,11 +55,11 @@ pub struct ReferenceCase {
     /// Where it came from.
     pub origin: String,
     /// The FP32 model.
-    pub model: LstmModel,
+    pub model: FloatModel,
     /// `[T, B, I]`.
     pub input: Array3<f32>,
     /// `(h0, c0)`.
-    pub state: LstmState,
+    pub state: RecurrentState,
     /// The variants the file has outputs for.
     pub expectations: Vec<VariantExpectation>,
     /// The file's metadata (seed, sizes, torch version...).
@@ -148,7 +148,7 @@ impl ReferenceCase {
         let file = TensorFile::parse(bytes, origin)?;
         let (model, layout) = read_fp32(&file)?;
         let input = array3(&file, "input")?;
-        let state = LstmState {
+        let state = RecurrentState {
             h: array3(&file, "h0")?,
             c: array3(&file, "c0")?,
         };
@@ -260,7 +260,7 @@ impl ReferenceCase {
     }
 
     /// The int8 maps of `model`, named as this case's file names its weights.
-    fn quantized_maps<'m>(&self, model: &'m Lstm<QLinear>) -> Vec<(String, &'m QLinear)> {
+    fn quantized_maps<'m>(&self, model: &'m Recurrent<QLinear>) -> Vec<(String, &'m QLinear)> {
         named_linear_maps(&self.layout, model)
             .map(|(name, q)| (name.weight, q))
             .collect()

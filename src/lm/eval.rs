@@ -10,7 +10,7 @@ use ndarray::Array3;
 
 use crate::error::{DynqError, Result};
 use crate::metrics::TaskTotals;
-use crate::model::{Embedding, LstmOutput, LstmState, Workspace};
+use crate::model::{Embedding, RecurrentOutput, RecurrentState, Workspace};
 use crate::quant::Model;
 
 /// Tokens in the tutorial's `batchify` layout: `batch` columns of `steps` consecutive tokens
@@ -67,8 +67,8 @@ impl TokenGrid {
 /// One variant's running evaluation: its state, carried across chunks, and its totals.
 #[derive(Debug, Clone)]
 struct VariantRun {
-    state: LstmState,
-    output: LstmOutput,
+    state: RecurrentState,
+    output: RecurrentOutput,
     totals: TaskTotals,
 }
 
@@ -103,11 +103,11 @@ impl Evaluation {
         }
         let zeros = Array3::zeros([num_layers, grid.batch, hidden_size]);
         let run = VariantRun {
-            state: LstmState {
+            state: RecurrentState {
                 h: zeros.clone(),
                 c: zeros,
             },
-            output: LstmOutput::default(),
+            output: RecurrentOutput::default(),
             totals: TaskTotals::default(),
         };
         Ok(Evaluation {

@@ -3,7 +3,7 @@
 use ndarray::Array3;
 
 use crate::error::{DynqError, Result};
-use crate::model::{Embedding, LstmOutput, Workspace};
+use crate::model::{Embedding, RecurrentOutput, Workspace};
 use crate::quant::Model;
 
 /// Continues `prompt` with `count` tokens, each the most likely next one (as `torch.argmax`),
@@ -23,9 +23,9 @@ pub fn generate_greedy(
     let features = embedding.features();
     let mut input = Array3::zeros([prompt.len(), 1, features]);
     embedding.lookup_into(prompt, input.as_slice_mut().expect("contiguous"));
-    let mut output = LstmOutput::default();
+    let mut output = RecurrentOutput::default();
     model.forward_into(input.view(), None, workspace, &mut output)?;
-    let mut state = crate::model::LstmState {
+    let mut state = crate::model::RecurrentState {
         h: output.h_n.clone(),
         c: output.c_n.clone(),
     };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::vocab::{VOCAB_KEY, Vocab};
 use crate::error::Result;
 use crate::io::{ENCODER_WEIGHT, OwnedTensor, TensorFile, read_file, serialize};
-use crate::model::{Embedding, LstmModel, read_fp32};
+use crate::model::{Embedding, FloatModel, read_fp32};
 use crate::quant::{Model, Scheme, quantize_dynamic};
 
 /// What a weight file holds: the LSTM (with its head or decoder) and, for an RNNModel, the
@@ -17,7 +17,7 @@ use crate::quant::{Model, Scheme, quantize_dynamic};
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     /// The recurrent layers and the head (`fc`, or RNNModel's `decoder`).
-    pub lstm: LstmModel,
+    pub lstm: FloatModel,
     /// RNNModel's `encoder`, when the file has one.
     pub embedding: Option<Arc<Embedding>>,
     /// The vocabulary from the `dynq.vocab` metadata, when the file has one.
@@ -28,7 +28,7 @@ pub struct ModelFile {
 #[derive(Debug, Clone)]
 pub struct LanguageModel {
     /// The FP32 model: embedding rows in, logits over the vocabulary out.
-    pub lstm: LstmModel,
+    pub lstm: FloatModel,
     /// The embedding, FP32 in every variant.
     pub embedding: Arc<Embedding>,
     /// The tokens, in embedding-row order.

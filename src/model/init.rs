@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 
 use super::dims::ModelDims;
 use super::linear::Linear;
-use super::lstm::{Lstm, LstmLayer, LstmState};
+use super::recurrent::{Recurrent, RecurrentLayer, RecurrentState};
 use crate::error::Result;
 
 /// Stream offsets so that weights and inputs of the same seed are independent.
@@ -27,7 +27,7 @@ fn uniform_vec(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
 
 /// A model with PyTorch's initialisation: every weight and bias uniform in ±1/√hidden_size
 /// (for the head this is also `nn.Linear`'s ±1/√in_features), drawn from a seeded RNG.
-pub fn random_model(dims: ModelDims, seed: u64) -> Result<Lstm<Linear>> {
+pub fn random_model(dims: ModelDims, seed: u64) -> Result<Recurrent<Linear>> {
     dims.validate()?;
     let h = dims.hidden_size;
     let bound = 1.0 / (h as f32).sqrt();
@@ -39,7 +39,7 @@ pub fn random_model(dims: ModelDims, seed: u64) -> Result<Lstm<Linear>> {
         let w_hh = uniform_vec(&mut rng, 4 * h * h, bound);
         let b_ih = uniform_vec(&mut rng, 4 * h, bound);
         let b_hh = uniform_vec(&mut rng, 4 * h, bound);
-        layers.push(LstmLayer {
+        layers.push(RecurrentLayer {
             ih: Linear::new(w_ih, b_ih, input, 4 * h),
             hh: Linear::new(w_hh, b_hh, h, 4 * h),
         });
@@ -49,7 +49,7 @@ pub fn random_model(dims: ModelDims, seed: u64) -> Result<Lstm<Linear>> {
         let b = uniform_vec(&mut rng, dims.head, bound);
         Linear::new(w, b, h, dims.head)
     });
-    Ok(Lstm::from_parts(layers, head, dims))
+    Ok(Recurrent::from_parts(layers, head, dims))
 }
 
 /// Standard-normal input `[seq_len, batch, input_size]` and initial state `(h0, c0)`, each
@@ -59,14 +59,14 @@ pub fn random_inputs(
     seq_len: usize,
     batch: usize,
     seed: u64,
-) -> (Array3<f32>, LstmState) {
+) -> (Array3<f32>, RecurrentState) {
     let mut rng = rng(seed, INPUT_STREAM);
     let mut normal =
         |shape: [usize; 3]| Array3::from_shape_simple_fn(shape, || StandardNormal.sample(&mut rng));
     let input = normal([seq_len, batch, dims.input_size]);
     let h = normal([dims.num_layers, batch, dims.hidden_size]);
     let c = normal([dims.num_layers, batch, dims.hidden_size]);
-    (input, LstmState { h, c })
+    (input, RecurrentState { h, c })
 }
 
 #[cfg(test)]

@@ -5,27 +5,27 @@ use std::path::Path;
 
 use super::dims::ModelDims;
 use super::linear::{Linear, LinearOp};
-use super::lstm::{Lstm, LstmLayer};
+use super::recurrent::{Recurrent, RecurrentLayer};
 use crate::error::Result;
 use crate::io::{
     LinearName, LinearRole, OwnedTensor, Projection, StateDictLayout, TensorFile, read_file,
 };
 
 /// Loads an FP32 `nn.LSTM` (and optional `fc` head) from a safetensors file.
-pub fn load_fp32(path: &Path) -> Result<Lstm<Linear>> {
+pub fn load_fp32(path: &Path) -> Result<Recurrent<Linear>> {
     let bytes = read_file(path)?;
     parse_fp32(&bytes, &path.display().to_string())
 }
 
 /// Parses an FP32 model from safetensors bytes; `origin` names the source in errors.
 /// Tensors that are not model weights are ignored.
-pub fn parse_fp32(bytes: &[u8], origin: &str) -> Result<Lstm<Linear>> {
+pub fn parse_fp32(bytes: &[u8], origin: &str) -> Result<Recurrent<Linear>> {
     let file = TensorFile::parse(bytes, origin)?;
     Ok(read_fp32(&file)?.0)
 }
 
 /// Reads the FP32 model in `file`, with the layout its names were found in.
-pub(crate) fn read_fp32(file: &TensorFile<'_>) -> Result<(Lstm<Linear>, StateDictLayout)> {
+pub(crate) fn read_fp32(file: &TensorFile<'_>) -> Result<(Recurrent<Linear>, StateDictLayout)> {
     read_float_lstm(file, |name, shape| file.f32(name, shape))
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn read_fp32(file: &TensorFile<'_>) -> Result<(Lstm<Linear>, StateDic
 pub(crate) fn read_float_lstm(
     file: &TensorFile<'_>,
     read_weight: impl Fn(&str, &[usize]) -> Result<Vec<f32>>,
-) -> Result<(Lstm<Linear>, StateDictLayout)> {
+) -> Result<(Recurrent<Linear>, StateDictLayout)> {
     read_lstm(file, "", |stored| {
         let [rows, cols] = stored.shape;
         let weight = read_weight(&stored.name.weight, &stored.shape)?;
@@ -43,7 +43,7 @@ pub(crate) fn read_float_lstm(
 }
 
 /// The tensors of an FP32 model under PyTorch's names, ready for [`crate::io::serialize`].
-pub(crate) fn fp32_tensors(model: &Lstm<Linear>) -> Vec<(String, OwnedTensor)> {
+pub(crate) fn fp32_tensors(model: &Recurrent<Linear>) -> Vec<(String, OwnedTensor)> {
     lstm_tensors(
         model,
         |name, linear| {
@@ -82,7 +82,7 @@ pub(crate) fn read_lstm<'a, L: LinearOp>(
     file: &'a TensorFile<'a>,
     weight_suffix: &str,
     read_linear: impl Fn(&StoredLinear<'a>) -> Result<L>,
-) -> Result<(Lstm<L>, StateDictLayout)> {
+) -> Result<(Recurrent<L>, StateDictLayout)> {
     let (layout, sizes) = StateDictLayout::find(file, weight_suffix)?;
     let dims = ModelDims {
         input_size: sizes.input_size,
@@ -110,9 +110,9 @@ pub(crate) fn read_lstm<'a, L: LinearOp>(
     let layers = input
         .into_iter()
         .zip(hidden)
-        .map(|(ih, hh)| LstmLayer { ih, hh })
+        .map(|(ih, hh)| RecurrentLayer { ih, hh })
         .collect();
-    Ok((Lstm::from_parts(layers, head, dims), layout))
+    Ok((Recurrent::from_parts(layers, head, dims), layout))
 }
 
 /// `[rows, cols]` of the weight of the linear map `role` in a model of `dims`.
@@ -130,7 +130,7 @@ fn weight_shape(layout: &StateDictLayout, dims: ModelDims, role: LinearRole) -> 
 /// Every linear map of `model` with its names in `layout`, in PyTorch's order.
 pub(crate) fn named_linear_maps<'m, L: LinearOp>(
     layout: &StateDictLayout,
-    model: &'m Lstm<L>,
+    model: &'m Recurrent<L>,
 ) -> impl Iterator<Item = (LinearName, &'m L)> {
     layout.linear_maps(model.layers().len()).filter_map(|name| {
         let linear = match name.role {
@@ -151,7 +151,7 @@ pub(crate) fn named_linear_maps<'m, L: LinearOp>(
 /// ([`StateDictLayout::lstm`]): each map's `weight_tensors(weight_name, map)`, then its f32
 /// `bias`.
 pub(crate) fn lstm_tensors<L: LinearOp>(
-    model: &Lstm<L>,
+    model: &Recurrent<L>,
     weight_tensors: impl Fn(&str, &L) -> Vec<(String, OwnedTensor)>,
     bias: impl Fn(&L) -> &[f32],
 ) -> Vec<(String, OwnedTensor)> {

@@ -6,7 +6,7 @@ mod embedding;
 mod init;
 mod io;
 mod linear;
-mod lstm;
+mod recurrent;
 
 pub use dims::{
     FEATURE_LIMIT, HEAD_LIMIT, LAYER_LIMIT, Limit, MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS,
@@ -19,7 +19,7 @@ pub(crate) use io::{
 };
 pub use io::{load_fp32, parse_fp32};
 pub use linear::{Linear, LinearOp, LinearScratch};
-pub use lstm::{Lstm, LstmLayer, LstmOutput, LstmState, Workspace};
+pub use recurrent::{Recurrent, RecurrentLayer, RecurrentOutput, RecurrentState, Workspace};
 
 /// The FP32 model: an LSTM whose every linear map is an f32 [`Linear`].
-pub type LstmModel = Lstm<Linear>;
+pub type FloatModel = Recurrent<Linear>;

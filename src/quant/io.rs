@@ -16,8 +16,8 @@ use super::scheme::Scheme;
 use crate::error::Result;
 use crate::io::{OwnedTensor, TensorFile, read_file, serialize, write_atomically};
 use crate::model::{
-    Linear, LinearOp, Lstm, LstmModel, fp32_tensors, lstm_tensors, read_float_lstm, read_fp32,
-    read_lstm,
+    FloatModel, Linear, LinearOp, Recurrent, fp32_tensors, lstm_tensors, read_float_lstm,
+    read_fp32, read_lstm,
 };
 
 /// Metadata key holding the scheme's name.
@@ -107,13 +107,13 @@ fn int8_weight(name: &str, q: &QLinear) -> Vec<(String, OwnedTensor)> {
 }
 
 /// Reads an fp16 file's model: f16 weights, f32 biases.
-fn read_fp16(file: &TensorFile<'_>) -> Result<LstmModel> {
+fn read_fp16(file: &TensorFile<'_>) -> Result<FloatModel> {
     let (model, _) = read_float_lstm(file, |name, shape| file.f16_as_f32(name, shape))?;
     Ok(model)
 }
 
 /// Reads an int8 file's model: `NAME.int8` weights, `NAME.scale` scales, f32 biases.
-fn read_int8(file: &TensorFile<'_>, per_channel: bool) -> Result<Lstm<QLinear>> {
+fn read_int8(file: &TensorFile<'_>, per_channel: bool) -> Result<Recurrent<QLinear>> {
     let (model, _) = read_lstm(file, INT8_SUFFIX, |stored| {
         let [rows, cols] = stored.shape;
         let name = &stored.name.weight;

@@ -6,22 +6,24 @@ use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
 use crate::kernels::{Execution, RunOptions};
-use crate::model::{Linear, Lstm, LstmModel, LstmOutput, LstmState, ModelDims, Workspace};
+use crate::model::{
+    FloatModel, Linear, ModelDims, Recurrent, RecurrentOutput, RecurrentState, Workspace,
+};
 
 /// A runnable model variant: the FP32 original or one of its dynamically quantized twins.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {
     /// The f32 model.
-    Fp32(LstmModel),
+    Fp32(FloatModel),
     /// Weights rounded to f16 and computed in f32, as PyTorch's FP16 dynamic quantization does.
-    Fp16(LstmModel),
+    Fp16(FloatModel),
     /// Int8 weights, per tensor or per channel.
-    Int8(Lstm<QLinear>),
+    Int8(Recurrent<QLinear>),
 }
 
 /// Converts an FP32 model the way `quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype)` does
 /// for `scheme` (for [`Scheme::Fp32`], a copy).
-pub fn quantize_dynamic(model: &LstmModel, scheme: Scheme) -> Model {
+pub fn quantize_dynamic(model: &FloatModel, scheme: Scheme) -> Model {
     match scheme {
         Scheme::Fp32 => Model::Fp32(model.clone()),
         Scheme::Int8 => Model::Int8(model.map_linear(|l| QLinear::quantize(l, false))),
@@ -67,7 +69,7 @@ impl Model {
         }
     }
 
-    /// Chooses the kernel and thread limit; see [`Lstm::set_run_options`].
+    /// Chooses the kernel and thread limit; see [`Recurrent::set_run_options`].
     pub fn set_run_options(&mut self, options: RunOptions) -> Result<()> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.set_run_options(options),
@@ -94,21 +96,25 @@ impl Model {
         self.execution().kernel.name()
     }
 
-    /// Runs the model; see [`Lstm::forward`].
-    pub fn forward(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<LstmOutput> {
+    /// Runs the model; see [`Recurrent::forward`].
+    pub fn forward(
+        &self,
+        input: ArrayView3<f32>,
+        state: Option<&RecurrentState>,
+    ) -> Result<RecurrentOutput> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.forward(input, state),
             Model::Int8(m) => m.forward(input, state),
         }
     }
 
-    /// Runs the model reusing buffers; see [`Lstm::forward_into`].
+    /// Runs the model reusing buffers; see [`Recurrent::forward_into`].
     pub fn forward_into(
         &self,
         input: ArrayView3<f32>,
-        state: Option<&LstmState>,
+        state: Option<&RecurrentState>,
         workspace: &mut Workspace,
-        out: &mut LstmOutput,
+        out: &mut RecurrentOutput,
     ) -> Result<()> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.forward_into(input, state, workspace, out),

@@ -14,7 +14,7 @@ use crate::kernels::{
 
 /// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LstmLayer<L> {
+pub struct RecurrentLayer<L> {
     /// Input projection, `4H × I` (or `4H × H` above the first layer).
     pub ih: L,
     /// Recurrent projection, `4H × H`.
@@ -23,8 +23,8 @@ pub struct LstmLayer<L> {
 
 /// A stack of LSTM layers with an optional Linear head on every output.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Lstm<L> {
-    layers: Vec<LstmLayer<L>>,
+pub struct Recurrent<L> {
+    layers: Vec<RecurrentLayer<L>>,
     head: Option<L>,
     dims: ModelDims,
     execution: Execution,
@@ -32,7 +32,7 @@ pub struct Lstm<L> {
 
 /// The initial (or final) state: `h` and `c`, each `[num_layers, batch, hidden_size]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LstmState {
+pub struct RecurrentState {
     /// Hidden state.
     pub h: Array3<f32>,
     /// Cell state.
@@ -41,7 +41,7 @@ pub struct LstmState {
 
 /// What a forward pass returns, shaped like PyTorch's `(output, (h_n, c_n))`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct LstmOutput {
+pub struct RecurrentOutput {
     /// Last layer's hidden state at every step, `[T, B, H]`.
     pub lstm_output: Array3<f32>,
     /// Hidden state after the last step, `[L, B, H]`.
@@ -52,7 +52,7 @@ pub struct LstmOutput {
     pub head_output: Option<Array3<f32>>,
 }
 
-impl LstmOutput {
+impl RecurrentOutput {
     /// The model's final output: the head's when there is one, else the LSTM's.
     pub fn output(&self) -> &Array3<f32> {
         self.head_output.as_ref().unwrap_or(&self.lstm_output)
@@ -86,11 +86,15 @@ fn reuse_array(array: &mut Array3<f32>, shape: [usize; 3]) {
     }
 }
 
-impl<L: LinearOp> Lstm<L> {
+impl<L: LinearOp> Recurrent<L> {
     /// Assembles a model from its layers; shapes are checked by the caller that built them.
-    pub(crate) fn from_parts(layers: Vec<LstmLayer<L>>, head: Option<L>, dims: ModelDims) -> Self {
+    pub(crate) fn from_parts(
+        layers: Vec<RecurrentLayer<L>>,
+        head: Option<L>,
+        dims: ModelDims,
+    ) -> Self {
         debug_assert_eq!(layers.len(), dims.num_layers);
-        Lstm {
+        Recurrent {
             layers,
             head,
             dims,
@@ -105,7 +109,7 @@ impl<L: LinearOp> Lstm<L> {
         Ok(())
     }
 
-    /// This model with [`Lstm::set_run_options`] applied.
+    /// This model with [`Recurrent::set_run_options`] applied.
     pub fn with_run_options(mut self, options: RunOptions) -> Result<Self> {
         self.set_run_options(options)?;
         Ok(self)
@@ -127,7 +131,7 @@ impl<L: LinearOp> Lstm<L> {
     }
 
     /// The layers, first to last.
-    pub fn layers(&self) -> &[LstmLayer<L>] {
+    pub fn layers(&self) -> &[RecurrentLayer<L>] {
         &self.layers
     }
 
@@ -137,12 +141,12 @@ impl<L: LinearOp> Lstm<L> {
     }
 
     /// Builds a new model of the same shape whose every linear map is `f` of this one's.
-    pub fn map_linear<M: LinearOp>(&self, mut f: impl FnMut(&L) -> M) -> Lstm<M> {
-        Lstm {
+    pub fn map_linear<M: LinearOp>(&self, mut f: impl FnMut(&L) -> M) -> Recurrent<M> {
+        Recurrent {
             layers: self
                 .layers
                 .iter()
-                .map(|layer| LstmLayer {
+                .map(|layer| RecurrentLayer {
                     ih: f(&layer.ih),
                     hh: f(&layer.hh),
                 })
@@ -154,14 +158,22 @@ impl<L: LinearOp> Lstm<L> {
     }
 
     /// Runs the model on `input` `[T, B, input_size]` from `state` (zeros when `None`).
-    pub fn forward(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<LstmOutput> {
-        let mut out = LstmOutput::default();
+    pub fn forward(
+        &self,
+        input: ArrayView3<f32>,
+        state: Option<&RecurrentState>,
+    ) -> Result<RecurrentOutput> {
+        let mut out = RecurrentOutput::default();
         self.forward_into(input, state, &mut Workspace::default(), &mut out)?;
         Ok(out)
     }
 
     /// Checks that `input` and `state` fit this model and hold only finite values.
-    pub fn validate_input(&self, input: ArrayView3<f32>, state: Option<&LstmState>) -> Result<()> {
+    pub fn validate_input(
+        &self,
+        input: ArrayView3<f32>,
+        state: Option<&RecurrentState>,
+    ) -> Result<()> {
         let (t, b, i) = input.dim();
         let d = self.dims;
         if t == 0 || b == 0 {
@@ -195,14 +207,14 @@ impl<L: LinearOp> Lstm<L> {
         Ok(())
     }
 
-    /// Like [`Lstm::forward`], reusing `workspace` and `out`: once both have the right sizes a
+    /// Like [`Recurrent::forward`], reusing `workspace` and `out`: once both have the right sizes a
     /// call allocates nothing.
     pub fn forward_into(
         &self,
         input: ArrayView3<f32>,
-        state: Option<&LstmState>,
+        state: Option<&RecurrentState>,
         workspace: &mut Workspace,
-        out: &mut LstmOutput,
+        out: &mut RecurrentOutput,
     ) -> Result<()> {
         self.validate_input(input, state)?;
         let (t, b, _) = input.dim();
