@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use dynq::Scheme;
 use dynq::bench::{BATCH_LIMIT, BPTT_LIMIT, EVAL_BATCH_LIMIT, SEQ_LEN_LIMIT, THREAD_LIMIT};
 use dynq::kernels::KernelChoice;
-use dynq::model::{FEATURE_LIMIT, LAYER_LIMIT};
+use dynq::model::{Cell, FEATURE_LIMIT, LAYER_LIMIT};
 use dynq::report::Format;
 use dynq::scenario::{MAX_SECONDS, Overrides, accepts_seconds};
 
@@ -92,9 +92,15 @@ pub struct RunArgs {
     /// Batch size (sequences per forward).
     #[arg(long, value_name = "N", value_parser = batch)]
     pub batch: Option<usize>,
-    /// Stacked LSTM layers.
+    /// Stacked recurrent layers.
     #[arg(long, value_name = "N", value_parser = layers)]
     pub depth: Option<usize>,
+    /// Recurrent cell: lstm (nn.LSTM) or gru (nn.GRU) [default: lstm, or the --weights file's].
+    #[arg(long, value_name = "NAME", value_parser = cell)]
+    pub cell: Option<Cell>,
+    /// Make every layer bidirectional (nn.LSTM(..., bidirectional=True)).
+    #[arg(long)]
+    pub bidirectional: bool,
     /// Most threads per forward [default: the machine's cores; small models use fewer].
     #[arg(long, value_name = "N", value_parser = threads)]
     pub threads: Option<usize>,
@@ -139,6 +145,8 @@ impl RunArgs {
             seq_len: self.seq,
             batch: self.batch,
             num_layers: self.depth,
+            cell: self.cell,
+            bidirectional: self.bidirectional.then_some(true),
             threads: self.threads,
             kernel: self.kernel,
             seed: self.seed,
@@ -180,6 +188,10 @@ fn eval_batch(s: &str) -> Result<usize, String> {
 
 fn bptt(s: &str) -> Result<usize, String> {
     BPTT_LIMIT.parse(s)
+}
+
+fn cell(s: &str) -> Result<Cell, String> {
+    s.parse().map_err(|e: dynq::DynqError| e.to_string())
 }
 
 fn scheme(s: &str) -> Result<Scheme, String> {

@@ -10,6 +10,7 @@ fn dims() -> ModelDims {
         hidden_size: 3,
         num_layers: 2,
         head: 0,
+        ..ModelDims::square(1)
     }
 }
 

@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dynq::model::{random_inputs, random_model};
+use dynq::model::{Cell, random_inputs, random_model};
 use dynq::{ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace, quantize_dynamic};
 
 /// The system allocator, counting every allocation (on any thread).
@@ -40,34 +40,46 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn forward_into_allocates_nothing_once_warm() {
-    // Big enough that threads 2 really splits the recurrence and the input projection.
-    let dims = ModelDims {
-        input_size: 72,
-        hidden_size: 200,
-        num_layers: 2,
-        head: 9,
-    };
-    let model = random_model(dims, 3).unwrap();
-    let (input, state) = random_inputs(dims, 7, 2, 4);
-    for scheme in Scheme::ALL {
-        for threads in [1, 2] {
-            let q = quantize_dynamic(&model, scheme)
-                .with_run_options(RunOptions {
-                    threads,
-                    ..RunOptions::default()
-                })
-                .unwrap();
-            let mut ws = Workspace::default();
-            let mut out = RecurrentOutput::default();
-            q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
-                .unwrap();
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
-            for _ in 0..5 {
+    // Big enough that threads 2 really splits the recurrence and the input projection; GRUs
+    // and bidirectional layers (whose directions run at once on two threads) too.
+    for (cell, bidirectional) in [
+        (Cell::Lstm, false),
+        (Cell::Gru, false),
+        (Cell::Lstm, true),
+        (Cell::Gru, true),
+    ] {
+        let dims = ModelDims {
+            input_size: 72,
+            hidden_size: 200,
+            num_layers: 2,
+            head: 9,
+            cell,
+            bidirectional,
+        };
+        let model = random_model(dims, 3).unwrap();
+        let (input, state) = random_inputs(dims, 7, 2, 4);
+        for scheme in Scheme::ALL {
+            for threads in [1, 2] {
+                let q = quantize_dynamic(&model, scheme)
+                    .with_run_options(RunOptions {
+                        threads,
+                        ..RunOptions::default()
+                    })
+                    .unwrap();
+                let mut ws = Workspace::default();
+                let mut out = RecurrentOutput::default();
                 q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
                     .unwrap();
+                let before = ALLOCATIONS.load(Ordering::SeqCst);
+                for _ in 0..5 {
+                    q.forward_into(input.view(), Some(&state), &mut ws, &mut out)
+                        .unwrap();
+                }
+                let after = ALLOCATIONS.load(Ordering::SeqCst);
+                let what =
+                    format!("{cell} bidirectional {bidirectional} {scheme} threads {threads}");
+                assert_eq!(after - before, 0, "{what}");
             }
-            let after = ALLOCATIONS.load(Ordering::SeqCst);
-            assert_eq!(after - before, 0, "{scheme} threads {threads}");
         }
     }
 }

@@ -4,8 +4,35 @@ mod common;
 
 use common::{CASES, fixture};
 use dynq::check::ReferenceCase;
-use dynq::model::LinearOp;
+use dynq::model::{Cell, LinearOp};
 use dynq::{Model, Scheme, quantize_dynamic};
+
+#[test]
+fn every_case_loads_as_the_model_pytorch_saved() {
+    let (mut grus, mut bidirectional) = (0, 0);
+    for case_name in CASES {
+        let case = ReferenceCase::load(&fixture(case_name)).unwrap();
+        let dims = case.model.dims();
+        let meta = |key: &str| case.metadata.get(key).map(String::as_str);
+        assert_eq!(
+            Some(dims.cell.name()),
+            meta("cell").or(Some("lstm")),
+            "{case_name}"
+        );
+        let bi = meta("bidirectional") == Some("true");
+        assert_eq!(dims.bidirectional, bi, "{case_name}");
+        let size = |key: &str| meta(key).unwrap().parse::<usize>().unwrap();
+        assert_eq!(dims.hidden_size, size("hidden_size"), "{case_name}");
+        assert_eq!(dims.num_layers, size("num_layers"), "{case_name}");
+        assert_eq!(
+            case.model.layers().len(),
+            dims.num_layers * dims.directions()
+        );
+        grus += usize::from(dims.cell == Cell::Gru);
+        bidirectional += usize::from(bi);
+    }
+    assert!(grus >= 6 && bidirectional >= 5, "{grus} {bidirectional}");
+}
 
 #[test]
 fn every_case_has_all_four_variants_and_each_is_within_tolerance() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dynq::bench::{Accuracy, Config, LatencyRecorder, Machine, Snapshot, VariantSnapshot};
-use dynq::model::{random_inputs, random_model};
+use dynq::model::{Cell, random_inputs, random_model};
 use dynq::report::{Report, to_json};
 use dynq::scenario::{Overrides, Preset};
 use dynq::{KernelChoice, ModelDims, RunOptions, Scheme, Workspace, quantize_dynamic};
@@ -135,15 +135,18 @@ proptest! {
         seed in any::<u64>(),
         scheme in prop::sample::select(Scheme::ALL.to_vec()),
         kernel in prop::sample::select(available_kernels()),
+        cell in prop::sample::select(Cell::ALL.to_vec()),
+        bidirectional in any::<bool>(),
     ) {
-        let dims = ModelDims { input_size, hidden_size, num_layers, head };
+        let dims = ModelDims { input_size, hidden_size, num_layers, head, cell, bidirectional };
         let model = quantize_dynamic(&random_model(dims, seed).unwrap(), scheme);
         let options = RunOptions { threads, kernel };
         let model = model.with_run_options(options).unwrap();
         let (input, state) = random_inputs(dims, seq_len, batch, seed);
         let out = model.forward(input.view(), Some(&state)).unwrap();
-        let width = if head > 0 { head } else { hidden_size };
+        let width = if head > 0 { head } else { dims.output_size() };
         prop_assert_eq!(out.output().dim(), (seq_len, batch, width));
+        prop_assert_eq!(out.h_n.dim(), (dims.state_rows(), batch, hidden_size));
         prop_assert!(out.output().iter().all(|v| v.is_finite()));
         // The same model through a reused workspace gives the same bits.
         let mut workspace = Workspace::default();

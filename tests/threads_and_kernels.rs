@@ -1,7 +1,7 @@
 //! A model's outputs do not depend on the thread count, and every kernel computes the same
 //! bits; asking for a kernel the CPU lacks is a clear error.
 
-use dynq::model::{random_inputs, random_model};
+use dynq::model::{Cell, random_inputs, random_model};
 use dynq::{
     Kernel, KernelChoice, ModelDims, RecurrentOutput, RunOptions, Scheme, quantize_dynamic,
 };
@@ -27,6 +27,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
                 hidden_size: 8,
                 num_layers: 2,
                 head: 3,
+                ..ModelDims::square(1)
             },
             2,
         ),
@@ -36,6 +37,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
                 hidden_size: 67,
                 num_layers: 2,
                 head: 5,
+                ..ModelDims::square(1)
             },
             3,
         ),
@@ -45,6 +47,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
                 hidden_size: 96,
                 num_layers: 1,
                 head: 0,
+                ..ModelDims::square(1)
             },
             1,
         ),
@@ -56,11 +59,33 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
                 hidden_size: 200,
                 num_layers: 2,
                 head: 0,
+                ..ModelDims::square(1)
             },
             2,
         ),
     ];
-    for (dims, batch) in shapes {
+    // Every shape as an LSTM and as a GRU, one direction and two (whose directions run on two
+    // threads at once); the largest shape all but as a bidirectional GRU, to bound the time.
+    let variants = shapes.iter().enumerate().flat_map(|(k, &(dims, batch))| {
+        let last = k == shapes.len() - 1;
+        [
+            (Cell::Lstm, false),
+            (Cell::Gru, false),
+            (Cell::Lstm, true),
+            (Cell::Gru, true),
+        ]
+        .into_iter()
+        .filter(move |&(cell, bi)| !(last && cell == Cell::Gru && bi))
+        .map(move |(cell, bidirectional)| {
+            let dims = ModelDims {
+                cell,
+                bidirectional,
+                ..dims
+            };
+            (dims, batch)
+        })
+    });
+    for (dims, batch) in variants {
         for scheme in Scheme::ALL {
             let reference = run(
                 scheme,

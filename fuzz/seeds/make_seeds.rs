@@ -63,6 +63,7 @@ fn main() {
         hidden_size: 4,
         num_layers: 2,
         head: 2,
+        ..ModelDims::square(1)
     };
     let model = random_model(dims, 7).unwrap();
     for scheme in Scheme::ALL {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use crate::kernels::{KernelChoice, RunOptions};
-use crate::model::{Limit, ModelDims};
+use crate::model::{Cell, Limit, ModelDims};
 use crate::quant::Scheme;
 use crate::recipe::{RECIPE_BATCH, RECIPE_DIM, RECIPE_SEED, RECIPE_SEQ_LEN};
 
@@ -37,10 +37,17 @@ pub struct Config {
     pub seq_len: usize,
     /// Sequences per forward.
     pub batch: usize,
-    /// Stacked LSTM layers.
+    /// Stacked recurrent layers.
     pub num_layers: usize,
     /// Linear head outputs (0: none).
     pub head: usize,
+    /// The recurrent cell; `None`: an LSTM, or a weight file's own cell (which must be this
+    /// one when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<Cell>,
+    /// Whether every layer also reads the sequence backwards.
+    #[serde(default)]
+    pub bidirectional: bool,
     /// Most threads per forward (small models use fewer on their own).
     pub threads: usize,
     /// The kernel family (`auto`: the fastest this CPU supports).
@@ -51,7 +58,8 @@ pub struct Config {
     /// Variants to run; FP32 is always the reference for the accuracy figures.
     pub schemes: Vec<Scheme>,
     /// Load the FP32 model from this safetensors file instead of initialising it from `seed`
-    /// (its sizes then override `input_size`, `hidden_size`, `num_layers` and `head`).
+    /// (its sizes then override `input_size`, `hidden_size`, `num_layers`, `head` and
+    /// `bidirectional`).
     pub weights: Option<PathBuf>,
     /// Text to evaluate a language model on (the weight file must be an RNNModel with a
     /// vocabulary); its chunks then set `seq_len` (`bptt`) and `batch` (`eval_batch`).
@@ -87,6 +95,8 @@ impl Default for Config {
             batch: RECIPE_BATCH,
             num_layers: 1,
             head: 0,
+            cell: None,
+            bidirectional: false,
             threads: crate::kernels::default_threads(),
             kernel: KernelChoice::Auto,
             seed: RECIPE_SEED,
@@ -108,6 +118,8 @@ impl Config {
             hidden_size: self.hidden_size,
             num_layers: self.num_layers,
             head: self.head,
+            cell: self.cell.unwrap_or_default(),
+            bidirectional: self.bidirectional,
         }
     }
 

@@ -1,13 +1,14 @@
-//! Reference cases: a safetensors file holding a model, its inputs and PyTorch's outputs for
-//! each variant (`{V}.lstm_output`, `{V}.h_n`, `{V}.c_n`, `{V}.output`) and, for the int8
-//! variants, PyTorch's quantized weights (`{V}.lstm.weight_ih_l0.int8` / `.scale`, ...).
+//! Reference cases: a safetensors file holding a model (`nn.LSTM` or `nn.GRU`, one direction or
+//! two), its inputs and PyTorch's outputs for each variant (`{V}.lstm_output` or
+//! `{V}.gru_output`, `{V}.h_n`, `{V}.c_n` for an LSTM, `{V}.output` with a head) and, for the
+//! int8 variants, PyTorch's quantized weights (`{V}.lstm.weight_ih_l0.int8` / `.scale`, ...).
 
 use std::path::Path;
 
 use ndarray::Array3;
 
 use crate::error::{DynqError, Result};
-use crate::io::{StateDictLayout, TensorFile, read_file};
+use crate::io::{Cell, StateDictLayout, TensorFile, read_file};
 use crate::metrics::{max_abs_diff, mean_abs_diff};
 use crate::model::{FloatModel, Recurrent, RecurrentState, named_linear_maps, read_fp32};
 use crate::quant::{Model, QLinear, Scheme, quantize_dynamic};
@@ -42,7 +43,7 @@ impl Tolerance {
 pub struct VariantExpectation {
     /// The variant.
     pub scheme: Scheme,
-    /// `lstm_output`, `h_n`, `c_n` and, with a head, `output`, by name.
+    /// `sequence_output`, `h_n`, `c_n` (LSTM) and, with a head, `output`, by name.
     pub outputs: Vec<(&'static str, Array3<f32>)>,
     /// PyTorch's int8 weights and scales per linear map, named as the model's weights are in
     /// the file (`lstm.weight_ih_l0`, ..., `fc.weight`).
@@ -148,26 +149,36 @@ impl ReferenceCase {
         let file = TensorFile::parse(bytes, origin)?;
         let (model, layout) = read_fp32(&file)?;
         let input = array3(&file, "input")?;
-        let state = RecurrentState {
-            h: array3(&file, "h0")?,
-            c: array3(&file, "c0")?,
+        let dims = model.dims();
+        let h = array3(&file, "h0")?;
+        let c = match dims.cell {
+            Cell::Lstm => array3(&file, "c0")?,
+            Cell::Gru => Array3::zeros(RecurrentState::shapes(dims, input.dim().1)[1]),
         };
+        let state = RecurrentState { h, c };
+        // `{V}.lstm_output` or `{V}.gru_output`: the recurrent module's output.
+        let sequence_output = format!("{}_output", dims.cell.name());
         let mut expectations = Vec::new();
         for scheme in Scheme::ALL {
             let v = scheme.name();
-            if !file.has(&format!("{v}.lstm_output")) {
+            if !file.has(&format!("{v}.{sequence_output}")) {
                 continue;
             }
             let mut outputs = vec![
-                ("lstm_output", array3(&file, &format!("{v}.lstm_output"))?),
+                (
+                    "sequence_output",
+                    array3(&file, &format!("{v}.{sequence_output}"))?,
+                ),
                 ("h_n", array3(&file, &format!("{v}.h_n"))?),
-                ("c_n", array3(&file, &format!("{v}.c_n"))?),
             ];
+            if dims.cell.has_cell_state() {
+                outputs.push(("c_n", array3(&file, &format!("{v}.c_n"))?));
+            }
             if model.head().is_some() {
                 outputs.push(("output", array3(&file, &format!("{v}.output"))?));
             }
             let mut quantized_weights = Vec::new();
-            for name in layout.linear_maps(model.layers().len()) {
+            for name in layout.linear_maps(dims.num_layers) {
                 let key = format!("{v}.{}.int8", name.weight);
                 if file.has(&key) {
                     let shape = file.shape(&key).unwrap_or_default();
@@ -185,7 +196,9 @@ impl ReferenceCase {
         if expectations.is_empty() {
             return Err(DynqError::weights(
                 origin,
-                "no PyTorch outputs found (expected tensors such as 'fp32.lstm_output')",
+                format!(
+                    "no PyTorch outputs found (expected tensors such as 'fp32.{sequence_output}')"
+                ),
             ));
         }
         Ok(ReferenceCase {
@@ -223,7 +236,7 @@ impl ReferenceCase {
         let mut theirs: Vec<f32> = Vec::new();
         for (name, reference) in &expected.outputs {
             let actual = match *name {
-                "lstm_output" => &out.lstm_output,
+                "sequence_output" => &out.lstm_output,
                 "h_n" => &out.h_n,
                 "c_n" => &out.c_n,
                 _ => out.head_output.as_ref().expect("the model has a head"),

@@ -2,12 +2,14 @@
 //! reading and writing, checks on flat buffers, and the one description of PyTorch's
 //! state_dict names that every model reader and writer uses.
 
+mod cell;
 mod checks;
 mod files;
 mod state_dict;
 mod tensor_file;
 mod tensor_writer;
 
+pub use cell::Cell;
 pub(crate) use checks::{ensure_finite, ensure_shape};
 pub(crate) use files::read_file;
 pub use files::write_atomically;

@@ -1,38 +1,25 @@
 //! PyTorch's state_dict names for a recurrent model, written down once: every reader and writer
 //! of model files (FP32, FP16, int8, reference cases) walks [`StateDictLayout::linear_maps`].
 //!
-//! Today that is an `nn.LSTM` saved bare (`weight_ih_l0`, ...), as a module's `lstm` field
-//! (`lstm.weight_ih_l0`, ...) with an optional `nn.Linear` head `fc`, or as PyTorch's
-//! word_language_model `RNNModel` (`encoder.weight`, `rnn.weight_ih_l0`, ..., `decoder.weight`,
-//! `decoder.bias`, the decoder's weight possibly tied to the encoder's), with or without
-//! biases. The types leave room for what is coming without changing their users: other cells
-//! ([`Cell`] fixes the gate count: GRU's rows are `3H`) and bidirectional layers
-//! ([`Direction`], whose names end `_reverse`).
+//! That is an `nn.LSTM` or `nn.GRU` (one direction or two) saved bare (`weight_ih_l0`, ...),
+//! as a module's `lstm` or `gru` field (`lstm.weight_ih_l0`, `gru.weight_hh_l1_reverse`, ...)
+//! with an optional `nn.Linear` head `fc`, or as PyTorch's word_language_model `RNNModel`
+//! (`encoder.weight`, `rnn.weight_ih_l0`, ..., `decoder.weight`, `decoder.bias`, the decoder's
+//! weight possibly tied to the encoder's), with or without biases. The cell ([`Cell`] fixes
+//! the gate count: a GRU's rows are `3H`) is the prefix's, else the one `weight_hh_l0`'s shape
+//! gives; a bidirectional model's reverse layers are named with `_reverse` ([`Direction`]).
 
+use super::cell::Cell;
 use super::tensor_file::TensorFile;
 use crate::error::Result;
-
-/// The recurrent cell, which fixes how many gates each weight stacks in its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cell {
-    /// `nn.LSTM`: gates i, f, g, o.
-    Lstm,
-}
-
-impl Cell {
-    /// Gates stacked in the rows of each weight (`rows = gates × hidden_size`).
-    pub fn gates(self) -> usize {
-        match self {
-            Cell::Lstm => 4,
-        }
-    }
-}
 
 /// Which way a layer reads the sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
     /// First to last step; PyTorch's names carry no suffix.
     Forward,
+    /// Last to first step (`bidirectional=True`); names end `_reverse`.
+    Reverse,
 }
 
 impl Direction {
@@ -40,7 +27,22 @@ impl Direction {
     fn suffix(self) -> &'static str {
         match self {
             Direction::Forward => "",
+            Direction::Reverse => "_reverse",
         }
+    }
+
+    /// The directions of a model, forward first.
+    fn of(bidirectional: bool) -> &'static [Direction] {
+        if bidirectional {
+            &[Direction::Forward, Direction::Reverse]
+        } else {
+            &[Direction::Forward]
+        }
+    }
+
+    /// 0 forward, 1 reverse: the direction's place among a layer's.
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -105,13 +107,18 @@ pub(crate) struct StateDictSizes {
     pub num_layers: usize,
     /// Outputs of the head, 0 without one.
     pub head: usize,
+    /// The recurrent cell.
+    pub cell: Cell,
+    /// Whether the layers have reverse directions.
+    pub bidirectional: bool,
 }
 
 /// How a recurrent model's tensors are named in a state_dict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StateDictLayout {
     cell: Cell,
-    /// Prefix of the recurrent layers' tensors: `"lstm."`, `"rnn."` or `""`.
+    bidirectional: bool,
+    /// Prefix of the recurrent layers' tensors: `"lstm."`, `"gru."`, `"rnn."` or `""`.
     rnn_prefix: &'static str,
     /// The head's names, `None` without a head.
     head: Option<HeadNames>,
@@ -128,8 +135,10 @@ struct HeadNames {
     bias: &'static str,
 }
 
-/// The prefix dynq writes and PyTorch gives a module's `lstm` field.
+/// The prefix dynq writes for an LSTM, and PyTorch gives a module's `lstm` field.
 const LSTM_PREFIX: &str = "lstm.";
+/// The prefix dynq writes for a GRU, a module's `gru` field.
+const GRU_PREFIX: &str = "gru.";
 /// The prefix of RNNModel's recurrent layers, its `rnn` field.
 const RNN_MODEL_PREFIX: &str = "rnn.";
 /// The head dynq writes, a module's `fc` field.
@@ -152,14 +161,24 @@ const TIED_DECODER_HEAD: HeadNames = HeadNames {
 };
 
 impl StateDictLayout {
-    /// The layout dynq writes: an LSTM under `lstm.` with biases, and the head under `fc.`.
-    pub fn lstm(has_head: bool) -> Self {
+    /// The layout dynq writes: the layers under `lstm.` (a GRU's under `gru.`) with biases,
+    /// and the head under `fc.`.
+    pub fn written(cell: Cell, bidirectional: bool, has_head: bool) -> Self {
         StateDictLayout {
-            cell: Cell::Lstm,
-            rnn_prefix: LSTM_PREFIX,
+            cell,
+            bidirectional,
+            rnn_prefix: match cell {
+                Cell::Lstm => LSTM_PREFIX,
+                Cell::Gru => GRU_PREFIX,
+            },
             head: has_head.then_some(FC_HEAD),
             has_bias: true,
         }
+    }
+
+    /// The name of the first layer's `W_hh`, whose shape gives the cell.
+    pub fn first_recurrent_weight(&self) -> String {
+        format!("{}weight_hh_l0", self.rnn_prefix)
     }
 
     /// Whether the names are those of PyTorch's word_language_model `RNNModel`.
@@ -172,18 +191,22 @@ impl StateDictLayout {
         self.cell
     }
 
-    /// Every linear map's names in PyTorch's order: layer by layer, `ih` then `hh`, then the
-    /// head.
+    /// Every linear map's names in PyTorch's order: layer by layer, each direction (forward
+    /// first), `ih` then `hh`, then the head.
     pub fn linear_maps(&self, num_layers: usize) -> impl Iterator<Item = LinearName> + use<> {
         let layout = *self;
         let layers = (0..num_layers).flat_map(move |layer| {
-            [Projection::Input, Projection::Hidden].map(move |projection| {
-                layout.layer_map(LayerMap {
-                    layer,
-                    direction: Direction::Forward,
-                    projection,
+            Direction::of(layout.bidirectional)
+                .iter()
+                .flat_map(move |&direction| {
+                    [Projection::Input, Projection::Hidden].map(move |projection| {
+                        layout.layer_map(LayerMap {
+                            layer,
+                            direction,
+                            projection,
+                        })
+                    })
                 })
-            })
         });
         let head = self.head.map(|names| LinearName {
             role: LinearRole::Head,
@@ -217,14 +240,9 @@ impl StateDictLayout {
         let stored = |name: &str| format!("{name}{weight_suffix}");
         let rnn_prefix = find_rnn_prefix(file, &stored)?;
         let names = file.names();
-        if names
+        let bidirectional = names
             .iter()
-            .any(|n| n.starts_with(rnn_prefix) && n.contains("_reverse"))
-        {
-            return Err(
-                file.error("bidirectional LSTMs are not supported (found '_reverse' tensors)")
-            );
-        }
+            .any(|n| n.starts_with(rnn_prefix) && n.contains("_reverse"));
         if names
             .iter()
             .any(|n| n.starts_with(&format!("{rnn_prefix}weight_hr_l")))
@@ -233,7 +251,7 @@ impl StateDictLayout {
                 file.error("LSTMs with proj_size are not supported (found 'weight_hr' tensors)")
             );
         }
-        let cell = Cell::Lstm;
+        let cell = find_cell(file, &stored, rnn_prefix);
         let gates = cell.gates();
         let first_name = format!("{rnn_prefix}weight_ih_l0");
         let first = file
@@ -248,9 +266,11 @@ impl StateDictLayout {
         let num_layers = (1..)
             .find(|k| !file.has(&stored(&format!("{rnn_prefix}weight_ih_l{k}"))))
             .expect("a file holds finitely many tensors");
-        let (head_names, head) = find_head(file, &stored, rnn_prefix, hidden_size)?;
+        let outputs = if bidirectional { 2 } else { 1 } * hidden_size;
+        let (head_names, head) = find_head(file, &stored, rnn_prefix, outputs)?;
         let layout = StateDictLayout {
             cell,
+            bidirectional,
             rnn_prefix,
             head: head_names,
             has_bias: file.has(&format!("{rnn_prefix}bias_ih_l0")),
@@ -260,28 +280,55 @@ impl StateDictLayout {
             hidden_size,
             num_layers,
             head,
+            cell,
+            bidirectional,
         };
         Ok((layout, sizes))
     }
 }
 
-/// `lstm.` (or `rnn.`) when the file holds `lstm.weight_ih_l0` (`rnn.weight_ih_l0`) in any
-/// format, `""` when it holds a bare `weight_ih_l0` in the format `stored` spells.
-fn find_rnn_prefix(file: &TensorFile<'_>, stored: &dyn Fn(&str) -> String) -> Result<&'static str> {
-    for prefix in [LSTM_PREFIX, RNN_MODEL_PREFIX] {
-        let first = format!("{prefix}weight_ih_l0");
-        let in_any_format = |name: &str| name == first || name.starts_with(&format!("{first}."));
-        if file.has(&stored(&first)) || file.names().into_iter().any(in_any_format) {
-            return Ok(prefix);
-        }
+/// The cell of the layers under `rnn_prefix`: `lstm.`'s and `gru.`'s are their names', and
+/// any other's the one whose gate count `weight_hh_l0`'s `[gates × hidden, hidden]` gives
+/// (an LSTM when it gives none: reading the tensor then says what shape was expected).
+fn find_cell(file: &TensorFile<'_>, stored: &dyn Fn(&str) -> String, rnn_prefix: &str) -> Cell {
+    match rnn_prefix {
+        LSTM_PREFIX => return Cell::Lstm,
+        GRU_PREFIX => return Cell::Gru,
+        _ => {}
     }
-    if file.has(&stored("weight_ih_l0")) {
-        Ok("")
-    } else {
-        Err(file.error(
-            "missing tensor 'lstm.weight_ih_l0' (or 'rnn.weight_ih_l0', 'weight_ih_l0'): \
-             not an nn.LSTM state_dict",
-        ))
+    let shape = file.shape(&stored(&format!("{rnn_prefix}weight_hh_l0")));
+    let gates = match shape.as_deref() {
+        Some(&[rows, cols]) if cols > 0 && rows % cols == 0 => rows / cols,
+        _ => 0,
+    };
+    Cell::with_gates(gates).unwrap_or(Cell::Lstm)
+}
+
+/// `lstm.` (or `gru.`, `rnn.`) when the file holds `lstm.weight_ih_l0` (...) in any format,
+/// `""` when it holds a bare `weight_ih_l0` in the format `stored` spells; an error when it
+/// holds more than one model's layers.
+fn find_rnn_prefix(file: &TensorFile<'_>, stored: &dyn Fn(&str) -> String) -> Result<&'static str> {
+    let found: Vec<&'static str> = [LSTM_PREFIX, GRU_PREFIX, RNN_MODEL_PREFIX]
+        .into_iter()
+        .filter(|prefix| {
+            let first = format!("{prefix}weight_ih_l0");
+            let in_any_format =
+                |name: &str| name == first || name.starts_with(&format!("{first}."));
+            file.has(&stored(&first)) || file.names().into_iter().any(in_any_format)
+        })
+        .collect();
+    match found[..] {
+        [prefix] => Ok(prefix),
+        [] if file.has(&stored("weight_ih_l0")) => Ok(""),
+        [] => Err(file.error(
+            "missing tensor 'lstm.weight_ih_l0' (or 'gru.weight_ih_l0', 'rnn.weight_ih_l0', \
+             'weight_ih_l0'): not an nn.LSTM or nn.GRU state_dict",
+        )),
+        _ => Err(file.error(format!(
+            "holds the layers of more than one model ('{}weight_ih_l0' and '{}weight_ih_l0'): \
+             save one nn.LSTM or nn.GRU per file",
+            found[0], found[1]
+        ))),
     }
 }
 
@@ -291,7 +338,7 @@ fn find_head(
     file: &TensorFile<'_>,
     stored: &dyn Fn(&str) -> String,
     rnn_prefix: &str,
-    hidden_size: usize,
+    outputs: usize,
 ) -> Result<(Option<HeadNames>, usize)> {
     let names = if rnn_prefix == RNN_MODEL_PREFIX {
         let untied = file.has(&stored(DECODER_HEAD.weight));
@@ -308,11 +355,11 @@ fn find_head(
     };
     let weight = stored(names.weight);
     match file.shape(&weight) {
-        Some(shape) if shape.len() == 2 && shape[1] == hidden_size && shape[0] > 0 => {
+        Some(shape) if shape.len() == 2 && shape[1] == outputs && shape[0] > 0 => {
             Ok((Some(names), shape[0]))
         }
         Some(shape) => Err(file.error(format!(
-            "tensor '{weight}' has shape {shape:?}, expected [{}, {hidden_size}]{}",
+            "tensor '{weight}' has shape {shape:?}, expected [{}, {outputs}]{}",
             if names == TIED_DECODER_HEAD {
                 "vocabulary"
             } else {
@@ -345,7 +392,7 @@ mod tests {
 
     #[test]
     fn the_written_layout_lists_layers_ih_then_hh_then_the_head() {
-        let got = names(&StateDictLayout::lstm(true), 2);
+        let got = names(&StateDictLayout::written(Cell::Lstm, false, true), 2);
         let expected = [
             ("lstm.weight_ih_l0", "lstm.bias_ih_l0"),
             ("lstm.weight_hh_l0", "lstm.bias_hh_l0"),
@@ -355,7 +402,12 @@ mod tests {
         ]
         .map(|(w, b)| (w.to_string(), Some(b.to_string())));
         assert_eq!(got, expected);
-        assert_eq!(StateDictLayout::lstm(false).linear_maps(1).count(), 2);
+        assert_eq!(
+            StateDictLayout::written(Cell::Lstm, false, false)
+                .linear_maps(1)
+                .count(),
+            2
+        );
     }
 
     #[test]
@@ -363,7 +415,7 @@ mod tests {
         let layout = StateDictLayout {
             has_bias: false,
             rnn_prefix: "",
-            ..StateDictLayout::lstm(true)
+            ..StateDictLayout::written(Cell::Lstm, false, true)
         };
         let got = names(&layout, 1);
         assert_eq!(got[0], ("weight_ih_l0".to_string(), None));
@@ -376,7 +428,7 @@ mod tests {
 
     #[test]
     fn roles_follow_the_names() {
-        let roles: Vec<LinearRole> = StateDictLayout::lstm(true)
+        let roles: Vec<LinearRole> = StateDictLayout::written(Cell::Lstm, false, true)
             .linear_maps(1)
             .map(|n| n.role)
             .collect();

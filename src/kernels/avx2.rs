@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use super::OutputRows;
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, cell};
+use super::lanes::{F32Lanes, cell, gru_cell as gru};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
 
@@ -437,6 +437,31 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
         tail(hh, full),
         tail(ih, full),
         &mut c[full..],
+        &mut h[full..],
+    );
+}
+
+/// See [`super::gru_cell`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub fn gru_cell(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
+    let n = h.len();
+    assert!(h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
+    let full = n / 8 * 8;
+    for j in (0..full).step_by(8) {
+        // SAFETY: every slice has n >= j + 8 floats (checked above).
+        let load = |s: &[f32]| unsafe { _mm256_loadu_ps(s.as_ptr().add(j)) };
+        // SAFETY: as above.
+        unsafe {
+            let r_z = [0, 1].map(|k| _mm256_add_ps(load(hh[k]), load(ih[k])));
+            let h_new = gru(r_z, load(ih[2]), load(hh[2]), load(h_old));
+            _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+    scalar::gru_cell(
+        hh.map(|x| &x[full..]),
+        ih.map(|x| &x[full..]),
+        &h_old[full..],
         &mut h[full..],
     );
 }

@@ -363,7 +363,7 @@ pub fn lstm_units_u8i8(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::lstm_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
     let ActivationParams {
         scale: h_scale,
         zero_point: zp,
@@ -372,7 +372,7 @@ pub fn lstm_units_u8i8(
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
-        super::for_each_gate(hidden, &units, |r, offset| {
+        super::for_each_gate(4, hidden, &units, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 4 * n);
             gemm_u8i8(q, batch, zp, w.weight, r, out);
         });

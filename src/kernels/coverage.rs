@@ -15,6 +15,9 @@ pub(crate) enum Function {
     QuantizeU8,
     Dequantize,
     LstmCell,
+    GruCell,
+    /// The int8 GRU step.
+    GruStep,
     /// The int8 LSTM step (fused on AVX-512).
     LstmStep,
     /// The whole int8 layer with its state in registers (AVX-512 only, small layers).
@@ -23,13 +26,15 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in the order the report lists them.
-    pub(crate) const ALL: [Function; 8] = [
+    pub(crate) const ALL: [Function; 10] = [
         Function::GemmU8I8,
         Function::GemmF32,
         Function::MinMax,
         Function::QuantizeU8,
         Function::Dequantize,
         Function::LstmCell,
+        Function::GruCell,
+        Function::GruStep,
         Function::LstmStep,
         Function::RegisterLayer,
     ];

@@ -317,6 +317,22 @@ pub(super) unsafe fn tanh<V: F32Lanes>(x: V) -> V {
     }
 }
 
+/// The GRU cell for one vector of units from the sums `hh + ih` of their r and z rows, their
+/// n rows' two projections and their old state: returns `h'`, as ATen's `GRUCell` computes it.
+///
+/// # Safety
+/// See [`F32Lanes`].
+#[inline(always)]
+pub(super) unsafe fn gru_cell<V: F32Lanes>(r_z: [V; 2], ih_n: V, hh_n: V, h_old: V) -> V {
+    // SAFETY: the caller's CPU has V's instruction set (this function's contract).
+    unsafe {
+        let r = sigmoid(r_z[0]);
+        let z = sigmoid(r_z[1]);
+        let n = tanh(ih_n.add(hh_n.mul(r)));
+        h_old.sub(n).mul(z).add(n)
+    }
+}
+
 /// The LSTM cell for one vector of units from their gate pre-activations (i, f, g, o) and
 /// their old cell state: returns `(c', h')`, as ATen's `lstm_cell` computes them.
 ///

@@ -1,5 +1,5 @@
 //! The numeric kernels: u8 × i8 → i32 and f32 matrix products over packed weights, activation
-//! min/max and quantization, the LSTM cell and the fused int8 step (`lstm_step`), the
+//! min/max and quantization, the LSTM and GRU cells and the int8 step (`int8_step`), the
 //! threads that run the recurrence (`pool`, `recurrence`, crate-internal) and handing freed
 //! memory back to the system (`memory`, the one call into the C library). The safe wrappers
 //! here check shapes once and dispatch on a [`Kernel`] chosen at start-up; each instruction
@@ -17,10 +17,10 @@ mod avx512;
 pub(crate) mod coverage;
 mod dispatch;
 mod gemm;
+mod int8_step;
 #[cfg(target_arch = "x86_64")]
 mod lanes;
 mod linebuf;
-mod lstm_step;
 mod memory;
 mod pack;
 mod pool;
@@ -31,8 +31,11 @@ use std::ops::Range;
 
 pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
+pub use int8_step::{
+    QuantizedRecurrent, for_each_gate, gru_layer_u8i8, gru_units_u8i8, lstm_layer_u8i8,
+    lstm_units_u8i8,
+};
 pub(crate) use linebuf::LineBuf;
-pub use lstm_step::{QuantizedRecurrent, for_each_gate, lstm_layer_u8i8, lstm_units_u8i8};
 pub use memory::return_large_blocks_when_freed;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
@@ -221,6 +224,31 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
         _ => unsafe { avx2::lstm_cell(hh, ih, c, h) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::lstm_cell(hh, ih, c, h),
+    }
+}
+
+/// The GRU cell for `n` hidden units, as ATen's `GRUCell` computes it: with `hh` and `ih` the
+/// two projections' r, z and n rows, `r = σ(hh_r + ih_r)`, `z = σ(hh_z + ih_z)`,
+/// `n = tanh(ih_n + hh_n · r)` and `h' = (h − n) · z + n` (separate multiplies and adds, no
+/// FMA), from the old state `h_old` into `h`. σ and tanh as in [`lstm_cell`].
+///
+/// # Panics
+/// If any slice's length differs from `h.len()`.
+pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
+    let n = h.len();
+    assert!(
+        h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n),
+        "gru_cell: lengths"
+    );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GruCell);
+    match kernel {
+        Kernel::Scalar => scalar::gru_cell(hh, ih, h_old, h),
+        // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
+        #[cfg(target_arch = "x86_64")]
+        _ => unsafe { avx2::gru_cell(hh, ih, h_old, h) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::gru_cell(hh, ih, h_old, h),
     }
 }
 

@@ -1,8 +1,10 @@
-//! One LSTM layer shared across threads, or run on one: the hidden units are split into
-//! blocks; a block's first task projects the whole input sequence onto its four gate rows, and
-//! each later task is one time step for it: it projects the previous `h` onto those rows, adds
-//! the input projection, and updates the block's `c` and `h`. Each unit's arithmetic is the
-//! same whoever runs it, so results do not depend on the thread count.
+//! One recurrent layer (LSTM or GRU, either direction) shared across threads, or run on one:
+//! the hidden units are split into blocks; a block's first task projects the whole input
+//! sequence onto its gate rows, and each later task is one time step for it: it projects the
+//! previous `h` onto those rows, adds the input projection, and updates the block's state.
+//! Each unit's arithmetic is the same whoever runs it, so results do not depend on the thread
+//! count. A reverse layer reads the time steps last to first and writes each step's `h` at
+//! its own time, as PyTorch's bidirectional layers do.
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -39,11 +41,22 @@ pub struct LayerShape {
     pub batch: usize,
     /// Hidden units.
     pub hidden: usize,
+    /// Gates stacked in each weight's rows: 4 for an LSTM, 3 for a GRU.
+    pub gates: usize,
+    /// Whether the layer reads the sequence from its last step to its first.
+    pub reverse: bool,
+}
+
+impl LayerShape {
+    /// The time step the layer processes `s`-th (`s < steps`).
+    pub fn time(&self, s: usize) -> usize {
+        if self.reverse { self.steps - 1 - s } else { s }
+    }
 }
 
 /// The state of one layer's recurrence: `h0` the initial hidden state and `c` the cell state
-/// (initial in, final out), both `batch × hidden`, and `out`, which receives `h` of every
-/// step (`steps × batch × hidden`).
+/// (initial in, final out; a GRU leaves it alone), both `batch × hidden`, and `out`, which
+/// receives `h` of every step at its time (`steps × batch × hidden`).
 #[derive(Debug)]
 pub struct LayerBuffers<'a> {
     /// The layer's sizes.
@@ -58,7 +71,7 @@ pub struct LayerBuffers<'a> {
 
 impl LayerBuffers<'_> {
     /// Checks the lengths against the shape, and those of the input projection `ih`
-    /// (`steps × batch × 4 hidden`).
+    /// (`steps × batch × gates · hidden`).
     ///
     /// # Panics
     /// On any other length (a programming error), naming `caller`.
@@ -67,9 +80,11 @@ impl LayerBuffers<'_> {
             steps,
             batch,
             hidden,
+            gates,
+            ..
         } = self.shape;
         let h_len = batch * hidden;
-        assert_eq!(ih.len(), steps * 4 * h_len, "{caller}: ih");
+        assert_eq!(ih.len(), steps * gates * h_len, "{caller}: ih");
         assert!(
             self.h0.len() == h_len && self.c.len() == h_len,
             "{caller}: state"
@@ -164,9 +179,9 @@ impl<'a> UnitState<'a> {
 }
 
 /// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state)` for every
-/// time step in turn, with `h_prev` the previous hidden state (`h0` first), `ih_t` the step's
-/// part of the input projection `ih` and `state` every unit of `c` and of the step's row of
-/// `out`.
+/// time step in the layer's order, with `h_prev` the previous hidden state (`h0` first),
+/// `ih_t` the step's part of the input projection `ih` and `state` every unit of `c` and of
+/// the step's row of `out`.
 ///
 /// # Panics
 /// If the lengths do not match the shape.
@@ -178,15 +193,21 @@ pub(crate) fn for_each_step(
     layer.check("for_each_step", ih);
     let LayerBuffers { shape, h0, c, out } = layer;
     let h_len = shape.batch * shape.hidden;
-    for t in 0..shape.steps {
-        let (done, rest) = out.split_at_mut(t * h_len);
-        let h_prev = if t == 0 { h0 } else { &done[(t - 1) * h_len..] };
-        let ih_t = &ih[t * 4 * h_len..][..4 * h_len];
-        step(
-            h_prev,
-            ih_t,
-            &mut UnitState::whole(c, &mut rest[..h_len], shape.hidden),
-        );
+    let ih_len = shape.gates * h_len;
+    for s in 0..shape.steps {
+        let t = shape.time(s);
+        let ih_t = &ih[t * ih_len..][..ih_len];
+        // Row t of `out`, and the row written one step before (t − 1, or t + 1 in reverse).
+        let (h_prev, h): (&[f32], &mut [f32]) = if s == 0 {
+            (h0, &mut out[t * h_len..][..h_len])
+        } else if shape.reverse {
+            let (before, after) = out.split_at_mut((t + 1) * h_len);
+            (&after[..h_len], &mut before[t * h_len..])
+        } else {
+            let (before, after) = out.split_at_mut(t * h_len);
+            (&before[(t - 1) * h_len..], &mut after[..h_len])
+        };
+        step(h_prev, ih_t, &mut UnitState::whole(c, h, shape.hidden));
     }
 }
 
@@ -224,16 +245,16 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 ///
 /// The hidden units are split into blocks, and the work into (phase, block) tasks. Phase 0
 /// is the input projection: `project(units, ih_block, scratch)` must fill `ih_block`
-/// (`steps × batch × 4 × units.len()`, `[row][gate][unit]`) with the projection of every
-/// input row onto the units' gate rows. Phase `t + 1` is time step `t`: `step(h, ih_t, state,
-/// scratch)` must project the full previous hidden state `h` (`batch × hidden`) onto the
-/// units' gate rows, add their input projection `ih_t` (`batch × 4 × units.len()`) and update
-/// `state` (their `c`, and their `h` of this step); `scratch.h_is_new` tells it whether `h`
-/// changed since this scratch's last call (so work on the whole `h`, such as quantizing it,
-/// can be reused).
+/// (`steps × batch × gates × units.len()`, `[row][gate][unit]`) with the projection of every
+/// input row onto the units' gate rows. Phase `s + 1` is the layer's `s`-th step (time
+/// `shape.time(s)`): `step(h, ih_t, state, scratch)` must project the full previous hidden
+/// state `h` (`batch × hidden`) onto the units' gate rows, add their input projection `ih_t`
+/// (`batch × gates × units.len()`) and update `state` (their `c`, and their `h` of this
+/// step); `scratch.h_is_new` tells it whether `h` changed since this scratch's last call (so
+/// work on the whole `h`, such as quantizing it, can be reused).
 ///
-/// `ih` is where the projection goes (`steps × batch × 4 hidden`, block after block), and
-/// `layer` the state (see [`LayerBuffers`]).
+/// `ih` is where the projection goes (`steps × batch × gates · hidden`, block after block),
+/// and `layer` the state (see [`LayerBuffers`]).
 ///
 /// In every phase each thread takes its own blocks first (so their weights and their part of
 /// the projection stay in its caches) and then any block not yet taken, so a descheduled
@@ -259,6 +280,8 @@ pub(crate) fn run_layer<P, S>(
         steps,
         batch,
         hidden,
+        gates,
+        ..
     } = shape;
     let h_len = batch * hidden;
     let rows = steps * batch;
@@ -270,8 +293,8 @@ pub(crate) fn run_layer<P, S>(
     // Size every thread's buffers here, so a worker joining a later forward pass for the
     // first time allocates nothing.
     for s in &mut scratch[..threads] {
-        s.gates.reserve_total(4 * batch * per);
-        s.accumulators.reserve_total(4 * rows * per);
+        s.gates.reserve_total(gates * batch * per);
+        s.accumulators.reserve_total(gates * rows * per);
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
     }
@@ -306,7 +329,7 @@ pub(crate) fn run_layer<P, S>(
                 }
                 let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
                 let n = units.len();
-                let ih_block = 4 * rows * units.start..4 * rows * units.end;
+                let ih_block = gates * rows * units.start..gates * rows * units.end;
                 if phase == 0 {
                     // SAFETY: this task alone writes the block's part of `ih`, which nobody
                     // reads before every task of phase 0 is done.
@@ -314,18 +337,21 @@ pub(crate) fn run_layer<P, S>(
                     done.0.fetch_add(1, Ordering::Release);
                     continue;
                 }
-                let t = phase - 1;
-                s.h_is_new = t != last_step;
-                last_step = t;
-                // SAFETY (both): every task of phase t is done (Acquire above), so `ih` is
-                // complete, and so is row t − 1 of `out`; nobody writes either any more.
-                let h_prev: &[f32] = if t == 0 {
+                let step_index = phase - 1;
+                s.h_is_new = step_index != last_step;
+                last_step = step_index;
+                let t = shape.time(step_index);
+                // SAFETY (both): every task of the previous phase is done (Acquire above), so
+                // `ih` is complete, and so is the row of `out` the previous step wrote;
+                // nobody writes either any more.
+                let h_prev: &[f32] = if step_index == 0 {
                     h0
                 } else {
-                    unsafe { out.get((t - 1) * h_len..t * h_len) }
+                    let prev = shape.time(step_index - 1);
+                    unsafe { out.get(prev * h_len..(prev + 1) * h_len) }
                 };
-                let at = ih_block.start + t * batch * 4 * n;
-                let ih_t = unsafe { ih.get(at..at + batch * 4 * n) };
+                let at = ih_block.start + t * batch * gates * n;
+                let ih_t = unsafe { ih.get(at..at + batch * gates * n) };
                 let mut state = UnitState {
                     c: c.as_ptr(),
                     // SAFETY: row t of `out` lies within it (checked by LayerBuffers::check).
@@ -336,7 +362,7 @@ pub(crate) fn run_layer<P, S>(
                     _borrow: PhantomData,
                 };
                 // This task alone owns `units` of every batch row of `c` and of row t of
-                // `out`, which is read only once every task of step t is done.
+                // `out`, which is read only once every task of this step is done.
                 step(h_prev, ih_t, &mut state, s);
                 done.0.fetch_add(1, Ordering::Release);
             }

@@ -199,6 +199,16 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     }
 }
 
+/// See [`super::gru_cell`].
+pub fn gru_cell(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
+    for j in 0..h.len() {
+        let r = sigmoid(hh[0][j] + ih[0][j]);
+        let z = sigmoid(hh[1][j] + ih[1][j]);
+        let n = tanh(ih[2][j] + hh[2][j] * r);
+        h[j] = (h_old[j] - n) * z + n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

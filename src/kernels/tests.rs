@@ -248,6 +248,39 @@ fn lstm_cell_equals_scalar_bit_for_bit() {
 }
 
 #[test]
+fn gru_cell_equals_scalar_bit_for_bit() {
+    let mut rng = Rng(19);
+    for n in [1, 7, 8, 9, 16, 23, 64] {
+        for scale in [1e-6, 0.1, 2.0, 30.0, 200.0] {
+            let gates: Vec<Vec<f32>> = (0..7)
+                .map(|_| (0..n).map(|_| rng.f32(scale)).collect())
+                .collect();
+            let hh = [&gates[0][..], &gates[1], &gates[2]];
+            let ih = [&gates[3][..], &gates[4], &gates[5]];
+            let h_old = &gates[6];
+            let mut expected = vec![0f32; n];
+            gru_cell(Kernel::Scalar, hh, ih, h_old, &mut expected);
+            // ATen's formula, written out: the scalar twin is it.
+            for j in 0..n {
+                let r = scalar::sigmoid(hh[0][j] + ih[0][j]);
+                let z = scalar::sigmoid(hh[1][j] + ih[1][j]);
+                let new = scalar::tanh(ih[2][j] + hh[2][j] * r);
+                assert_eq!(
+                    expected[j].to_bits(),
+                    ((h_old[j] - new) * z + new).to_bits()
+                );
+            }
+            for kernel in simd_kernels() {
+                let mut h = vec![0f32; n];
+                gru_cell(kernel, hh, ih, h_old, &mut h);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&h), bits(&expected), "{kernel} n {n}");
+            }
+        }
+    }
+}
+
+#[test]
 fn dequantization_equals_scalar_bit_for_bit() {
     let mut rng = Rng(29);
     for case in 0..60 {
@@ -270,7 +303,7 @@ fn dequantization_equals_scalar_bit_for_bit() {
     }
 }
 
-/// A random int8 recurrent map `W_hh` (`4H × H`) with per-tensor or per-row scales.
+/// A random int8 recurrent map `W_hh` (`gates · H × H`) with per-tensor or per-row scales.
 struct RandomRecurrent {
     weight: PackedI8,
     scales: Vec<f32>,
@@ -278,8 +311,8 @@ struct RandomRecurrent {
 }
 
 impl RandomRecurrent {
-    fn new(rng: &mut Rng, hidden: usize, per_channel: bool) -> Self {
-        let rows = 4 * hidden;
+    fn new(rng: &mut Rng, gates: usize, hidden: usize, per_channel: bool) -> Self {
+        let rows = gates * hidden;
         let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
         RandomRecurrent {
             weight: PackedI8::pack(&w, rows, hidden),
@@ -302,12 +335,19 @@ impl RandomRecurrent {
 #[test]
 fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
     let mut rng = Rng(23);
-    for case in 0..80 {
+    for case in 0..120 {
+        // LSTM steps (fused on AVX-512) and GRU steps.
+        let gates = if case % 3 == 2 { 3 } else { 4 };
+        let step = if gates == 4 {
+            lstm_units_u8i8
+        } else {
+            gru_units_u8i8
+        };
         let hidden = 1 + rng.below(70);
         let batch = 1 + rng.below(3);
-        let rows = 4 * hidden;
+        let rows = gates * hidden;
         let per_channel = case % 2 == 1;
-        let layer = RandomRecurrent::new(&mut rng, hidden, per_channel);
+        let layer = RandomRecurrent::new(&mut rng, gates, hidden, per_channel);
         let recurrent = layer.view();
         let scale = [0.01, 1.0, 20.0][case % 3];
         let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
@@ -324,12 +364,12 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
             for start in (0..hidden).step_by(per) {
                 let units = start..(start + per).min(hidden);
                 // The block's part of the input projection, [batch][gate][unit].
-                let ih_block: Vec<f32> = (0..batch * 4)
+                let ih_block: Vec<f32> = (0..batch * gates)
                     .flat_map(|row| &ih[row * hidden + units.start..row * hidden + units.end])
                     .copied()
                     .collect();
                 let mut block = whole.block(units);
-                lstm_units_u8i8(
+                step(
                     kernel,
                     recurrent,
                     &h_prev,
@@ -342,6 +382,13 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
             (bits(&c), bits(&h))
         };
         let expected = run(Kernel::Scalar, hidden);
+        if gates == 3 {
+            // A GRU leaves `c` alone and its `h` is the cell's on the dequantized products.
+            assert_eq!(
+                expected.0,
+                c0.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
         let per = 1 + rng.below(hidden);
         assert_eq!(
             run(Kernel::Scalar, per),
@@ -389,19 +436,28 @@ fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
 #[test]
 fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
     let mut rng = Rng(41);
-    for case in 0..60 {
-        // Mostly small layers, which AVX-512 runs with its state in registers.
+    for case in 0..90 {
+        // Mostly small layers, which AVX-512 runs with its state in registers; LSTM and GRU,
+        // forward and reverse.
+        let gates = if case % 3 == 1 { 3 } else { 4 };
+        let layer_kernel = if gates == 4 {
+            lstm_layer_u8i8
+        } else {
+            gru_layer_u8i8
+        };
         let hidden = 1 + rng.below(if case % 4 == 0 { 40 } else { 12 });
         let batch = 1 + usize::from(case % 5 == 4);
         let steps = 1 + rng.below(6);
-        let rows = 4 * hidden;
-        let layer = RandomRecurrent::new(&mut rng, hidden, case % 2 == 1);
+        let rows = gates * hidden;
+        let layer = RandomRecurrent::new(&mut rng, gates, hidden, case % 2 == 1);
         let recurrent = layer.view();
         let scale = [0.01, 1.0, 20.0][case % 3];
         let shape = LayerShape {
             steps,
             batch,
             hidden,
+            gates,
+            reverse: case % 7 >= 4,
         };
         let ih: Vec<f32> = (0..steps * batch * rows).map(|_| rng.f32(scale)).collect();
         let h0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
@@ -415,7 +471,7 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
                 c: &mut c,
                 out: &mut out,
             };
-            lstm_layer_u8i8(kernel, recurrent, &ih, layer, &mut scratch);
+            layer_kernel(kernel, recurrent, &ih, layer, &mut scratch);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&c), bits(&out))
         };
@@ -443,6 +499,7 @@ fn every_available_kernel_ran_every_kernel_function() {
     f32_products_equal_scalar_bit_for_bit();
     quantization_and_range_equal_scalar();
     lstm_cell_equals_scalar_bit_for_bit();
+    gru_cell_equals_scalar_bit_for_bit();
     dequantization_equals_scalar_bit_for_bit();
     fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units();
     int8_layer_equals_scalar_bit_for_bit_on_every_kernel();

@@ -22,6 +22,8 @@ pub struct ModelFile {
     pub embedding: Option<Arc<Embedding>>,
     /// The vocabulary from the `dynq.vocab` metadata, when the file has one.
     pub vocab: Option<Arc<Vocab>>,
+    /// The tensor whose shape gives the recurrent cell (`lstm.weight_hh_l0`, ...), for errors.
+    pub cell_tensor: String,
 }
 
 /// A language model whose decoder predicts the next token of its vocabulary.
@@ -105,6 +107,7 @@ impl ModelFile {
             lstm,
             embedding,
             vocab,
+            cell_tensor: layout.first_recurrent_weight(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! accept the same values and say so in the same words.
 
 use crate::error::{DynqError, Result};
+use crate::io::Cell;
 
 /// Largest accepted input or hidden size.
 pub const MAX_FEATURES: usize = 16_384;
@@ -66,8 +67,9 @@ impl Limit {
     }
 }
 
-/// The shape of a model: `nn.LSTM(input_size, hidden_size, num_layers)` plus an optional
-/// `nn.Linear(hidden_size, head)` applied to every output (`head == 0`: none).
+/// The shape of a model: `nn.LSTM(input_size, hidden_size, num_layers, bidirectional=...)`
+/// (or `nn.GRU`) plus an optional `nn.Linear(directions × hidden_size, head)` applied to
+/// every output (`head == 0`: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ModelDims {
     /// Features of each input time step.
@@ -78,30 +80,65 @@ pub struct ModelDims {
     pub num_layers: usize,
     /// Output features of the Linear head, 0 for no head.
     pub head: usize,
+    /// The recurrent cell.
+    #[serde(default)]
+    pub cell: Cell,
+    /// Whether every layer also reads the sequence backwards (`bidirectional=True`).
+    #[serde(default)]
+    pub bidirectional: bool,
 }
 
 impl ModelDims {
-    /// A single-layer LSTM without head where input and hidden size are both `dim`.
+    /// A single-layer unidirectional LSTM without head where input and hidden size are both
+    /// `dim`.
     pub fn square(dim: usize) -> Self {
         ModelDims {
             input_size: dim,
             hidden_size: dim,
             num_layers: 1,
             head: 0,
+            cell: Cell::Lstm,
+            bidirectional: false,
         }
+    }
+
+    /// 2 for a bidirectional model, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Features of every output step (and of every layer's input above the first):
+    /// `directions × hidden_size`.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hidden_size
+    }
+
+    /// Features of layer `layer`'s input.
+    pub fn layer_input_size(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.input_size
+        } else {
+            self.output_size()
+        }
+    }
+
+    /// Rows of `h_n` (and `c_n`): `num_layers × directions`.
+    pub fn state_rows(&self) -> usize {
+        self.num_layers * self.directions()
     }
 
     /// Number of learnable parameters (weights and biases).
     pub fn parameter_count(&self) -> usize {
-        let h = self.hidden_size;
-        let first = 4 * h * (self.input_size + h) + 8 * h;
-        let rest = (self.num_layers.saturating_sub(1)) * (4 * h * 2 * h + 8 * h);
+        let (h, rows) = (self.hidden_size, self.cell.gates() * self.hidden_size);
+        let layers: usize = (0..self.num_layers)
+            .map(|k| rows * (self.layer_input_size(k) + h) + 2 * rows)
+            .sum();
         let head = if self.head > 0 {
-            self.head * h + self.head
+            self.head * self.output_size() + self.head
         } else {
             0
         };
-        first + rest + head
+        layers * self.directions() + head
     }
 
     /// Checks that every size is non-zero and not absurdly large.
@@ -135,11 +172,26 @@ mod tests {
             input_size: 5,
             hidden_size: 7,
             num_layers: 2,
-            head: 0,
+            ..ModelDims::square(1)
         };
         assert_eq!(d.parameter_count(), 840);
         let d = ModelDims { head: 3, ..d };
         assert_eq!(d.parameter_count(), 840 + 24);
+        // nn.GRU(5, 7, 2): layer0 21*5+21*7+42 = 294, layer1 21*14+42 = 336.
+        let gru = ModelDims {
+            cell: Cell::Gru,
+            head: 0,
+            ..d
+        };
+        assert_eq!(gru.parameter_count(), 630);
+        // Bidirectional: layer0 twice (294 each), layer1 reads 14 features: 21*14+21*7+42 =
+        // 483 each; the head reads 14 features.
+        let bi = ModelDims {
+            bidirectional: true,
+            head: 3,
+            ..gru
+        };
+        assert_eq!(bi.parameter_count(), 2 * (294 + 483) + 3 * 14 + 3);
     }
 
     #[test]

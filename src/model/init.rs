@@ -26,34 +26,37 @@ fn uniform_vec(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
 }
 
 /// A model with PyTorch's initialisation: every weight and bias uniform in ±1/√hidden_size
-/// (for the head this is also `nn.Linear`'s ±1/√in_features), drawn from a seeded RNG.
+/// (the head's too), drawn from a seeded RNG layer by layer, direction by direction.
 pub fn random_model(dims: ModelDims, seed: u64) -> Result<Recurrent<Linear>> {
     dims.validate()?;
     let h = dims.hidden_size;
+    let rows = dims.cell.gates() * h;
     let bound = 1.0 / (h as f32).sqrt();
     let mut rng = rng(seed, WEIGHT_STREAM);
-    let mut layers = Vec::with_capacity(dims.num_layers);
-    for k in 0..dims.num_layers {
-        let input = if k == 0 { dims.input_size } else { h };
-        let w_ih = uniform_vec(&mut rng, 4 * h * input, bound);
-        let w_hh = uniform_vec(&mut rng, 4 * h * h, bound);
-        let b_ih = uniform_vec(&mut rng, 4 * h, bound);
-        let b_hh = uniform_vec(&mut rng, 4 * h, bound);
+    let mut layers = Vec::with_capacity(dims.num_layers * dims.directions());
+    for k in 0..dims.num_layers * dims.directions() {
+        let input = dims.layer_input_size(k / dims.directions());
+        let w_ih = uniform_vec(&mut rng, rows * input, bound);
+        let w_hh = uniform_vec(&mut rng, rows * h, bound);
+        let b_ih = uniform_vec(&mut rng, rows, bound);
+        let b_hh = uniform_vec(&mut rng, rows, bound);
         layers.push(RecurrentLayer {
-            ih: Linear::new(w_ih, b_ih, input, 4 * h),
-            hh: Linear::new(w_hh, b_hh, h, 4 * h),
+            ih: Linear::new(w_ih, b_ih, input, rows),
+            hh: Linear::new(w_hh, b_hh, h, rows),
         });
     }
     let head = (dims.head > 0).then(|| {
-        let w = uniform_vec(&mut rng, dims.head * h, bound);
+        let features = dims.output_size();
+        let w = uniform_vec(&mut rng, dims.head * features, bound);
         let b = uniform_vec(&mut rng, dims.head, bound);
-        Linear::new(w, b, h, dims.head)
+        Linear::new(w, b, features, dims.head)
     });
     Ok(Recurrent::from_parts(layers, head, dims))
 }
 
 /// Standard-normal input `[seq_len, batch, input_size]` and initial state `(h0, c0)`, each
-/// `[num_layers, batch, hidden_size]`, as the recipe draws them with `torch.randn`.
+/// `[num_layers × directions, batch, hidden_size]` (a GRU's `c0` empty), as the recipe draws
+/// them with `torch.randn`.
 pub fn random_inputs(
     dims: ModelDims,
     seq_len: usize,
@@ -64,8 +67,9 @@ pub fn random_inputs(
     let mut normal =
         |shape: [usize; 3]| Array3::from_shape_simple_fn(shape, || StandardNormal.sample(&mut rng));
     let input = normal([seq_len, batch, dims.input_size]);
-    let h = normal([dims.num_layers, batch, dims.hidden_size]);
-    let c = normal([dims.num_layers, batch, dims.hidden_size]);
+    let [h_shape, c_shape] = RecurrentState::shapes(dims, batch);
+    let h = normal(h_shape);
+    let c = normal(c_shape);
     (input, RecurrentState { h, c })
 }
 

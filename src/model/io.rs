@@ -1,5 +1,5 @@
 //! The FP32 model in safetensors with PyTorch's state_dict names (see [`crate::io`] for the
-//! names), and the walk over an LSTM's linear maps that every format's reader and writer shares.
+//! names), and the walk over a recurrent model's linear maps that every format's reader and writer shares.
 
 use std::path::Path;
 
@@ -89,6 +89,8 @@ pub(crate) fn read_lstm<'a, L: LinearOp>(
         hidden_size: sizes.hidden_size,
         num_layers: sizes.num_layers,
         head: sizes.head,
+        cell: sizes.cell,
+        bidirectional: sizes.bidirectional,
     };
     dims.validate().map_err(|e| file.error(e.to_string()))?;
     let (mut input, mut hidden, mut head) = (Vec::new(), Vec::new(), None);
@@ -120,10 +122,10 @@ fn weight_shape(layout: &StateDictLayout, dims: ModelDims, role: LinearRole) -> 
     let rows = layout.cell().gates() * dims.hidden_size;
     match role {
         LinearRole::Layer(map) => match map.projection {
-            Projection::Input if map.layer == 0 => [rows, dims.input_size],
-            Projection::Input | Projection::Hidden => [rows, dims.hidden_size],
+            Projection::Input => [rows, dims.layer_input_size(map.layer)],
+            Projection::Hidden => [rows, dims.hidden_size],
         },
-        LinearRole::Head => [dims.head, dims.hidden_size],
+        LinearRole::Head => [dims.head, dims.output_size()],
     }
 }
 
@@ -132,30 +134,34 @@ pub(crate) fn named_linear_maps<'m, L: LinearOp>(
     layout: &StateDictLayout,
     model: &'m Recurrent<L>,
 ) -> impl Iterator<Item = (LinearName, &'m L)> {
-    layout.linear_maps(model.layers().len()).filter_map(|name| {
-        let linear = match name.role {
-            LinearRole::Layer(map) => {
-                let layer = &model.layers()[map.layer];
-                match map.projection {
-                    Projection::Input => &layer.ih,
-                    Projection::Hidden => &layer.hh,
+    layout
+        .linear_maps(model.dims().num_layers)
+        .filter_map(|name| {
+            let linear = match name.role {
+                LinearRole::Layer(map) => {
+                    let directions = model.dims().directions();
+                    let layer = &model.layers()[map.layer * directions + map.direction.index()];
+                    match map.projection {
+                        Projection::Input => &layer.ih,
+                        Projection::Hidden => &layer.hh,
+                    }
                 }
-            }
-            LinearRole::Head => model.head()?,
-        };
-        Some((name, linear))
-    })
+                LinearRole::Head => model.head()?,
+            };
+            Some((name, linear))
+        })
 }
 
 /// The tensors of every linear map of `model` under the names dynq writes
-/// ([`StateDictLayout::lstm`]): each map's `weight_tensors(weight_name, map)`, then its f32
+/// ([`StateDictLayout::written`]): each map's `weight_tensors(weight_name, map)`, then its f32
 /// `bias`.
 pub(crate) fn lstm_tensors<L: LinearOp>(
     model: &Recurrent<L>,
     weight_tensors: impl Fn(&str, &L) -> Vec<(String, OwnedTensor)>,
     bias: impl Fn(&L) -> &[f32],
 ) -> Vec<(String, OwnedTensor)> {
-    let layout = StateDictLayout::lstm(model.head().is_some());
+    let dims = model.dims();
+    let layout = StateDictLayout::written(dims.cell, dims.bidirectional, model.head().is_some());
     let mut tensors = Vec::new();
     for (name, linear) in named_linear_maps(&layout, model) {
         tensors.extend(weight_tensors(&name.weight, linear));

@@ -1,7 +1,8 @@
-//! The linear map `y = x Wᵀ + b` and the trait the LSTM is generic over.
+//! The linear map `y = x Wᵀ + b` and the trait the recurrent model is generic over.
 
 use std::ops::Range;
 
+use crate::io::Cell;
 use crate::kernels::{
     self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedF32, Pool,
     StepScratch, UnitState,
@@ -60,13 +61,15 @@ pub trait LinearOp: Clone + Send + Sync {
     /// does; the f32 map has nothing to do.
     fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch);
 
-    /// An LSTM layer's input projection for some hidden units: with this map being `W_ih`
-    /// (`4H × in`), fills `out` (`rows × 4 × units.len()`) with `out[i][gate][u] = (x W_ihᵀ +
-    /// b_ih)[i][gate·H + units.start + u]` for every row `i` of `x` (`rows × in`, made ready
-    /// by [`LinearOp::prepare_sequence`] into `prepared`): the same values, bit for bit, as
-    /// [`LinearOp::forward`] gives in those columns.
+    /// A recurrent layer's input projection for some hidden units: with this map being `W_ih`
+    /// (`G·H × in` for a `cell` of G gates), fills `out` (`rows × G × units.len()`) with
+    /// `out[i][gate][u] = (x W_ihᵀ + b_ih)[i][gate·H + units.start + u]` for every row `i` of
+    /// `x` (`rows × in`, made ready by [`LinearOp::prepare_sequence`] into `prepared`): the
+    /// same values, bit for bit, as [`LinearOp::forward`] gives in those columns.
+    #[allow(clippy::too_many_arguments)]
     fn project_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         x: &[f32],
         prepared: &LinearScratch,
@@ -75,14 +78,15 @@ pub trait LinearOp: Clone + Send + Sync {
         scratch: &mut StepScratch,
     );
 
-    /// One LSTM time step for the hidden units of `state`: with this map being `W_hh` and `h`
-    /// the previous hidden state (`batch × H`), adds `W_hh h + b_hh` for the units' gate rows
-    /// to their input projection `ih` (`batch × 4 × units`, `[batch][gate][unit]`), runs the
-    /// cell and updates `state`.
+    /// One time step of a `cell` layer for the hidden units of `state`: with this map being
+    /// `W_hh` and `h` the previous hidden state (`batch × H`), computes `W_hh h + b_hh` for the
+    /// units' gate rows, runs the cell with their input projection `ih` (`batch × G × units`,
+    /// `[batch][gate][unit]`) and updates `state`.
     /// `scratch.h_is_new` says whether `h` changed since this scratch's last call (so work on
     /// the whole `h`, such as quantizing it, can be reused).
     fn step_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         h: &[f32],
         ih: &[f32],
@@ -92,10 +96,11 @@ pub trait LinearOp: Clone + Send + Sync {
 
     /// One layer's whole recurrence on the calling thread, for models too small to share a
     /// step between threads: [`LinearOp::step_units`] over every unit, step by step. With
-    /// this map being `W_hh`, `ih` the input projection (`steps × batch × 4H`) and `layer`
+    /// this map being `W_hh`, `ih` the input projection (`steps × batch × G·H`) and `layer`
     /// the state, the results are those of the threaded recurrence, bit for bit.
     fn run_recurrence(
         &self,
+        cell: Cell,
         kernel: Kernel,
         ih: &[f32],
         layer: LayerBuffers<'_>,
@@ -103,7 +108,7 @@ pub trait LinearOp: Clone + Send + Sync {
     ) {
         kernels::for_each_step(ih, layer, |h_prev, ih_t, state| {
             scratch.h_is_new = true;
-            self.step_units(kernel, h_prev, ih_t, state, scratch);
+            self.step_units(cell, kernel, h_prev, ih_t, state, scratch);
         });
     }
 }
@@ -197,6 +202,7 @@ impl LinearOp for Linear {
 
     fn project_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         x: &[f32],
         _prepared: &LinearScratch,
@@ -205,13 +211,14 @@ impl LinearOp for Linear {
         _scratch: &mut StepScratch,
     ) {
         let rows = x.len() / self.in_features();
-        let n = units.len();
-        kernels::for_each_gate(self.out_features() / 4, &units, |r, offset| {
+        let (n, gates) = (units.len(), cell.gates());
+        let hidden = self.out_features() / gates;
+        kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let part = &mut out[offset..];
-            let part_rows = OutputRows::new(part, 4 * n);
+            let part_rows = OutputRows::new(part, gates * n);
             kernels::gemm_f32(kernel, x, rows, &self.packed, r.clone(), part_rows);
             for row in 0..rows {
-                let row = &mut part[row * 4 * n..][..r.len()];
+                let row = &mut part[row * gates * n..][..r.len()];
                 for (v, bias) in row.iter_mut().zip(&self.bias[r.clone()]) {
                     *v += bias;
                 }
@@ -222,6 +229,7 @@ impl LinearOp for Linear {
     /// The projection with the vectorised f32 GEMV into `scratch.gates`, then the cell.
     fn step_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         h: &[f32],
         ih: &[f32],
@@ -229,30 +237,45 @@ impl LinearOp for Linear {
         scratch: &mut StepScratch,
     ) {
         let (units, batch) = (state.units(), state.batch());
-        let (n, hidden) = (units.len(), self.in_features());
-        scratch.gates.resize(4 * batch * n, 0.0);
-        kernels::for_each_gate(hidden, &units, |rows, offset| {
+        let (n, hidden, g) = (units.len(), self.in_features(), cell.gates());
+        scratch.gates.resize(g * batch * n, 0.0);
+        kernels::for_each_gate(g, hidden, &units, |rows, offset| {
             let out = &mut scratch.gates[offset..];
-            let out_rows = OutputRows::new(out, 4 * n);
+            let out_rows = OutputRows::new(out, g * n);
             kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out_rows);
             for b in 0..batch {
-                let row = &mut out[b * 4 * n..][..rows.len()];
+                let row = &mut out[b * g * n..][..rows.len()];
                 for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {
                     *v += bias;
                 }
             }
         });
         for b in 0..batch {
-            let gates = &scratch.gates[b * 4 * n..][..4 * n];
-            let ih = &ih[b * 4 * n..][..4 * n];
-            let (c, h) = state.row(b);
-            kernels::lstm_cell(
-                kernel,
-                [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
-                c,
-                h,
-            );
+            let gates = &scratch.gates[b * g * n..][..g * n];
+            let ih = &ih[b * g * n..][..g * n];
+            match cell {
+                Cell::Lstm => {
+                    let (c, h) = state.row(b);
+                    kernels::lstm_cell(
+                        kernel,
+                        [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
+                        [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
+                        c,
+                        h,
+                    );
+                }
+                Cell::Gru => {
+                    let h_old = &h[b * hidden + units.start..][..n];
+                    let (_, h) = state.row(b);
+                    kernels::gru_cell(
+                        kernel,
+                        [0, 1, 2].map(|k| &gates[k * n..][..n]),
+                        [0, 1, 2].map(|k| &ih[k * n..][..n]),
+                        h_old,
+                        h,
+                    );
+                }
+            }
         }
     }
 }

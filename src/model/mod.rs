@@ -8,6 +8,7 @@ mod io;
 mod linear;
 mod recurrent;
 
+pub use crate::io::Cell;
 pub use dims::{
     FEATURE_LIMIT, HEAD_LIMIT, LAYER_LIMIT, Limit, MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS,
     ModelDims,

@@ -1,27 +1,34 @@
-//! The multi-layer LSTM, generic over its linear maps, with PyTorch's CPU evaluation order:
-//! per layer one input projection over the whole sequence, then one recurrent projection per
-//! time step.
+//! The multi-layer recurrent model (`nn.LSTM` or `nn.GRU`, one direction or two), generic
+//! over its linear maps, with PyTorch's CPU evaluation order: per layer and direction one
+//! input projection over the whole sequence, then one recurrent projection per time step
+//! (the reverse direction from the last step to the first); layer k + 1 reads layer k's
+//! outputs, both directions' side by side.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{Array3, ArrayView3};
 
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch};
 use crate::error::Result;
+use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
     self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
 };
 
-/// One LSTM layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in order i, f, g, o.
+/// One direction of one layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in PyTorch's
+/// order (LSTM: i, f, g, o; GRU: r, z, n).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentLayer<L> {
-    /// Input projection, `4H × I` (or `4H × H` above the first layer).
+    /// Input projection, `gates · H × I` (or `× directions · H` above the first layer).
     pub ih: L,
-    /// Recurrent projection, `4H × H`.
+    /// Recurrent projection, `gates · H × H`.
     pub hh: L,
 }
 
-/// A stack of LSTM layers with an optional Linear head on every output.
+/// A stack of recurrent layers with an optional Linear head on every output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recurrent<L> {
     layers: Vec<RecurrentLayer<L>>,
@@ -30,23 +37,49 @@ pub struct Recurrent<L> {
     execution: Execution,
 }
 
-/// The initial (or final) state: `h` and `c`, each `[num_layers, batch, hidden_size]`.
+/// The initial (or final) state: `h` and `c`, each `[num_layers × directions, batch,
+/// hidden_size]` (row `layer · directions + direction`, as PyTorch lays out `h_0`); a GRU has
+/// no cell state and its `c` is empty (`[rows, batch, 0]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentState {
     /// Hidden state.
     pub h: Array3<f32>,
-    /// Cell state.
+    /// Cell state (LSTM only).
     pub c: Array3<f32>,
 }
 
-/// What a forward pass returns, shaped like PyTorch's `(output, (h_n, c_n))`.
+impl RecurrentState {
+    /// The all-zero state of a model of `dims` for `batch` sequences.
+    pub fn zeros(dims: ModelDims, batch: usize) -> Self {
+        let [h, c] = RecurrentState::shapes(dims, batch);
+        RecurrentState {
+            h: Array3::zeros(h),
+            c: Array3::zeros(c),
+        }
+    }
+
+    /// The shapes of `h` and `c` for a model of `dims` and `batch` sequences.
+    pub fn shapes(dims: ModelDims, batch: usize) -> [[usize; 3]; 2] {
+        let h = [dims.state_rows(), batch, dims.hidden_size];
+        let c_width = if dims.cell.has_cell_state() {
+            dims.hidden_size
+        } else {
+            0
+        };
+        [h, [dims.state_rows(), batch, c_width]]
+    }
+}
+
+/// What a forward pass returns, shaped like PyTorch's `(output, (h_n, c_n))` (a GRU's
+/// `(output, h_n)`, with `c_n` empty).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecurrentOutput {
-    /// Last layer's hidden state at every step, `[T, B, H]`.
+    /// Last layer's hidden state at every step, `[T, B, directions · H]` (the forward
+    /// direction's first).
     pub lstm_output: Array3<f32>,
-    /// Hidden state after the last step, `[L, B, H]`.
+    /// Hidden state after each layer's and direction's last step, `[L · D, B, H]`.
     pub h_n: Array3<f32>,
-    /// Cell state after the last step, `[L, B, H]`.
+    /// Cell state likewise (LSTM; `[L · D, B, 0]` for a GRU).
     pub c_n: Array3<f32>,
     /// The Linear head applied to every output, `[T, B, head]`, when the model has a head.
     pub head_output: Option<Array3<f32>>,
@@ -72,6 +105,22 @@ pub struct Workspace {
     scratch: LinearScratch,
     step_scratch: Vec<StepScratch>,
     pool: Pool,
+    /// A bidirectional layer's buffers, one set per direction (they may run at once).
+    directions: [DirectionBuffers; 2],
+}
+
+/// What one direction of a bidirectional layer runs with, on whichever thread takes it.
+#[derive(Debug, Default, Clone)]
+struct DirectionBuffers {
+    input_projection: LineBuf<f32>,
+    h: LineBuf<f32>,
+    c: LineBuf<f32>,
+    /// `h` of every step, `[T, B, H]`.
+    out: LineBuf<f32>,
+    scratch: LinearScratch,
+    step_scratch: StepScratch,
+    /// Never given threads: a direction runs on one.
+    pool: Pool,
 }
 
 fn resize(buffer: &mut LineBuf<f32>, len: usize) {
@@ -93,7 +142,7 @@ impl<L: LinearOp> Recurrent<L> {
         head: Option<L>,
         dims: ModelDims,
     ) -> Self {
-        debug_assert_eq!(layers.len(), dims.num_layers);
+        debug_assert_eq!(layers.len(), dims.num_layers * dims.directions());
         Recurrent {
             layers,
             head,
@@ -130,9 +179,15 @@ impl<L: LinearOp> Recurrent<L> {
         self.dims
     }
 
-    /// The layers, first to last.
+    /// The layers, first to last, each as its directions (forward, then reverse): layer `k`'s
+    /// direction `d` is at `k · directions + d`.
     pub fn layers(&self) -> &[RecurrentLayer<L>] {
         &self.layers
+    }
+
+    /// The recurrent cell.
+    pub fn cell(&self) -> Cell {
+        self.dims.cell
     }
 
     /// The Linear head, if any.
@@ -190,17 +245,27 @@ impl<L: LinearOp> Recurrent<L> {
         )?;
         ensure_finite_view("input", input)?;
         if let Some(state) = state {
-            let expected = [d.num_layers, b, d.hidden_size];
-            ensure_shape(
-                "h0 [num_layers, batch, hidden_size]",
-                state.h.shape(),
-                &expected,
-            )?;
-            ensure_shape(
-                "c0 [num_layers, batch, hidden_size]",
-                state.c.shape(),
-                &expected,
-            )?;
+            let [h_shape, c_shape] = RecurrentState::shapes(d, b);
+            let (h_what, c_what) = match (d.bidirectional, d.cell.has_cell_state()) {
+                (false, true) => (
+                    "h0 [num_layers, batch, hidden_size]",
+                    "c0 [num_layers, batch, hidden_size]",
+                ),
+                (true, true) => (
+                    "h0 [num_layers*2, batch, hidden_size]",
+                    "c0 [num_layers*2, batch, hidden_size]",
+                ),
+                (false, false) => (
+                    "h0 [num_layers, batch, hidden_size]",
+                    "c0 (a GRU has no cell state: [num_layers, batch, 0])",
+                ),
+                (true, false) => (
+                    "h0 [num_layers*2, batch, hidden_size]",
+                    "c0 (a GRU has no cell state: [num_layers*2, batch, 0])",
+                ),
+            };
+            ensure_shape(h_what, state.h.shape(), &h_shape)?;
+            ensure_shape(c_what, state.c.shape(), &c_shape)?;
             ensure_finite_view("h0", state.h.view())?;
             ensure_finite_view("c0", state.c.view())?;
         }
@@ -218,21 +283,19 @@ impl<L: LinearOp> Recurrent<L> {
     ) -> Result<()> {
         self.validate_input(input, state)?;
         let (t, b, _) = input.dim();
-        let h_size = self.dims.hidden_size;
-        let gates = 4 * h_size;
+        let dims = self.dims;
+        let (h_size, out_size) = (dims.hidden_size, dims.output_size());
+        let gates = dims.cell.gates() * h_size;
         let rows = t * b;
-        let layers = self.dims.num_layers;
+        let [h_shape, c_shape] = RecurrentState::shapes(dims, b);
 
         let ws = workspace;
         let exec = self.execution;
-        resize(&mut ws.input_projection, rows * gates);
-        resize(&mut ws.sequence_a, rows * h_size);
-        resize(&mut ws.sequence_b, rows * h_size);
-        resize(&mut ws.h, b * h_size);
-        resize(&mut ws.c, b * h_size);
-        reuse_array(&mut out.lstm_output, [t, b, h_size]);
-        reuse_array(&mut out.h_n, [layers, b, h_size]);
-        reuse_array(&mut out.c_n, [layers, b, h_size]);
+        resize(&mut ws.sequence_a, rows * out_size);
+        resize(&mut ws.sequence_b, rows * out_size);
+        reuse_array(&mut out.lstm_output, [t, b, out_size]);
+        reuse_array(&mut out.h_n, h_shape);
+        reuse_array(&mut out.c_n, c_shape);
 
         let contiguous_input;
         let input_slice = match input.as_slice() {
@@ -247,77 +310,44 @@ impl<L: LinearOp> Recurrent<L> {
             steps: t,
             batch: b,
             hidden: h_size,
+            gates: dims.cell.gates(),
+            reverse: false,
         };
-        let work = gates * h_size * b;
-        let threads =
-            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, h_size);
-        for (k, layer) in self.layers.iter().enumerate() {
+        for k in 0..dims.num_layers {
             // Layer k reads sequence_a (or the input) and writes sequence_b.
-            let layer_input: &[f32] = if k == 0 { input_slice } else { &ws.sequence_a };
-            match state {
-                Some(s) => {
-                    copy_state(&mut ws.h, &s.h, k);
-                    copy_state(&mut ws.c, &s.c, k);
+            let previous = std::mem::take(&mut ws.sequence_a);
+            let layer_input: &[f32] = if k == 0 { input_slice } else { &previous };
+            if dims.bidirectional {
+                let layers = &self.layers[2 * k..2 * k + 2];
+                let directions = &mut ws.directions;
+                for (d, buffers) in directions.iter_mut().enumerate() {
+                    buffers.load_state(state, 2 * k + d, rows * gates, b * h_size, rows * h_size);
                 }
-                None => {
-                    ws.h.fill(0.0);
-                    ws.c.fill(0.0);
+                let both_at_once = exec.threads >= 2;
+                run_directions(both_at_once, &mut ws.pool, directions, |d, buffers| {
+                    let shape = LayerShape {
+                        reverse: d == 1,
+                        ..shape
+                    };
+                    buffers.run(&layers[d], dims.cell, exec.kernel, layer_input, shape);
+                });
+                interleave_directions(&mut ws.sequence_b, directions, h_size);
+                for (d, buffers) in directions.iter().enumerate() {
+                    // The forward direction ends at the last step, the reverse one at the first.
+                    let last = if d == 0 { t - 1 } else { 0 };
+                    write_state(&mut out.h_n, &buffers.out[last * b * h_size..], 2 * k + d);
+                    if dims.cell.has_cell_state() {
+                        write_state(&mut out.c_n, &buffers.c, 2 * k + d);
+                    }
                 }
-            }
-            if threads == 1 {
-                // Too small to share a step: no tasks, no atomics, one fused step at a time
-                // (the input projection may still use threads: it is one big product).
-                layer.ih.forward_with(
-                    exec,
-                    &mut ws.pool,
-                    layer_input,
-                    rows,
-                    &mut ws.input_projection,
-                    &mut ws.scratch,
-                );
-                if ws.step_scratch.is_empty() {
-                    ws.step_scratch.push(StepScratch::default());
-                }
-                let buffers = LayerBuffers {
-                    shape,
-                    h0: &ws.h,
-                    c: &mut ws.c,
-                    out: &mut ws.sequence_b,
-                };
-                let ih = &ws.input_projection;
-                layer
-                    .hh
-                    .run_recurrence(exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             } else {
-                layer
-                    .ih
-                    .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
-                let prepared = &ws.scratch;
-                let project = |units, ih: &mut [f32], scratch: &mut StepScratch| {
-                    let x = layer_input;
-                    layer
-                        .ih
-                        .project_units(exec.kernel, x, prepared, units, ih, scratch);
-                };
-                let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
-                    layer.hh.step_units(exec.kernel, h, ih, state, scratch);
-                };
-                kernels::run_layer(
-                    threads,
-                    &mut ws.pool,
-                    &mut ws.step_scratch,
-                    (&project, &step),
-                    &mut ws.input_projection,
-                    LayerBuffers {
-                        shape,
-                        h0: &ws.h,
-                        c: &mut ws.c,
-                        out: &mut ws.sequence_b,
-                    },
-                );
+                self.run_layer(k, layer_input, state, shape, ws);
+                write_state(&mut out.h_n, &ws.sequence_b[(t - 1) * b * h_size..], k);
+                if dims.cell.has_cell_state() {
+                    write_state(&mut out.c_n, &ws.c, k);
+                }
             }
-            write_state(&mut out.h_n, &ws.sequence_b[(t - 1) * b * h_size..], k);
-            write_state(&mut out.c_n, &ws.c, k);
+            ws.sequence_a = previous;
             std::mem::swap(&mut ws.sequence_a, &mut ws.sequence_b);
         }
 
@@ -341,6 +371,194 @@ impl<L: LinearOp> Recurrent<L> {
         }
         Ok(())
     }
+
+    /// Runs unidirectional layer `k` on `layer_input` into `ws.sequence_b` (and its final
+    /// cell state into `ws.c`), sharing each step between threads when that pays.
+    fn run_layer(
+        &self,
+        k: usize,
+        layer_input: &[f32],
+        state: Option<&RecurrentState>,
+        shape: LayerShape,
+        ws: &mut Workspace,
+    ) {
+        let (layer, cell, exec) = (&self.layers[k], self.dims.cell, self.execution);
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = shape;
+        let rows = steps * batch;
+        let gates = cell.gates() * hidden;
+        resize(&mut ws.input_projection, rows * gates);
+        resize(&mut ws.sequence_b, rows * hidden);
+        resize(&mut ws.h, batch * hidden);
+        resize(&mut ws.c, batch * hidden);
+        load_state(&mut ws.h, &mut ws.c, state, k);
+        let work = gates * hidden * batch;
+        let threads =
+            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden);
+        if threads == 1 {
+            // Too small to share a step: no tasks, no atomics, one fused step at a time
+            // (the input projection may still use threads: it is one big product).
+            layer.ih.forward_with(
+                exec,
+                &mut ws.pool,
+                layer_input,
+                rows,
+                &mut ws.input_projection,
+                &mut ws.scratch,
+            );
+            if ws.step_scratch.is_empty() {
+                ws.step_scratch.push(StepScratch::default());
+            }
+            let buffers = LayerBuffers {
+                shape,
+                h0: &ws.h,
+                c: &mut ws.c,
+                out: &mut ws.sequence_b,
+            };
+            let ih = &ws.input_projection;
+            layer
+                .hh
+                .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
+            return;
+        }
+        layer
+            .ih
+            .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
+        let prepared = &ws.scratch;
+        let project = |units, ih: &mut [f32], scratch: &mut StepScratch| {
+            let x = layer_input;
+            layer
+                .ih
+                .project_units(cell, exec.kernel, x, prepared, units, ih, scratch);
+        };
+        let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
+            layer
+                .hh
+                .step_units(cell, exec.kernel, h, ih, state, scratch);
+        };
+        kernels::run_layer(
+            threads,
+            &mut ws.pool,
+            &mut ws.step_scratch,
+            (&project, &step),
+            &mut ws.input_projection,
+            LayerBuffers {
+                shape,
+                h0: &ws.h,
+                c: &mut ws.c,
+                out: &mut ws.sequence_b,
+            },
+        );
+    }
+}
+
+impl DirectionBuffers {
+    /// Sizes the buffers and loads the initial state (row `row` of `state`, else zeros).
+    fn load_state(
+        &mut self,
+        state: Option<&RecurrentState>,
+        row: usize,
+        projection_len: usize,
+        state_len: usize,
+        out_len: usize,
+    ) {
+        resize(&mut self.input_projection, projection_len);
+        resize(&mut self.h, state_len);
+        resize(&mut self.c, state_len);
+        resize(&mut self.out, out_len);
+        load_state(&mut self.h, &mut self.c, state, row);
+    }
+
+    /// Runs one direction of a layer on the calling thread: its input projection over the
+    /// whole sequence, then its recurrence in `shape`'s order into `self.out`.
+    fn run<L: LinearOp>(
+        &mut self,
+        layer: &RecurrentLayer<L>,
+        cell: Cell,
+        kernel: kernels::Kernel,
+        input: &[f32],
+        shape: LayerShape,
+    ) {
+        let rows = shape.steps * shape.batch;
+        let one_thread = Execution { kernel, threads: 1 };
+        let projection = &mut self.input_projection;
+        let (pool, scratch) = (&mut self.pool, &mut self.scratch);
+        layer
+            .ih
+            .forward_with(one_thread, pool, input, rows, projection, scratch);
+        let buffers = LayerBuffers {
+            shape,
+            h0: &self.h,
+            c: &mut self.c,
+            out: &mut self.out,
+        };
+        let ih = &self.input_projection;
+        layer
+            .hh
+            .run_recurrence(cell, kernel, ih, buffers, &mut self.step_scratch);
+    }
+}
+
+/// Runs `run(direction, buffers)` for both directions: on two threads of `pool` at once when
+/// `at_once` (a thread that starts late finds its direction taken and returns), else in turn.
+fn run_directions(
+    at_once: bool,
+    pool: &mut Pool,
+    directions: &mut [DirectionBuffers; 2],
+    run: impl Fn(usize, &mut DirectionBuffers) + Sync,
+) {
+    if !at_once {
+        for (d, buffers) in directions.iter_mut().enumerate() {
+            run(d, buffers);
+        }
+        return;
+    }
+    let [forward, reverse] = directions;
+    let slots = [Mutex::new(forward), Mutex::new(reverse)];
+    let next = AtomicUsize::new(0);
+    pool.run(2, &|_| {
+        loop {
+            let d = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = slots.get(d) else { break };
+            let mut buffers = slot.lock().unwrap_or_else(|e| e.into_inner());
+            run(d, &mut buffers);
+        }
+    });
+}
+
+/// Writes both directions' outputs (`[T·B, H]` each) side by side into `sequence`
+/// (`[T·B, 2H]`, the forward direction first), as PyTorch concatenates them.
+fn interleave_directions(sequence: &mut [f32], directions: &[DirectionBuffers; 2], hidden: usize) {
+    let rows = directions[0].out.len() / hidden;
+    let sequence = &mut sequence[..rows * 2 * hidden];
+    for (row, out) in sequence.chunks_exact_mut(2 * hidden).enumerate() {
+        let (forward, reverse) = out.split_at_mut(hidden);
+        forward.copy_from_slice(&directions[0].out[row * hidden..][..hidden]);
+        reverse.copy_from_slice(&directions[1].out[row * hidden..][..hidden]);
+    }
+}
+
+/// Loads row `row` of `state` into `h` and `c` (`batch × hidden` each), or zeros without a
+/// state; a GRU's empty `c` leaves `c` at zeros.
+fn load_state(h: &mut [f32], c: &mut [f32], state: Option<&RecurrentState>, row: usize) {
+    match state {
+        Some(s) => {
+            copy_state(h, &s.h, row);
+            if s.c.shape()[2] == 0 {
+                c.fill(0.0);
+            } else {
+                copy_state(c, &s.c, row);
+            }
+        }
+        None => {
+            h.fill(0.0);
+            c.fill(0.0);
+        }
+    }
 }
 
 fn ensure_finite_view(what: &str, view: ArrayView3<f32>) -> Result<()> {
@@ -350,19 +568,19 @@ fn ensure_finite_view(what: &str, view: ArrayView3<f32>) -> Result<()> {
     }
 }
 
-/// Copies layer `layer` of a `[layers, batch, hidden]` state into `dst` (`batch × hidden`).
-fn copy_state(dst: &mut [f32], src: &Array3<f32>, layer: usize) {
-    let part = src.index_axis(ndarray::Axis(0), layer);
+/// Copies row `row` of a `[rows, batch, hidden]` state into `dst` (`batch × hidden`).
+fn copy_state(dst: &mut [f32], src: &Array3<f32>, row: usize) {
+    let part = src.index_axis(ndarray::Axis(0), row);
     match part.as_slice() {
         Some(part) => dst.copy_from_slice(&part[..dst.len()]),
         None => dst.iter_mut().zip(part.iter()).for_each(|(d, s)| *d = *s),
     }
 }
 
-/// Writes `src` (`batch × hidden`, or longer) into layer `layer` of a `[layers, batch, hidden]`
+/// Writes `src` (`batch × hidden`, or longer) into row `row` of a `[rows, batch, hidden]`
 /// state.
-fn write_state(dst: &mut Array3<f32>, src: &[f32], layer: usize) {
-    let mut part = dst.index_axis_mut(ndarray::Axis(0), layer);
+fn write_state(dst: &mut Array3<f32>, src: &[f32], row: usize) {
+    let mut part = dst.index_axis_mut(ndarray::Axis(0), row);
     let part = part.as_slice_mut().expect("owned arrays are contiguous");
     let n = part.len();
     part.copy_from_slice(&src[..n]);

@@ -7,7 +7,7 @@ use crate::kernels::{
     self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedI8, Pool,
     QuantizedRecurrent, StepScratch, UnitState, choose_activation_params,
 };
-use crate::model::{Linear, LinearOp, LinearScratch};
+use crate::model::{Cell, Linear, LinearOp, LinearScratch};
 
 /// Int8 weights (per-tensor or per-row symmetric scales), f32 bias; activations are quantized
 /// to uint8 from their own range on every call, products accumulate exactly in i32.
@@ -204,6 +204,7 @@ impl LinearOp for QLinear {
 
     fn project_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         x: &[f32],
         prepared: &LinearScratch,
@@ -212,46 +213,57 @@ impl LinearOp for QLinear {
         scratch: &mut StepScratch,
     ) {
         let rows = x.len() / self.in_features();
-        let (n, hidden) = (units.len(), self.out_features() / 4);
+        let gates = cell.gates();
+        let (n, hidden) = (units.len(), self.out_features() / gates);
         let ActivationParams {
             scale,
             zero_point: zp,
         } = prepared.params;
-        scratch.accumulators.resize(rows * 4 * n, 0);
+        scratch.accumulators.resize(rows * gates * n, 0);
         let acc = &mut scratch.accumulators[..];
-        kernels::for_each_gate(hidden, &units, |r, offset| {
+        kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let (q, w) = (&prepared.quantized[..], &self.weight);
-            let out = OutputRows::new(&mut acc[offset..], 4 * n);
+            let out = OutputRows::new(&mut acc[offset..], gates * n);
             kernels::gemm_u8i8(kernel, q, rows, zp, w, r, out);
         });
-        for (acc, out) in acc.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * n)) {
-            kernels::for_each_gate(hidden, &units, |r, offset| {
+        let row_len = gates * n;
+        for (acc, out) in acc.chunks_exact(row_len).zip(out.chunks_exact_mut(row_len)) {
+            kernels::for_each_gate(gates, hidden, &units, |r, offset| {
                 let (acc, y) = (&acc[offset..][..r.len()], &mut out[offset..][..r.len()]);
                 self.dequantize(kernel, scale, r, acc, y);
             });
         }
     }
 
-    /// The fused layer kernel ([`kernels::lstm_layer_u8i8`]).
+    /// The layer kernels ([`kernels::lstm_layer_u8i8`], [`kernels::gru_layer_u8i8`]).
     fn run_recurrence(
         &self,
+        cell: Cell,
         kernel: Kernel,
         ih: &[f32],
         layer: LayerBuffers<'_>,
         scratch: &mut StepScratch,
     ) {
-        kernels::lstm_layer_u8i8(kernel, self.recurrent(), ih, layer, scratch);
+        match cell {
+            Cell::Lstm => kernels::lstm_layer_u8i8(kernel, self.recurrent(), ih, layer, scratch),
+            Cell::Gru => kernels::gru_layer_u8i8(kernel, self.recurrent(), ih, layer, scratch),
+        }
     }
 
-    /// The whole step fused in one kernel call ([`kernels::lstm_units_u8i8`]).
+    /// The whole step in one kernel call ([`kernels::lstm_units_u8i8`], fused on AVX-512, or
+    /// [`kernels::gru_units_u8i8`]).
     fn step_units(
         &self,
+        cell: Cell,
         kernel: Kernel,
         h: &[f32],
         ih: &[f32],
         state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
     ) {
-        kernels::lstm_units_u8i8(kernel, self.recurrent(), h, ih, state, scratch);
+        match cell {
+            Cell::Lstm => kernels::lstm_units_u8i8(kernel, self.recurrent(), h, ih, state, scratch),
+            Cell::Gru => kernels::gru_units_u8i8(kernel, self.recurrent(), h, ih, state, scratch),
+        }
     }
 }

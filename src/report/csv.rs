@@ -7,7 +7,7 @@ use super::Report;
 use crate::metrics::TaskAccuracy;
 
 /// The header row's columns.
-pub const COLUMNS: [&str; 32] = [
+pub const COLUMNS: [&str; 34] = [
     "step",
     "input_size",
     "hidden_size",
@@ -15,6 +15,8 @@ pub const COLUMNS: [&str; 32] = [
     "batch",
     "num_layers",
     "head",
+    "cell",
+    "bidirectional",
     "threads",
     "seed",
     "kernel",
@@ -53,7 +55,7 @@ pub fn to_csv(report: &Report) -> String {
             let l = &v.latency_us;
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 k + 1,
                 c.input_size,
                 c.hidden_size,
@@ -61,6 +63,8 @@ pub fn to_csv(report: &Report) -> String {
                 c.batch,
                 c.num_layers,
                 c.head,
+                c.cell,
+                c.bidirectional,
                 c.threads,
                 c.seed,
                 c.kernel,
@@ -116,9 +120,10 @@ mod tests {
         assert_eq!(rows[0], COLUMNS);
         assert!(rows.iter().all(|r| r.len() == COLUMNS.len()));
         assert_eq!(&rows[4][..3], ["2", "16", "16"]);
-        assert_eq!(rows[4][10], "int8");
-        assert_eq!(rows[4][12], "4");
-        assert_eq!(rows[4][14], "8");
+        assert_eq!(&rows[4][7..9], ["lstm", "false"]);
+        assert_eq!(rows[4][12], "int8");
+        assert_eq!(rows[4][14], "4");
+        assert_eq!(rows[4][16], "8");
     }
 
     #[test]

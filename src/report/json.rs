@@ -34,6 +34,8 @@ mod tests {
         ] {
             assert!(run["config"][key].is_u64(), "{key}");
         }
+        assert_eq!(run["config"]["cell"], "lstm");
+        assert_eq!(run["config"]["bidirectional"], false);
         let int8 = &run["variants"][1];
         assert_eq!(int8["name"], "int8");
         assert!(int8["size_bytes"].is_u64());

@@ -88,7 +88,13 @@ fn task_section(run: &Run) -> String {
 fn describe(run: &Run) -> String {
     let c = &run.config;
     let mut text = format!(
-        "input {}, hidden {}, seq {}, batch {}, {} layer{}",
+        "{}{}, input {}, hidden {}, seq {}, batch {}, {} layer{}",
+        if c.bidirectional {
+            "bidirectional "
+        } else {
+            ""
+        },
+        c.cell.name().to_uppercase(),
         c.input_size,
         c.hidden_size,
         c.seq_len,

@@ -8,6 +8,7 @@ mod markdown;
 use std::path::Path;
 
 use crate::bench::{Machine, Snapshot, TaskProgress, VariantSnapshot};
+use crate::io::Cell;
 use crate::metrics::{Accuracy, TaskAccuracy, speedup, times_smaller};
 use crate::quant::Scheme;
 
@@ -56,10 +57,14 @@ pub struct RunConfig {
     pub seq_len: usize,
     /// Sequences per forward.
     pub batch: usize,
-    /// Stacked LSTM layers.
+    /// Stacked recurrent layers.
     pub num_layers: usize,
     /// Linear head outputs (0: none).
     pub head: usize,
+    /// The recurrent cell (`lstm`, `gru`).
+    pub cell: Cell,
+    /// Whether every layer also read the sequence backwards.
+    pub bidirectional: bool,
     /// Worker threads per forward.
     pub threads: usize,
     /// Seed of the weights and the input.
@@ -170,6 +175,8 @@ impl Run {
                 batch: c.batch,
                 num_layers: c.num_layers,
                 head: c.head,
+                cell: c.cell.unwrap_or_default(),
+                bidirectional: c.bidirectional,
                 threads: c.threads,
                 seed: c.seed,
                 kernel: s.system.kernel.clone(),

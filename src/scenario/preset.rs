@@ -15,7 +15,8 @@
 //! `defaults` and every step accept the same fields, all optional; a step's fields override
 //! `defaults`, which override dynq's default Config (the recipe's set-up):
 //! `dim` (sets `input_size` and `hidden_size`), `input_size`, `hidden_size`, `seq_len`, `batch`,
-//! `num_layers`, `head`, `threads`, `seed`, `schemes` (a list of `fp32`, `int8`,
+//! `num_layers`, `head`, `cell` (`lstm` or `gru`), `bidirectional` (`true` or `false`),
+//! `threads`, `seed`, `schemes` (a list of `fp32`, `int8`,
 //! `int8_per_channel`, `fp16`; FP32 always runs as the reference), `weights` (a safetensors
 //! file, relative to the current folder), `data` (UTF-8 text to evaluate a language model on),
 //! `eval_batch`, `bptt` and `prompt` (the evaluation's columns, chunk length, and what the
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::Config;
+use crate::io::Cell;
 use crate::kernels::KernelChoice;
 use crate::quant::Scheme;
 
@@ -108,10 +110,14 @@ pub struct Overrides {
     pub seq_len: Option<usize>,
     /// Sequences per forward.
     pub batch: Option<usize>,
-    /// Stacked LSTM layers.
+    /// Stacked recurrent layers.
     pub num_layers: Option<usize>,
     /// Linear head outputs (0: none).
     pub head: Option<usize>,
+    /// The recurrent cell: lstm or gru.
+    pub cell: Option<Cell>,
+    /// Whether every layer also reads the sequence backwards.
+    pub bidirectional: Option<bool>,
     /// Most threads per forward.
     pub threads: Option<usize>,
     /// Kernel family: auto, scalar, avx2, avx512-vnni.
@@ -148,6 +154,8 @@ impl Overrides {
             batch: Some(c.batch),
             num_layers: Some(c.num_layers),
             head: Some(c.head),
+            cell: c.cell,
+            bidirectional: Some(c.bidirectional),
             threads: Some(c.threads),
             kernel: Some(c.kernel),
             seed: Some(c.seed),
@@ -174,6 +182,8 @@ impl Overrides {
         c.batch = self.batch.unwrap_or(c.batch);
         c.num_layers = self.num_layers.unwrap_or(c.num_layers);
         c.head = self.head.unwrap_or(c.head);
+        c.cell = self.cell.or(c.cell);
+        c.bidirectional = self.bidirectional.unwrap_or(c.bidirectional);
         c.threads = self.threads.unwrap_or(c.threads);
         c.kernel = self.kernel.unwrap_or(c.kernel);
         c.seed = self.seed.unwrap_or(c.seed);

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-/// Every reference case produced by PyTorch (copied from shared/reference).
-pub const CASES: [&str; 7] = [
+/// Every reference case produced by PyTorch: the LSTM cases copied from shared/reference, and
+/// the GRU and bidirectional ones `tools/gen_reference.py` wrote.
+pub const CASES: [&str; 18] = [
     "recipe_dim8",
     "odd_shapes",
     "head_dim64",
@@ -12,6 +13,17 @@ pub const CASES: [&str; 7] = [
     "zero_state",
     "large_input",
     "tiny_input",
+    "gru_dim8",
+    "gru_odd_shapes",
+    "gru_zero_state",
+    "gru_large_input",
+    "gru_tiny_input",
+    "gru_dim64_head",
+    "bilstm_odd_shapes",
+    "bilstm_zero_state",
+    "bilstm_deep",
+    "bigru_odd_shapes",
+    "bigru_large_input",
 ];
 
 /// Path of a fixture by case name.

@@ -1,0 +1,293 @@
+//! The int8 recurrent step as one kernel: quantize the previous hidden state, project it onto
+//! the gate rows of some hidden units, dequantize, add the input projection and run the cell
+//! (LSTM or GRU), composed from the kernels of [`super`] (and, for the LSTM, fused into one
+//! pass on AVX-512).
+
+use std::ops::Range;
+
+#[cfg(target_arch = "x86_64")]
+use super::avx512;
+#[cfg(test)]
+use super::coverage;
+use super::recurrence::for_each_step;
+use super::{
+    ActivationParams, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
+    choose_activation_params, dequantize, gemm_u8i8, gru_cell, lstm_cell, min_max, quantize_u8,
+};
+
+/// The recurrent map of an int8 layer as [`lstm_units_u8i8`] and [`gru_units_u8i8`] read it:
+/// `W_hh` (`gates · H × H`), its scales (one per tensor, or one per row) and `b_hh`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuantizedRecurrent<'a> {
+    /// The packed int8 weights, `gates · H × H`.
+    pub weight: &'a PackedI8,
+    /// One scale, or one per weight row.
+    pub scales: &'a [f32],
+    /// The f32 bias, one per weight row.
+    pub bias: &'a [f32],
+}
+
+impl QuantizedRecurrent<'_> {
+    /// The scales of weight rows `rows`: all of them per channel, else the single one.
+    fn scales_of(&self, rows: Range<usize>) -> &[f32] {
+        if self.scales.len() == 1 {
+            self.scales
+        } else {
+            &self.scales[rows]
+        }
+    }
+}
+
+/// Calls `f(rows, offset)` for the weight rows of `units` in the `gates` gates of a layer
+/// with `hidden` units, where the results go to `[batch][gate][unit]` at `offset`: once for
+/// all gates when `units` covers every hidden unit (the rows are then contiguous), else once
+/// per gate.
+pub fn for_each_gate(
+    gates: usize,
+    hidden: usize,
+    units: &Range<usize>,
+    mut f: impl FnMut(Range<usize>, usize),
+) {
+    if units.len() == hidden {
+        f(0..gates * hidden, 0);
+    } else {
+        for gate in 0..gates {
+            f(
+                gate * hidden + units.start..gate * hidden + units.end,
+                gate * units.len(),
+            );
+        }
+    }
+}
+
+/// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
+/// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
+/// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
+/// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
+/// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
+/// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
+///
+/// The same operations in the same order on every kernel; AVX-512 fuses them so the gates
+/// never make a round trip through memory.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn lstm_units_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    ih: &[f32],
+    state: &mut UnitState<'_>,
+    scratch: &mut StepScratch,
+) {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::LstmStep);
+    check_step("lstm_units_u8i8", 4, w, h_prev, ih, state);
+    scratch
+        .accumulators
+        .resize(state.batch() * 4 * state.units().len(), 0);
+    match kernel {
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
+        _ => {
+            let n = state.units().len();
+            project_h(kernel, 4, w, h_prev, state.units(), state.batch(), scratch);
+            for b in 0..state.batch() {
+                let gates = &scratch.gates[b * 4 * n..][..4 * n];
+                let ih = &ih[b * 4 * n..][..4 * n];
+                let (c, h) = state.row(b);
+                lstm_cell(
+                    kernel,
+                    [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
+                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
+                    c,
+                    h,
+                );
+            }
+        }
+    }
+}
+
+/// One time step of an int8 GRU layer for the hidden units of `state`, as
+/// [`lstm_units_u8i8`] is for an LSTM: quantize `h_prev`, project it onto the units' r, z and
+/// n rows, dequantize (`W_hh h + b_hh`), then [`gru_cell`] with their input projection `ih`
+/// (`batch × 3 × units`) and their part of `h_prev`; `state`'s `c` is left alone.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn gru_units_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    ih: &[f32],
+    state: &mut UnitState<'_>,
+    scratch: &mut StepScratch,
+) {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GruStep);
+    check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
+    let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
+    let n = units.len();
+    scratch.accumulators.resize(batch * 3 * n, 0);
+    project_h(kernel, 3, w, h_prev, units.clone(), batch, scratch);
+    for b in 0..batch {
+        let gates = &scratch.gates[b * 3 * n..][..3 * n];
+        let ih = &ih[b * 3 * n..][..3 * n];
+        let h_old = &h_prev[b * hidden + units.start..][..n];
+        let (_, h) = state.row(b);
+        gru_cell(
+            kernel,
+            [0, 1, 2].map(|k| &gates[k * n..][..n]),
+            [0, 1, 2].map(|k| &ih[k * n..][..n]),
+            h_old,
+            h,
+        );
+    }
+}
+
+/// Checks one step's lengths for a cell with `gates` gates.
+fn check_step(
+    caller: &str,
+    gates: usize,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    ih: &[f32],
+    state: &UnitState<'_>,
+) {
+    let (hidden, rows) = (w.weight.cols(), w.weight.rows());
+    let (units, batch) = (state.units(), state.batch());
+    assert!(
+        rows == gates * hidden
+            && units.end <= hidden
+            && (w.scales.len() == 1 || w.scales.len() == rows)
+            && w.bias.len() == rows
+            && h_prev.len() == batch * hidden
+            && ih.len() == batch * gates * units.len(),
+        "{caller}: lengths"
+    );
+}
+
+/// `W_hh h_prev + b_hh` for the gate rows of `units` into `scratch.gates`
+/// (`[batch][gate][unit]`): quantizes `h_prev` ([`quantize_h`]), multiplies in i32 and
+/// dequantizes.
+fn project_h(
+    kernel: Kernel,
+    gates: usize,
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    units: Range<usize>,
+    batch: usize,
+    scratch: &mut StepScratch,
+) {
+    let (hidden, n) = (w.weight.cols(), units.len());
+    let row_len = gates * n;
+    quantize_h(kernel, h_prev, w.weight, scratch);
+    let ActivationParams {
+        scale: h_scale,
+        zero_point: h_zero_point,
+    } = scratch.h_params;
+    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    for_each_gate(gates, hidden, &units, |r, offset| {
+        let out = OutputRows::new(&mut acc[offset..], row_len);
+        gemm_u8i8(kernel, q, batch, h_zero_point, w.weight, r, out);
+    });
+    let y = &mut scratch.gates;
+    y.resize(batch * row_len, 0.0);
+    for b in 0..batch {
+        let (acc, y) = (
+            &acc[b * row_len..][..row_len],
+            &mut y[b * row_len..][..row_len],
+        );
+        for_each_gate(gates, hidden, &units, |r, offset| {
+            let (acc, y) = (&acc[offset..][..r.len()], &mut y[offset..][..r.len()]);
+            dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
+        });
+    }
+}
+
+/// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]
+/// for every unit, step after step, with `ih` the input projection (`steps × batch × 4H`) and
+/// `layer` the state (`h0`, `c` and `out`). With AVX-512 a layer of at most 8 units and one
+/// batch row keeps its state in registers throughout, with the same results.
+///
+/// # Panics
+/// If the lengths do not match `layer.shape` and `w`.
+pub fn lstm_layer_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    ih: &[f32],
+    layer: LayerBuffers<'_>,
+    scratch: &mut StepScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512Vnni
+        && layer.shape.batch == 1
+        && !layer.shape.reverse
+        && layer.shape.hidden <= avx512::SMALL_HIDDEN
+        && w.weight.cols() == layer.shape.hidden
+    {
+        layer.check("lstm_layer_u8i8", ih);
+        #[cfg(test)]
+        coverage::record(kernel, coverage::Function::RegisterLayer);
+        let LayerBuffers { h0, c, out, .. } = layer;
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
+        return;
+    }
+    for_each_step(ih, layer, |h_prev, ih_t, state| {
+        scratch.h_is_new = true;
+        lstm_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
+    });
+}
+
+/// The whole recurrence of an int8 GRU layer on the calling thread: [`gru_units_u8i8`] for
+/// every unit, step after step (see [`lstm_layer_u8i8`]).
+///
+/// # Panics
+/// If the lengths do not match `layer.shape` and `w`.
+pub fn gru_layer_u8i8(
+    kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
+    ih: &[f32],
+    layer: LayerBuffers<'_>,
+    scratch: &mut StepScratch,
+) {
+    for_each_step(ih, layer, |h_prev, ih_t, state| {
+        scratch.h_is_new = true;
+        gru_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
+    });
+}
+
+/// Quantizes the hidden state `h_prev` (`batch × weight.cols()`) into `scratch.quantized`
+/// (`batch × weight.padded_cols()`) from its range, as PyTorch quantizes a dynamic linear
+/// map's input, and keeps the parameters in `scratch.h_params`; does nothing while
+/// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
+/// instruction set.
+#[inline(always)]
+pub(super) fn quantize_h(
+    kernel: Kernel,
+    h_prev: &[f32],
+    weight: &PackedI8,
+    scratch: &mut StepScratch,
+) {
+    if !scratch.h_is_new {
+        return;
+    }
+    let (cols, stride) = (weight.cols(), weight.padded_cols());
+    let (lo, hi) = min_max(kernel, h_prev);
+    let params = choose_activation_params(lo, hi);
+    scratch.quantized.resize(h_prev.len() / cols * stride, 0);
+    let q = &mut scratch.quantized;
+    quantize_u8(
+        kernel,
+        h_prev,
+        cols,
+        1.0 / params.scale,
+        params.zero_point,
+        q,
+        stride,
+    );
+    scratch.h_params = params;
+    scratch.h_is_new = false;
+}
