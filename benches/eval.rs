@@ -36,8 +36,7 @@ fn evaluate(c: &mut Criterion) {
             group.bench_function(id, |b| {
                 b.iter(|| {
                     let mut evaluation =
-                        Evaluation::new(grid.clone(), 25, 1, dims.num_layers, dims.hidden_size)
-                            .expect("valid shape");
+                        Evaluation::new(grid.clone(), 25, 1, dims).expect("valid shape");
                     evaluation
                         .run_to_end(&lm.embedding, &[&model], 0, &mut workspace)
                         .expect("runs");

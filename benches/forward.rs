@@ -1,11 +1,13 @@
 //! Forward pass of the recipe's model (sequence 20, batch 1, one layer, input = hidden = dim)
-//! for every variant, with the default run options (fastest kernel, one thread per core).
+//! for every variant, with the default run options (fastest kernel, one thread per core); the
+//! same for a GRU and for bidirectional LSTM and GRU layers (`forward_gru`, `forward_bilstm`,
+//! `forward_bigru`), FP32 and INT8 at the dims PyTorch is compared at.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dynq::model::{random_inputs, random_model};
+use dynq::model::{Cell, random_inputs, random_model};
 use dynq::{ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace, quantize_dynamic};
 
 /// The dimensions of the table, plus 32 and 64 around the INT8/FP32 crossover.
@@ -35,6 +37,45 @@ fn forward(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The other cells: a GRU, and bidirectional LSTM and GRU layers (their two directions run at
+/// once on two threads).
+fn other_cells(c: &mut Criterion) {
+    let cells = [
+        ("forward_gru", Cell::Gru, false),
+        ("forward_bilstm", Cell::Lstm, true),
+        ("forward_bigru", Cell::Gru, true),
+    ];
+    for (name, cell, bidirectional) in cells {
+        let mut group = c.benchmark_group(name);
+        group
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+            .sample_size(20);
+        for dim in [8, 80, 256, 1024] {
+            let dims = ModelDims {
+                cell,
+                bidirectional,
+                ..ModelDims::square(dim)
+            };
+            let model = random_model(dims, 29592).expect("valid dims");
+            let (input, state) = random_inputs(dims, 20, 1, 1);
+            for scheme in [Scheme::Fp32, Scheme::Int8] {
+                let q = quantize_dynamic(&model, scheme);
+                let mut ws = Workspace::default();
+                let mut out = RecurrentOutput::default();
+                group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
+                    b.iter(|| {
+                        q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
+                            .expect("valid input");
+                        black_box(&out);
+                    });
+                });
+            }
+        }
+        group.finish();
+    }
 }
 
 /// The same forward pass with the thread limit forced to 1 and 2.
@@ -73,5 +114,5 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forward, threads);
+criterion_group!(benches, forward, other_cells, threads);
 criterion_main!(benches);

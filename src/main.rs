@@ -208,6 +208,8 @@ fn check_weight_files(preset: &Preset) -> Result<(), Failure> {
             continue;
         };
         let file = ModelFile::load(path).map_err(|e| usage(format!("weights: {e}")))?;
+        file.ensure_cell(config.cell, &path.display().to_string())
+            .map_err(|e| usage(format!("weights: {e}")))?;
         if let Some(data) = &config.data {
             let model = file
                 .into_language_model(&path.display().to_string())

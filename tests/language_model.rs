@@ -55,8 +55,7 @@ fn compare_evaluation(
     assert_eq!(schemes[0], Scheme::Fp32, "FP32 is the reference");
     let models: Vec<Model> = schemes.iter().map(|&s| lm.variant(s)).collect();
     let refs: Vec<&Model> = models.iter().collect();
-    let mut evaluation =
-        Evaluation::new(grid, 25, refs.len(), dims.num_layers, dims.hidden_size).unwrap();
+    let mut evaluation = Evaluation::new(grid, 25, refs.len(), dims).unwrap();
     evaluation
         .run_to_end(&lm.embedding, &refs, 0, &mut Workspace::default())
         .unwrap();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use dynq::Scheme;
+use dynq::{ModelDims, Scheme};
 use dynq::lm::{Evaluation, ModelFile, TokenGrid, VOCAB_KEY};
 use dynq::model::{LinearOp, Workspace};
 use safetensors::Dtype;
@@ -134,7 +134,7 @@ fn a_word_model_evaluates_words_with_eos_and_every_variant_agrees_in_size() {
     let models: Vec<_> = Scheme::ALL.iter().map(|&s| lm.variant(s)).collect();
     let refs: Vec<_> = models.iter().collect();
     let grid = TokenGrid::batchify(&tokens, 2).unwrap();
-    let mut evaluation = Evaluation::new(grid, 2, refs.len(), 1, 4).unwrap();
+    let mut evaluation = Evaluation::new(grid, 2, refs.len(), ModelDims::square(4)).unwrap();
     evaluation
         .run_to_end(&lm.embedding, &refs, 0, &mut Workspace::default())
         .unwrap();

@@ -213,6 +213,8 @@ fn list_presets_names_every_shipped_preset() {
         "seq-sweep",
         "depth-sweep",
         "schemes",
+        "gru",
+        "bidirectional",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name}: {text}");
     }

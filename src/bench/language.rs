@@ -96,13 +96,7 @@ impl LanguageRun {
                 as_run.seq_len = config.bptt.min(grid.steps() - 1);
                 as_run.batch = grid.batch();
                 self.latency_tokens = grid.rows(0..as_run.seq_len).to_vec();
-                self.evaluation = Some(Evaluation::new(
-                    grid,
-                    config.bptt,
-                    variants,
-                    dims.num_layers,
-                    dims.hidden_size,
-                )?);
+                self.evaluation = Some(Evaluation::new(grid, config.bptt, variants, dims)?);
             }
             None => {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);

@@ -64,16 +64,8 @@ impl Variants {
                         .into_language_model(&origin)
                         .map_err(DynqError::Unsupported)?;
                 }
-                let found = file.lstm.cell();
-                if let Some(asked) = config.cell.filter(|&asked| asked != found) {
-                    return Err(DynqError::Unsupported(format!(
-                        "{origin}: tensor '{}' holds an {} ({} gates), but cell = {asked} was \
-                         asked for (--cell or the preset's `cell`): use {found} or leave it out",
-                        file.cell_tensor,
-                        found.module(),
-                        found.gates(),
-                    )));
-                }
+                file.ensure_cell(config.cell, &origin)
+                    .map_err(DynqError::Unsupported)?;
                 let language = match file.embedding {
                     Some(embedding) => Some(LanguageRun::new(embedding, file.vocab, config)?),
                     None => None,

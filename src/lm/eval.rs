@@ -10,7 +10,7 @@ use ndarray::Array3;
 
 use crate::error::{DynqError, Result};
 use crate::metrics::TaskTotals;
-use crate::model::{Embedding, RecurrentOutput, RecurrentState, Workspace};
+use crate::model::{Embedding, ModelDims, RecurrentOutput, RecurrentState, Workspace};
 use crate::quant::Model;
 
 /// Tokens in the tutorial's `batchify` layout: `batch` columns of `steps` consecutive tokens
@@ -85,14 +85,13 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// An evaluation of `variants` models of `hidden_size` and `num_layers` over `grid` in
-    /// chunks of `bptt` steps, from zero states (`model.init_hidden`).
+    /// An evaluation of `variants` models of `dims` over `grid` in chunks of `bptt` steps,
+    /// from zero states (`model.init_hidden`).
     pub fn new(
         grid: TokenGrid,
         bptt: usize,
         variants: usize,
-        num_layers: usize,
-        hidden_size: usize,
+        dims: ModelDims,
     ) -> Result<Evaluation> {
         if bptt == 0 {
             return Err(DynqError::InvalidDimension {
@@ -101,12 +100,8 @@ impl Evaluation {
                 expected: "expected at least 1 step per chunk".into(),
             });
         }
-        let zeros = Array3::zeros([num_layers, grid.batch, hidden_size]);
         let run = VariantRun {
-            state: RecurrentState {
-                h: zeros.clone(),
-                c: zeros,
-            },
+            state: RecurrentState::zeros(dims, grid.batch),
             output: RecurrentOutput::default(),
             totals: TaskTotals::default(),
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::vocab::{VOCAB_KEY, Vocab};
 use crate::error::Result;
-use crate::io::{ENCODER_WEIGHT, OwnedTensor, TensorFile, read_file, serialize};
+use crate::io::{Cell, ENCODER_WEIGHT, OwnedTensor, TensorFile, read_file, serialize};
 use crate::model::{Embedding, FloatModel, read_fp32};
 use crate::quant::{Model, Scheme, quantize_dynamic};
 
@@ -38,6 +38,26 @@ pub struct LanguageModel {
 }
 
 impl ModelFile {
+    /// Checks that the file's cell is `asked` (when given), else names the tensor that shows
+    /// which cell it is; `origin` names the file.
+    pub fn ensure_cell(
+        &self,
+        asked: Option<Cell>,
+        origin: &str,
+    ) -> std::result::Result<(), String> {
+        let found = self.lstm.cell();
+        match asked {
+            Some(asked) if asked != found => Err(format!(
+                "{origin}: tensor '{}' holds an {} ({} gates), but cell = {asked} was asked for \
+                 (--cell or the preset's `cell`): use {found} or leave it out",
+                self.cell_tensor,
+                found.module(),
+                found.gates(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads a weight file; see [`ModelFile::parse`].
     pub fn load(path: &Path) -> Result<ModelFile> {
         let bytes = read_file(path)?;

@@ -44,7 +44,7 @@ pub fn accepts_seconds(seconds: f64) -> bool {
 }
 
 /// The presets shipped with dynq: name and file text.
-const SHIPPED: [(&str, &str); 7] = [
+const SHIPPED: [(&str, &str); 9] = [
     ("recipe", include_str!("../../presets/recipe.toml")),
     ("dim-sweep", include_str!("../../presets/dim-sweep.toml")),
     (
@@ -57,6 +57,11 @@ const SHIPPED: [(&str, &str); 7] = [
         include_str!("../../presets/depth-sweep.toml"),
     ),
     ("schemes", include_str!("../../presets/schemes.toml")),
+    ("gru", include_str!("../../presets/gru.toml")),
+    (
+        "bidirectional",
+        include_str!("../../presets/bidirectional.toml"),
+    ),
     (
         "shakespeare",
         include_str!("../../presets/shakespeare.toml"),
@@ -410,6 +415,44 @@ mod tests {
         assert_eq!(dims, [8, 16, 32, 64, 80, 128, 256, 512, 1024]);
         let schemes = &Preset::find("schemes", &Overrides::default()).unwrap();
         assert_eq!(schemes.steps[0].config.schemes, Scheme::ALL);
+        let cells = |name: &str| -> Vec<(Option<Cell>, bool)> {
+            let preset = Preset::find(name, &Overrides::default()).unwrap();
+            let steps = preset.steps.iter();
+            steps
+                .map(|s| (s.config.cell, s.config.bidirectional))
+                .collect()
+        };
+        let (gru, lstm) = (Some(Cell::Gru), Some(Cell::Lstm));
+        assert_eq!(
+            cells("gru"),
+            [(gru, false), (lstm, false), (gru, false), (lstm, false)]
+        );
+        assert_eq!(
+            cells("bidirectional"),
+            [(lstm, false), (lstm, true), (gru, true)]
+        );
+    }
+
+    #[test]
+    fn cell_and_bidirectional_are_read_and_bad_values_named() {
+        let preset = parse(
+            "name='x'\ndescription='y'\n[defaults]\ncell='gru'\n[[steps]]\nbidirectional=true\n",
+        )
+        .unwrap();
+        let config = &preset.steps[0].config;
+        assert_eq!((config.cell, config.bidirectional), (Some(Cell::Gru), true));
+        assert_eq!(config.dims().cell, Cell::Gru);
+        let err = parse("name='x'\ndescription='y'\n[[steps]]\ncell='rnn'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.toml:4") && err.contains("lstm") && err.contains("gru"),
+            "{err}"
+        );
+        let err = parse("name='x'\ndescription='y'\n[[steps]]\nbidirectional=2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("p.toml:4") && err.contains("bool"), "{err}");
     }
 
     #[test]
