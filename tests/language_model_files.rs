@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use dynq::{ModelDims, Scheme};
 use dynq::lm::{Evaluation, ModelFile, TokenGrid, VOCAB_KEY};
 use dynq::model::{LinearOp, Workspace};
+use dynq::{ModelDims, Scheme};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 

@@ -71,7 +71,7 @@ fn gru_and_bidirectional_models_load_under_every_naming_scheme() {
                 },
                 "{case} as '{new_prefix}'"
             );
-            assert_eq!(model.layers(), &original.layers()[..], "{case}");
+            assert_eq!(model.layers(), original.layers(), "{case}");
         }
     }
 }

@@ -8,8 +8,9 @@ use std::sync::atomic::AtomicBool;
 
 use super::engine::Command;
 use super::layout::Screen;
-use super::sliders::Slider;
+use super::sliders::{Slider, first_shown};
 use crate::bench::{Config, Snapshot, SystemStats};
+use crate::model::ModelDims;
 use crate::scenario::{self, Advance, Preset, Replay};
 
 /// Snapshots kept for the ratio curve and the report (one per distinct Config).
@@ -105,8 +106,32 @@ impl App {
 
     /// The selected slider.
     pub fn selected_slider(&self) -> Slider {
-        let rows = self.sliders();
-        rows[self.selected.min(rows.len() - 1)]
+        self.sliders()[self.selected_index()]
+    }
+
+    /// The index of the selected slider in [`App::sliders`].
+    pub fn selected_index(&self) -> usize {
+        self.selected.min(self.sliders().len() - 1)
+    }
+
+    /// The first slider row a panel with room for `visible` rows shows: the sliders scroll
+    /// to keep the selected one in view when they do not all fit.
+    pub fn first_shown_slider(&self, visible: usize) -> usize {
+        first_shown(self.selected_index(), self.sliders().len(), visible)
+    }
+
+    /// The shape of a weight file's model, once it is built and measured: the file's sizes,
+    /// cell and directions replace the Config's. `None` without a weight file or before then.
+    pub fn file_dims(&self) -> Option<ModelDims> {
+        self.config.weights.as_ref()?;
+        let snapshot = self.snapshot.as_ref()?;
+        (!snapshot.variants.is_empty()).then(|| snapshot.config.dims())
+    }
+
+    /// The shape of the model measured: the weight file's (see [`App::file_dims`]), else the
+    /// Config's.
+    pub fn model_dims(&self) -> ModelDims {
+        self.file_dims().unwrap_or_else(|| self.config.dims())
     }
 
     /// How far the current preset step is measured, 0 to 1; `None` without a preset.
@@ -185,8 +210,10 @@ impl App {
         if self.help || !panel.contains(position) {
             return None;
         }
-        let row = usize::from(mouse.row.checked_sub(panel.y + 1)?);
-        if row >= self.sliders().len() {
+        let line = usize::from(mouse.row.checked_sub(panel.y + 1)?);
+        let visible = usize::from(panel.height.saturating_sub(2));
+        let row = self.first_shown_slider(visible) + line;
+        if line >= visible || row >= self.sliders().len() {
             return None;
         }
         match mouse.kind {
@@ -307,9 +334,14 @@ impl App {
     }
 
     fn move_slider(&mut self, up: bool) -> Option<Action> {
-        let config = self
-            .selected_slider()
-            .moved(&self.config, up, self.max_threads);
+        let slider = self.selected_slider();
+        if slider.set_by_weight_file() && self.config.weights.is_some() {
+            // The worker takes the sizes from the file whatever the sliders say, but a cell
+            // other than the file's would stop it: the file's tensors decide these rows.
+            self.set_status("the weight file sets the cell and the directions");
+            return None;
+        }
+        let config = slider.moved(&self.config, up, self.max_threads);
         if config == self.config {
             return None;
         }

@@ -11,10 +11,14 @@
 //! │ with the 4x asymptote      ││                         │                   │
 //! └────────────────────────────┘└────────────────────────────────────────────┘
 //! ┌ Accuracy ──────────────┐┌ Sliders ──────────────┐┌ System ───────────────┐
-//! │ mean |out|, |diff|, %  ││ dimension ◂━━●──▸ 256 ││ CPU, load, memory     │  8 rows
+//! │ mean |out|, |diff|, %  ││ dimension ◂━━●──▸ 256 ││ CPU, load, memory     │  10 rows
+//! │                        ││ cell      ● LSTM ○ GRU││                       │
 //! └────────────────────────┘└───────────────────────┘└───────────────────────┘
 //!  status message or key hints                                                  1 row
 //! ```
+//! The bottom row has room for every slider row (eight with input and hidden split) when the
+//! panels above keep [`MIDDLE_MIN_HEIGHT`] rows; in a lower terminal, or when the task panels
+//! take the sliders' place, it has 8 rows (the sliders scroll to the selected one).
 //! For a language model evaluated on text, a row of two more panels, the task figures and the
 //! text FP32 and INT8 write, goes above the bottom row when the terminal has
 //! [`TASK_ROW_MIN_HEIGHT`] rows; in a lower one they take the place of the accuracy and
@@ -29,6 +33,13 @@ pub const MIN_HEIGHT: u16 = 24;
 
 /// Rows the task row takes.
 const TASK_ROW: u16 = 9;
+/// Rows the bottom row takes in a low terminal (six slider rows shown).
+const BOTTOM_ROW: u16 = 8;
+/// Rows the bottom row takes when there is room: every slider row, input and hidden split.
+const TALL_BOTTOM_ROW: u16 = 10;
+/// Rows the size and latency panels keep before the bottom row grows: theirs at the
+/// minimum size.
+pub const MIDDLE_MIN_HEIGHT: u16 = MIN_HEIGHT - 4 - BOTTOM_ROW - 1;
 /// The lowest terminal that fits the task row as well as every other panel.
 pub const TASK_ROW_MIN_HEIGHT: u16 = 34;
 
@@ -77,11 +88,20 @@ impl Screen {
             return None;
         }
         let task_row = task && area.height >= TASK_ROW_MIN_HEIGHT;
+        let task_height = if task_row { TASK_ROW } else { 0 };
+        // Without the task row, the task panels take the place of the sliders.
+        let sliders_shown = !task || task_row;
+        let room = area.height - 4 - task_height - 1;
+        let bottom_height = if sliders_shown && room >= MIDDLE_MIN_HEIGHT + TALL_BOTTOM_ROW {
+            TALL_BOTTOM_ROW
+        } else {
+            BOTTOM_ROW
+        };
         let [header, middle, task_area, bottom, status] = Layout::vertical([
             Constraint::Length(4),
             Constraint::Fill(1),
-            Constraint::Length(if task_row { TASK_ROW } else { 0 }),
-            Constraint::Length(8),
+            Constraint::Length(task_height),
+            Constraint::Length(bottom_height),
             Constraint::Length(1),
         ])
         .areas(area);
@@ -103,7 +123,7 @@ impl Screen {
                 Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(row);
             TaskAreas { figures, generated }
         });
-        let hidden = task.is_some() && !task_row;
+        let hidden = !sliders_shown;
         let none = Rect::default();
         Some(Screen {
             header,
@@ -149,7 +169,17 @@ mod tests {
 
     #[test]
     fn panels_tile_the_screen() {
-        for ((w, h), task) in [(80, 24), (120, 40), (250, 70), (80, 33), (80, 34)]
+        let sizes = [
+            (80, 24),
+            (120, 40),
+            (250, 70),
+            (80, 25),
+            (80, 26),
+            (80, 33),
+            (80, 34),
+            (80, 35),
+        ];
+        for ((w, h), task) in sizes
             .into_iter()
             .flat_map(|size| [(size, false), (size, true)])
         {
@@ -169,5 +199,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_bottom_row_grows_to_show_every_slider_when_the_panels_above_keep_their_rows() {
+        for (h, task, bottom) in [
+            (24, false, 8),
+            (25, false, 8),
+            (26, false, 10),
+            (40, false, 10),
+            (30, true, 8),
+            (33, true, 8),
+            (34, true, 8),
+            (35, true, 10),
+        ] {
+            let s = Screen::with_task(Rect::new(0, 0, 80, h), task).unwrap();
+            assert_eq!(s.system.height, bottom, "80x{h}, task {task}");
+            // Below the task row's height the task panels replace the sliders: no room for
+            // them is needed.
+            if !s.sliders.is_empty() {
+                assert_eq!(s.sliders.height, bottom, "80x{h}, task {task}");
+            }
+            assert!(s.size.height >= MIDDLE_MIN_HEIGHT, "80x{h}, task {task}");
+        }
+        // Every slider row, input and hidden split, fits in the tall bottom row.
+        let rows = crate::tui::sliders::Slider::rows(false).len();
+        assert_eq!(usize::from(TALL_BOTTOM_ROW - 2), rows);
+        assert_eq!(MIDDLE_MIN_HEIGHT, 11);
     }
 }

@@ -11,6 +11,7 @@ use super::panels;
 use super::{Action, App, Command, Options};
 use crate::bench::{Config, Snapshot, SystemStats, VariantSnapshot};
 use crate::metrics::{Accuracy, LatencyStats};
+use crate::model::Cell;
 use crate::quant::Scheme;
 use crate::scenario::{Preset, RunLength, Step};
 
@@ -187,7 +188,7 @@ fn each_panel() {
         ("size", panels::size, 50, 20),
         ("latency", panels::latency, 70, 20),
         ("accuracy", panels::accuracy, 60, 7),
-        ("sliders", panels::sliders, 50, 8),
+        ("sliders", panels::sliders, 50, 10),
         ("system", panels::system, 40, 6),
         ("status", panels::status, 120, 1),
     ];
@@ -203,7 +204,7 @@ fn paused_and_split_sliders() {
     app.on_key(press(KeyCode::Char(' ')));
     app.on_key(press(KeyCode::Char('i')));
     insta::assert_snapshot!(draw(120, 4, |f| panels::header(f, &app, f.area())));
-    insta::assert_snapshot!(draw(50, 8, |f| panels::sliders(f, &app, f.area())));
+    insta::assert_snapshot!(draw(50, 10, |f| panels::sliders(f, &app, f.area())));
 }
 
 #[test]
@@ -272,6 +273,8 @@ fn arrows_select_and_change_each_slider() {
     assert_eq!(changed(1, KeyCode::Right).seq_len, 50);
     assert_eq!(changed(1, KeyCode::Right).batch, 2);
     assert_eq!(changed(1, KeyCode::Right).num_layers, 2);
+    assert_eq!(changed(1, KeyCode::Right).cell, Some(Cell::Gru));
+    assert!(changed(1, KeyCode::Right).bidirectional);
     assert_eq!(changed(1, KeyCode::Left).threads, 3);
     // The bottom row stays selected.
     assert_eq!(changed(1, KeyCode::Left).threads, 2);
@@ -512,4 +515,322 @@ fn the_mouse_wheel_moves_no_slider_where_the_task_panels_replace_them() {
         app.on_mouse(wheel_at(tall), tall),
         Some(Action::Send(Command::SetConfig(c))) if c.seq_len == 50
     ));
+}
+
+/// The measured app with slider row `row` (of the linked rows) selected.
+fn app_on_row(row: usize) -> App {
+    let mut app = measured_app();
+    for _ in 0..row {
+        app.on_key(press(KeyCode::Down));
+    }
+    app
+}
+
+/// The Config a key sends, failing when it sends none.
+fn sent_config(app: &mut App, code: KeyCode) -> Config {
+    match app.on_key(press(code)) {
+        Some(Action::Send(Command::SetConfig(c))) => c,
+        other => panic!("no Config change: {other:?}"),
+    }
+}
+
+#[test]
+fn the_cell_switch_gives_a_gru_and_back() {
+    let mut app = app_on_row(4);
+    assert_eq!(app.selected_slider(), super::sliders::Slider::Cell);
+    let gru = sent_config(&mut app, KeyCode::Right);
+    assert_eq!(
+        gru,
+        Config {
+            cell: Some(Cell::Gru),
+            ..config(256)
+        }
+    );
+    assert_eq!(app.config, gru);
+    assert_eq!(app.snapshot, None, "the panels wait for the GRU's figures");
+    assert_eq!(sent_config(&mut app, KeyCode::Right).cell, Some(Cell::Lstm));
+    // Left cycles the other way round, `h` and `l` as the arrows, and the wheel too.
+    assert_eq!(sent_config(&mut app, KeyCode::Left).cell, Some(Cell::Gru));
+    assert_eq!(
+        sent_config(&mut app, KeyCode::Char('l')).cell,
+        Some(Cell::Lstm)
+    );
+    assert_eq!(
+        sent_config(&mut app, KeyCode::Char('h')).cell,
+        Some(Cell::Gru)
+    );
+    assert!(
+        !app.replay.auto(),
+        "switching the cell stops automatic stepping too"
+    );
+}
+
+#[test]
+fn the_bidirectional_toggle_flips_the_field() {
+    let mut app = app_on_row(5);
+    assert_eq!(app.selected_slider(), super::sliders::Slider::Bidirectional);
+    let both = sent_config(&mut app, KeyCode::Right);
+    assert_eq!(
+        both,
+        Config {
+            bidirectional: true,
+            ..config(256)
+        }
+    );
+    assert!(!sent_config(&mut app, KeyCode::Right).bidirectional);
+    assert!(sent_config(&mut app, KeyCode::Left).bidirectional);
+    assert!(!sent_config(&mut app, KeyCode::Left).bidirectional);
+}
+
+#[test]
+fn the_mouse_wheel_switches_the_cell_under_the_pointer() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = measured_app();
+    let area = Rect::new(0, 0, 120, 40);
+    let sliders = super::layout::Screen::new(area).unwrap().sliders;
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: sliders.x + 5,
+        row: sliders.y + 1 + 4,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert!(matches!(
+        app.on_mouse(wheel, area),
+        Some(Action::Send(Command::SetConfig(c))) if c.cell == Some(Cell::Gru)
+    ));
+    assert_eq!(app.selected, 4);
+}
+
+/// Where `text` starts in the rendered `buffer`, if anywhere.
+fn find(buffer: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
+    let area = buffer.area;
+    (area.top()..area.bottom()).find_map(|y| {
+        let line: String = (area.left()..area.right())
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
+        let at = line.find(text)?;
+        Some((line[..at].chars().count() as u16, y))
+    })
+}
+
+#[test]
+fn the_sliders_panel_shows_the_cell_and_bidirectional_rows() {
+    let mut app = app_on_row(4);
+    app.on_key(press(KeyCode::Right));
+    app.on_key(press(KeyCode::Down));
+    app.on_key(press(KeyCode::Right));
+    assert_eq!(
+        (app.config.cell, app.config.bidirectional),
+        (Some(Cell::Gru), true)
+    );
+    let mut terminal = Terminal::new(TestBackend::new(50, 10)).unwrap();
+    terminal
+        .draw(|f| panels::sliders(f, &app, f.area()))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("│  cell          ○ LSTM  ● GRU"),
+        "{screen}"
+    );
+    assert!(screen.contains("│▸ bidirectional ○ off  ● on"), "{screen}");
+    // The current choices are drawn bright, the others dim.
+    let buffer = terminal.backend().buffer();
+    for (text, style) in [
+        ("GRU", super::theme::FIGURE),
+        ("LSTM", super::theme::DIM),
+        (" on", super::theme::FIGURE),
+        ("off", super::theme::DIM),
+    ] {
+        let (x, y) = find(buffer, text).unwrap();
+        let cell = &buffer[(x + u16::from(text.starts_with(' ')), y)];
+        assert_eq!(Some(cell.fg), style.fg, "{text}");
+        assert_eq!(cell.modifier, style.add_modifier, "{text}");
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_narrow_sliders_panel_shows_the_current_choices_alone() {
+    let mut app = app_on_row(4);
+    app.on_key(press(KeyCode::Right));
+    let screen = draw(24, 10, |f| panels::sliders(f, &app, f.area()));
+    assert!(screen.contains("│▸ cell          GRU   │"), "{screen}");
+    assert!(screen.contains("│  bidirectional off   │"), "{screen}");
+    assert!(screen.contains("│  layers          1   │"), "{screen}");
+}
+
+#[test]
+fn in_a_low_terminal_the_sliders_scroll_to_the_selected_row() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = measured_app();
+    let area = Rect::new(0, 0, 80, 24);
+    let sliders = app.screen(area).unwrap().sliders;
+    assert_eq!(sliders.height, 8, "six of the seven rows fit");
+    // The sliders panel of the whole screen drawn in `area`.
+    let panel = |app: &App, area: Rect| {
+        let mut terminal = Terminal::new(TestBackend::new(area.width, area.height)).unwrap();
+        terminal.draw(|f| panels::render(f, app)).unwrap();
+        let sliders = app.screen(area).unwrap().sliders;
+        let buffer = terminal.backend().buffer();
+        (sliders.top()..sliders.bottom())
+            .map(|y| {
+                (sliders.left()..sliders.right())
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let top = panel(&app, area);
+    assert!(
+        top.contains("↓1 more") && top.contains("bidirectional"),
+        "{top}"
+    );
+    assert!(!top.contains("threads"), "{top}");
+    for _ in 0..6 {
+        app.on_key(press(KeyCode::Down));
+    }
+    let bottom = panel(&app, area);
+    assert!(
+        bottom.contains("↑1 more") && bottom.contains("▸ threads"),
+        "{bottom}"
+    );
+    assert!(!bottom.contains("dimension"), "{bottom}");
+    // The wheel over the first line shown moves the row drawn there, the sequence length.
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: sliders.x + 5,
+        row: sliders.y + 1,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert!(matches!(
+        app.on_mouse(wheel, area),
+        Some(Action::Send(Command::SetConfig(c))) if c.seq_len == 50
+    ));
+    assert_eq!(app.selected, 1);
+    // Input and hidden split: eight rows, all shown in a terminal two rows higher.
+    app.on_key(press(KeyCode::Char('i')));
+    let tall = panel(&app, Rect::new(0, 0, 80, 26));
+    for label in [
+        "input",
+        "hidden",
+        "sequence",
+        "cell",
+        "bidirectional",
+        "threads",
+    ] {
+        assert!(tall.contains(&format!(" {label} ")), "{label}: {tall}");
+    }
+    assert!(!tall.contains("more"), "{tall}");
+}
+
+/// The measured app on a weight file whose model, once built, is a bidirectional GRU.
+fn weight_file_app() -> App {
+    let weights = Config {
+        weights: Some("models/gru.safetensors".into()),
+        ..config(256)
+    };
+    let mut app = App::new(Options {
+        config: weights.clone(),
+        preset: None,
+        max_threads: 8,
+        stop: Default::default(),
+    });
+    app.on_snapshot(Snapshot {
+        config: Config {
+            cell: Some(Cell::Gru),
+            bidirectional: true,
+            ..weights
+        },
+        ..snapshot(256, 0)
+    });
+    app
+}
+
+#[test]
+fn with_a_weight_file_the_cell_and_directions_come_from_the_file() {
+    let mut app = weight_file_app();
+    let before = app.config.clone();
+    let sliders = draw(50, 10, |f| panels::sliders(f, &app, f.area()));
+    assert!(
+        sliders.contains("│  cell          GRU  (weight file)"),
+        "{sliders}"
+    );
+    assert!(
+        sliders.contains("│  bidirectional on  (weight file)"),
+        "{sliders}"
+    );
+    let header = draw(120, 4, |f| panels::header(f, &app, f.area()));
+    assert!(
+        header.contains("quantization of a bidirectional GRU "),
+        "{header}"
+    );
+    assert!(
+        header.contains("│bidirectional GRU 256 → 256  layers 1"),
+        "{header}"
+    );
+    // The keys leave both rows (and the Config) alone, and say why.
+    for row in [4, 5] {
+        app.selected = row;
+        for key in [KeyCode::Right, KeyCode::Left] {
+            assert_eq!(app.on_key(press(key)), None);
+        }
+    }
+    assert_eq!(app.config, before);
+    assert_eq!(
+        app.status.as_deref(),
+        Some("the weight file sets the cell and the directions")
+    );
+    // The sliders still change the Config, as before (the file's sizes replace them).
+    app.selected = 0;
+    assert_eq!(sent_config(&mut app, KeyCode::Right).hidden_size, 384);
+    // Until the new models are built, the file's choices are not known.
+    let sliders = draw(50, 10, |f| panels::sliders(f, &app, f.area()));
+    assert!(
+        sliders.contains("│  cell          …  (weight file)"),
+        "{sliders}"
+    );
+    let narrow = draw(24, 10, |f| panels::sliders(f, &app, f.area()));
+    assert!(narrow.contains("│  cell            …   │"), "{narrow}");
+}
+
+#[test]
+fn the_header_names_the_cell_and_the_directions() {
+    let header = |cell, bidirectional| {
+        let app = App::new(Options {
+            config: Config {
+                cell,
+                bidirectional,
+                ..config(64)
+            },
+            preset: None,
+            max_threads: 8,
+            stop: Default::default(),
+        });
+        draw(120, 4, |f| panels::header(f, &app, f.area()))
+    };
+    for (cell, bidirectional, title, line) in [
+        (None, false, "of an LSTM ", "│LSTM 64 → 64  layers 1"),
+        (
+            Some(Cell::Lstm),
+            true,
+            "of a bidirectional LSTM ",
+            "│bidirectional LSTM 64 → 64",
+        ),
+        (
+            Some(Cell::Gru),
+            false,
+            "of a GRU ",
+            "│GRU 64 → 64  layers 1",
+        ),
+        (
+            Some(Cell::Gru),
+            true,
+            "of a bidirectional GRU ",
+            "│bidirectional GRU 64 → 64",
+        ),
+    ] {
+        let shown = header(cell, bidirectional);
+        assert!(shown.contains(title) && shown.contains(line), "{shown}");
+    }
 }

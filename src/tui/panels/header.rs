@@ -5,12 +5,24 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
+use crate::model::{Cell, ModelDims};
 use crate::tui::app::App;
+use crate::tui::sliders::cell_name;
 use crate::tui::theme;
 
 /// Draws the header.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let block = theme::panel("dynq · dynamic INT8 quantization of an LSTM");
+    let dims = app.model_dims();
+    let article = if dims.bidirectional || dims.cell == Cell::Gru {
+        "a"
+    } else {
+        "an"
+    };
+    let title = format!(
+        "dynq · dynamic INT8 quantization of {article} {}",
+        model_name(&dims)
+    );
+    let block = theme::panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [config_line, preset_line] =
@@ -48,9 +60,21 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(state).right_aligned(), state_area);
 }
 
-/// `LSTM 256 → 256 · 1 layer · seq 20 · batch 1 · 8 threads · seed 29592 · kernel avx2`.
+/// `LSTM`, `GRU`, `bidirectional LSTM`, `bidirectional GRU`.
+fn model_name(dims: &ModelDims) -> String {
+    let cell = cell_name(dims.cell);
+    if dims.bidirectional {
+        format!("bidirectional {cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// `LSTM 256 → 256  layers 1  seq 20  batch 1  threads 8  seed 29592  kernel avx2  variants
+/// fp32 vs int8`; a weight file's model is described by its own shape once it is built.
 fn config_spans(app: &App) -> Line<'static> {
     let c = &app.config;
+    let dims = app.model_dims();
     let field = |label: &str, value: String| {
         [
             Span::styled(format!("{label} "), theme::DIM),
@@ -70,10 +94,10 @@ fn config_spans(app: &App) -> Line<'static> {
         .join(" vs ");
     let mut spans = Vec::new();
     spans.extend(field(
-        "LSTM",
-        format!("{} → {}", c.input_size, c.hidden_size),
+        &model_name(&dims),
+        format!("{} → {}", dims.input_size, dims.hidden_size),
     ));
-    spans.extend(field("layers", c.num_layers.to_string()));
+    spans.extend(field("layers", dims.num_layers.to_string()));
     spans.extend(field("seq", c.seq_len.to_string()));
     spans.extend(field("batch", c.batch.to_string()));
     spans.extend(field("threads", c.threads.to_string()));

@@ -9,12 +9,15 @@ use crate::tui::app::App;
 use crate::tui::theme;
 
 /// Every key and what it does.
-pub const KEYS: [(&str, &str); 15] = [
+pub const KEYS: [(&str, &str); 16] = [
     ("q  Esc  Ctrl-C", "quit"),
     ("?", "show / hide this help"),
     ("space", "pause / resume the worker"),
     ("↑ ↓  k j", "select a slider"),
-    ("← →  h l", "change the selected slider"),
+    (
+        "← →  h l",
+        "change the selected slider, cell or bidirectional",
+    ),
     ("mouse wheel", "change the slider under the pointer"),
     ("click", "select the slider under the pointer"),
     ("i", "split / join input and hidden size"),
@@ -25,6 +28,7 @@ pub const KEYS: [(&str, &str); 15] = [
     ("s", "write a report of what is on screen"),
     ("", ""),
     ("", "Slider changes reach the worker at once."),
+    ("", "A weight file sets the cell and the directions."),
 ];
 
 /// Draws the help overlay centered over `area`.
