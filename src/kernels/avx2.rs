@@ -410,6 +410,43 @@ pub fn quantize_u8(
     }
 }
 
+/// See [`super::dequantize`]: 8 rows a vector, the last ones through the scalar twin (its
+/// `mul_add` is the same single rounding).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+    let rows = bias.len();
+    assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == rows));
+    if rows == 0 {
+        return;
+    }
+    let full = rows / 8 * 8;
+    let x_scale_v = _mm256_set1_ps(x_scale);
+    let per_tensor = _mm256_set1_ps(x_scale * w_scales[0]);
+    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
+        for r in (0..full).step_by(8) {
+            // SAFETY: r + 8 <= rows, which y, acc, bias (and w_scales when it has one scale
+            // per row) hold (checked above).
+            unsafe {
+                let s = if w_scales.len() == 1 {
+                    per_tensor
+                } else {
+                    _mm256_mul_ps(x_scale_v, _mm256_loadu_ps(w_scales.as_ptr().add(r)))
+                };
+                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(acc.as_ptr().add(r).cast()));
+                let b = _mm256_loadu_ps(bias.as_ptr().add(r));
+                _mm256_storeu_ps(y.as_mut_ptr().add(r), _mm256_fmadd_ps(a, s, b));
+            }
+        }
+        let scales = if w_scales.len() == 1 {
+            w_scales
+        } else {
+            &w_scales[full..]
+        };
+        scalar::dequantize(x_scale, scales, &bias[full..], &acc[full..], &mut y[full..]);
+    }
+}
+
 /// See [`super::lstm_cell`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]

@@ -500,7 +500,7 @@ pub fn lstm_layer_small_u8i8(
                 let rows_k =
                     _mm512_maskz_permutex2var_epi32(units.into(), acc[0], gate_rows[k], acc[1]);
                 let v = _mm256_cvtepi32_ps(_mm512_castsi512_si256(rows_k));
-                let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), bias[k]);
+                let hh = _mm256_fmadd_ps(v, scale, bias[k]);
                 _mm256_add_ps(hh, _mm256_maskz_loadu_ps(units, ih_t.add(k * hidden)))
             };
             (c_t, h) = cell([gate(0), gate(1), gate(2), gate(3)], c_t);
@@ -628,11 +628,11 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
             if mask == 0xffff {
                 let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.add(r).cast()));
                 let b = _mm512_loadu_ps(bias.as_ptr().add(r));
-                _mm512_storeu_ps(y.add(r), _mm512_add_ps(_mm512_mul_ps(a, s), b));
+                _mm512_storeu_ps(y.add(r), _mm512_fmadd_ps(a, s, b));
             } else {
                 let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.add(r)));
                 let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
-                _mm512_mask_storeu_ps(y.add(r), mask, _mm512_add_ps(_mm512_mul_ps(a, s), b));
+                _mm512_mask_storeu_ps(y.add(r), mask, _mm512_fmadd_ps(a, s, b));
             }
         }
     };
@@ -650,7 +650,7 @@ fn row_mask(n: usize) -> __mmask16 {
 
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
-/// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
+/// `hh = fma(acc, x_scale · w_scale, bias)` as [`super::dequantize`] computes it; `ih` is the
 /// units' input projection, laid out as `acc`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
@@ -692,10 +692,7 @@ fn cell_from_accumulators(
                     )
                 };
                 let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
-                let hh = _mm512_add_ps(
-                    _mm512_mul_ps(v, scale),
-                    _mm512_loadu_ps(w.bias.as_ptr().add(r)),
-                );
+                let hh = _mm512_fmadd_ps(v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
                 _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
             };
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
@@ -735,7 +732,7 @@ fn cell_from_accumulators(
                     _mm256_mul_ps(_mm256_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
                 };
                 let v = _mm256_cvtepi32_ps(_mm256_castps_si256(load(acc.as_ptr().add(a).cast())));
-                let hh = _mm256_add_ps(_mm256_mul_ps(v, scale), load(w.bias.as_ptr().add(r)));
+                let hh = _mm256_fmadd_ps(v, scale, load(w.bias.as_ptr().add(r)));
                 _mm256_add_ps(hh, load(ih.as_ptr().add(a)))
             };
             let c_old = load(c.as_ptr().add(j));

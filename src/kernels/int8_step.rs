@@ -63,7 +63,7 @@ pub fn for_each_gate(
 /// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
 /// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
-/// projects it onto the units' gate rows, dequantizes (`acc · (h_scale · w_scale) + bias`),
+/// projects it onto the units' gate rows, dequantizes (`fma(acc, h_scale · w_scale, bias)`),
 /// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
 /// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
 ///

@@ -96,6 +96,7 @@ pub fn quantize_u8(
 }
 
 /// See [`super::dequantize`].
+#[inline]
 pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len().max(1);
     for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
@@ -103,11 +104,11 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
         if let [w_scale] = w_scales {
             let scale = x_scale * w_scale;
             for ((y, &acc), &bias) in values {
-                *y = acc as f32 * scale + bias;
+                *y = f32::mul_add(acc as f32, scale, bias);
             }
         } else {
             for (((y, &acc), &bias), &w_scale) in values.zip(w_scales) {
-                *y = acc as f32 * (x_scale * w_scale) + bias;
+                *y = f32::mul_add(acc as f32, x_scale * w_scale, bias);
             }
         }
     }

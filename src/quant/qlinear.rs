@@ -130,7 +130,8 @@ impl QLinear {
         }
     }
 
-    /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`.
+    /// `y[r] = fma(acc[r], x_scale · w_scale[r], bias[r])` for the output rows `rows` (see
+    /// [`kernels::dequantize`]).
     fn dequantize(
         &self,
         kernel: Kernel,
