@@ -151,3 +151,38 @@ fn the_kernel_in_use_is_reported_and_unsupported_kernels_are_refused() {
         }
     }
 }
+
+#[test]
+fn a_bidirectional_layer_too_big_to_run_both_directions_at_once_gives_the_same_results() {
+    // 2 × 16 MB of FP32 W_hh: with two threads the directions run one after the other, each
+    // step shared between the threads; with one thread they run in turn on it. INT8's 2 × 4 MB
+    // run at once. Every way gives the same bits.
+    let dims = ModelDims {
+        input_size: 8,
+        hidden_size: 1024,
+        cell: Cell::Lstm,
+        bidirectional: true,
+        ..ModelDims::square(1)
+    };
+    for scheme in [Scheme::Fp32, Scheme::Int8] {
+        let one = run(
+            scheme,
+            dims,
+            1,
+            RunOptions {
+                threads: 1,
+                ..RunOptions::default()
+            },
+        );
+        let two = run(
+            scheme,
+            dims,
+            1,
+            RunOptions {
+                threads: 2,
+                ..RunOptions::default()
+            },
+        );
+        assert_eq!(one, two, "{scheme}");
+    }
+}

@@ -34,6 +34,8 @@ pub trait LinearOp: Clone + Send + Sync {
     fn in_features(&self) -> usize;
     /// Features of each output row.
     fn out_features(&self) -> usize;
+    /// Bytes of weights a product streams (`out × in` values of the weight type).
+    fn weight_bytes(&self) -> usize;
 
     /// `y[rows × out] = x[rows × in] · Wᵀ + b` with the detected kernel on one thread.
     /// Slices must have exactly those lengths.
@@ -155,6 +157,10 @@ impl LinearOp for Linear {
 
     fn out_features(&self) -> usize {
         self.packed.rows()
+    }
+
+    fn weight_bytes(&self) -> usize {
+        self.in_features() * self.out_features() * size_of::<f32>()
     }
 
     fn forward_with(

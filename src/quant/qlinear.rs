@@ -163,6 +163,10 @@ impl LinearOp for QLinear {
         self.weight.rows()
     }
 
+    fn weight_bytes(&self) -> usize {
+        self.in_features() * self.out_features()
+    }
+
     fn forward_with(
         &self,
         exec: Execution,
