@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::activation::{ActivationParams, choose_activation_params};
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, cell};
+use super::lanes::{F32Lanes, cell, gru_cell};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2};
 
@@ -389,6 +389,88 @@ pub fn lstm_units_u8i8(
             c,
             h,
         );
+    }
+}
+
+/// See [`super::gru_units_u8i8`]: the same operations in the same order as its portable
+/// composition, with the product going straight to the accumulators and the cell
+/// dequantizing them itself (as [`lstm_units_u8i8`] does for the LSTM).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn gru_units_u8i8(
+    w: QuantizedRecurrent<'_>,
+    h_prev: &[f32],
+    ih: &[f32],
+    state: &mut UnitState<'_>,
+    scratch: &mut StepScratch,
+) {
+    let hidden = w.weight.cols();
+    let (units, batch) = (state.units(), state.batch());
+    let n = units.len();
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
+    let ActivationParams {
+        scale: h_scale,
+        zero_point: zp,
+    } = scratch.h_params;
+    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    if batch == 1 && n == hidden {
+        gemv_all_rows(q, zp, w.weight, acc);
+    } else {
+        super::for_each_gate(3, hidden, &units, |r, offset| {
+            let out = OutputRows::new(&mut acc[offset..], 3 * n);
+            gemm_u8i8(q, batch, zp, w.weight, r, out);
+        });
+    }
+    for b in 0..batch {
+        let (_, h) = state.row(b);
+        let h_old = &h_prev[b * hidden + units.start..][..n];
+        let (acc, ih) = (&acc[b * 3 * n..][..3 * n], &ih[b * 3 * n..][..3 * n]);
+        gru_from_accumulators(h_scale, w, acc, ih, units.start, h_old, h);
+    }
+}
+
+/// [`super::gru_cell`] for the `n = h.len()` units from `first` of one batch row, with `hh`
+/// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `3n` values) as
+/// [`super::dequantize`] computes it; `ih` is the units' input projection, laid out as `acc`,
+/// and `h_old` their previous state.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+fn gru_from_accumulators(
+    x_scale: f32,
+    w: QuantizedRecurrent<'_>,
+    acc: &[i32],
+    ih: &[f32],
+    first: usize,
+    h_old: &[f32],
+    h: &mut [f32],
+) {
+    let n = h.len();
+    let rows = w.bias.len();
+    let hidden = rows / 3;
+    assert!(acc.len() == 3 * n && ih.len() == 3 * n && h_old.len() == n && first + n <= hidden);
+    assert!(w.scales.len() == 1 || w.scales.len() == rows);
+    let per_tensor = x_scale * w.scales[0];
+    for j in (0..n).step_by(PANEL) {
+        let mask = row_mask(n - j);
+        // SAFETY: the mask covers units j..min(j + 16, n) only; for every gate k their acc
+        // and ih indices (k·n + unit) are below 3n and their weight rows (k·hidden + first +
+        // unit) below `rows`, and h_old and h hold n values (all checked above).
+        unsafe {
+            let load = |p: *const f32| _mm512_maskz_loadu_ps(mask, p);
+            let hh = |k: usize| {
+                let (a, r) = (k * n + j, k * hidden + first + j);
+                let scale = if w.scales.len() == 1 {
+                    _mm512_set1_ps(per_tensor)
+                } else {
+                    _mm512_mul_ps(_mm512_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
+                };
+                let v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a)));
+                _mm512_fmadd_ps(v, scale, load(w.bias.as_ptr().add(r)))
+            };
+            let ih = |k: usize| load(ih.as_ptr().add(k * n + j));
+            let r_z = [0, 1].map(|k| _mm512_add_ps(hh(k), ih(k)));
+            let h_new = gru_cell(r_z, ih(2), hh(2), load(h_old.as_ptr().add(j)));
+            _mm512_mask_storeu_ps(h.as_mut_ptr().add(j), mask, h_new);
+        }
     }
 }
 

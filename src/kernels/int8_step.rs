@@ -112,7 +112,8 @@ pub fn lstm_units_u8i8(
 /// One time step of an int8 GRU layer for the hidden units of `state`, as
 /// [`lstm_units_u8i8`] is for an LSTM: quantize `h_prev`, project it onto the units' r, z and
 /// n rows, dequantize (`W_hh h + b_hh`), then [`gru_cell`] with their input projection `ih`
-/// (`batch × 3 × units`) and their part of `h_prev`; `state`'s `c` is left alone.
+/// (`batch × 3 × units`) and their part of `h_prev`; `state`'s `c` is left alone. AVX-512
+/// fuses it as it does the LSTM's.
 ///
 /// # Panics
 /// If the lengths do not match.
@@ -130,6 +131,12 @@ pub fn gru_units_u8i8(
     let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
     let n = units.len();
     scratch.accumulators.resize(batch * 3 * n, 0);
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512Vnni {
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        unsafe { avx512::gru_units_u8i8(w, h_prev, ih, state, scratch) };
+        return;
+    }
     project_h(kernel, 3, w, h_prev, units.clone(), batch, scratch);
     for b in 0..batch {
         let gates = &scratch.gates[b * 3 * n..][..3 * n];
