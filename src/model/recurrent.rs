@@ -291,7 +291,6 @@ impl<L: LinearOp> Recurrent<L> {
         let (t, b, _) = input.dim();
         let dims = self.dims;
         let (h_size, out_size) = (dims.hidden_size, dims.output_size());
-        let gates = dims.cell.gates() * h_size;
         let rows = t * b;
         let [h_shape, c_shape] = RecurrentState::shapes(dims, b);
 
@@ -324,39 +323,7 @@ impl<L: LinearOp> Recurrent<L> {
             let previous = std::mem::take(&mut ws.sequence_a);
             let layer_input: &[f32] = if k == 0 { input_slice } else { &previous };
             if dims.bidirectional {
-                let layers = &self.layers[2 * k..2 * k + 2];
-                for (d, buffers) in ws.directions.iter_mut().enumerate() {
-                    buffers.load_state(state, 2 * k + d, rows * gates, b * h_size, rows * h_size);
-                }
-                if exec.threads >= 2
-                    && 2 * layers[0].hh.weight_bytes() > CONCURRENT_DIRECTIONS_MAX_BYTES
-                {
-                    // Too big for both directions' weights to stay in the caches at once: one
-                    // direction after the other, each step shared between the threads.
-                    for d in 0..2 {
-                        let shape = LayerShape {
-                            reverse: d == 1,
-                            ..shape
-                        };
-                        self.run_layer(2 * k + d, layer_input, state, shape, ws);
-                        let buffers = &mut ws.directions[d];
-                        buffers.out.copy_from_slice(&ws.sequence_b[..rows * h_size]);
-                        buffers.c.copy_from_slice(&ws.c);
-                    }
-                } else {
-                    let directions = &mut ws.directions;
-                    let both_at_once = exec.threads >= 2;
-                    run_directions(both_at_once, &mut ws.pool, directions, |d, buffers| {
-                        let shape = LayerShape {
-                            reverse: d == 1,
-                            ..shape
-                        };
-                        buffers.run(&layers[d], dims.cell, exec.kernel, layer_input, shape);
-                    });
-                }
-                let directions = &ws.directions;
-                resize(&mut ws.sequence_b, rows * out_size);
-                interleave_directions(&mut ws.sequence_b, directions, h_size);
+                self.run_bidirectional_layer(k, layer_input, state, shape, ws);
                 for (d, buffers) in ws.directions.iter().enumerate() {
                     // The forward direction ends at the last step, the reverse one at the first.
                     let last = if d == 0 { t - 1 } else { 0 };
@@ -395,6 +362,61 @@ impl<L: LinearOp> Recurrent<L> {
             None => out.head_output = None,
         }
         Ok(())
+    }
+
+    /// Runs both directions of bidirectional layer `k` on `layer_input` into `ws.directions`
+    /// (each direction's `h` of every step and final `c`) and, side by side, `ws.sequence_b`.
+    fn run_bidirectional_layer(
+        &self,
+        k: usize,
+        layer_input: &[f32],
+        state: Option<&RecurrentState>,
+        shape: LayerShape,
+        ws: &mut Workspace,
+    ) {
+        let (dims, exec) = (self.dims, self.execution);
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = shape;
+        let rows = steps * batch;
+        let layers = &self.layers[2 * k..2 * k + 2];
+        for (d, buffers) in ws.directions.iter_mut().enumerate() {
+            let projection = rows * dims.cell.gates() * hidden;
+            buffers.load_state(state, 2 * k + d, projection, batch * hidden, rows * hidden);
+        }
+        if exec.threads >= 2 && 2 * layers[0].hh.weight_bytes() > CONCURRENT_DIRECTIONS_MAX_BYTES {
+            // Too big for both directions' weights to stay in the caches at once: one
+            // direction after the other, each step shared between the threads.
+            for d in 0..2 {
+                let shape = LayerShape {
+                    reverse: d == 1,
+                    ..shape
+                };
+                self.run_layer(2 * k + d, layer_input, state, shape, ws);
+                let buffers = &mut ws.directions[d];
+                buffers.out.copy_from_slice(&ws.sequence_b[..rows * hidden]);
+                buffers.c.copy_from_slice(&ws.c);
+            }
+        } else {
+            let both_at_once = exec.threads >= 2;
+            run_directions(
+                both_at_once,
+                &mut ws.pool,
+                &mut ws.directions,
+                |d, buffers| {
+                    let shape = LayerShape {
+                        reverse: d == 1,
+                        ..shape
+                    };
+                    buffers.run(&layers[d], dims.cell, exec.kernel, layer_input, shape);
+                },
+            );
+        }
+        resize(&mut ws.sequence_b, rows * dims.output_size());
+        interleave_directions(&mut ws.sequence_b, &ws.directions, hidden);
     }
 
     /// Runs `self.layers[k]` (one direction of a layer) on `layer_input` into
