@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use dynq::lm::ModelFile;
-use dynq::model::random_model;
+use dynq::model::{Cell, random_model};
 use dynq::{ModelDims, Scheme, quantize_dynamic};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -65,14 +65,20 @@ fn main() {
         head: 2,
         ..ModelDims::square(1)
     };
-    let model = random_model(dims, 7).unwrap();
-    for scheme in Scheme::ALL {
-        let bytes = quantize_dynamic(&model, scheme).to_safetensors();
-        fs::write(
-            weights.join(format!("{}.safetensors", scheme.name())),
-            bytes,
-        )
-        .unwrap();
+    // Every variant of an LSTM, a GRU and a bidirectional GRU.
+    for (cell, bidirectional) in [(Cell::Lstm, false), (Cell::Gru, false), (Cell::Gru, true)] {
+        let dims = ModelDims {
+            cell,
+            bidirectional,
+            ..dims
+        };
+        let model = random_model(dims, 7).unwrap();
+        let kind = format!("{cell}{}", if bidirectional { "_bi" } else { "" });
+        for scheme in Scheme::ALL {
+            let bytes = quantize_dynamic(&model, scheme).to_safetensors();
+            let name = format!("{kind}_{}.safetensors", scheme.name());
+            fs::write(weights.join(name), bytes).unwrap();
+        }
     }
     let (h, i) = (2usize, 3usize);
     let bare = safetensors_file(
