@@ -427,6 +427,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bidirectional_gru_lists_each_layers_reverse_direction_after_its_forward_one() {
+        let got = names(&StateDictLayout::written(Cell::Gru, true, false), 2);
+        let weights: Vec<&str> = got.iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(
+            weights,
+            [
+                "gru.weight_ih_l0",
+                "gru.weight_hh_l0",
+                "gru.weight_ih_l0_reverse",
+                "gru.weight_hh_l0_reverse",
+                "gru.weight_ih_l1",
+                "gru.weight_hh_l1",
+                "gru.weight_ih_l1_reverse",
+                "gru.weight_hh_l1_reverse",
+            ]
+        );
+        assert_eq!(got[3].1.as_deref(), Some("gru.bias_hh_l0_reverse"));
+    }
+
+    #[test]
     fn roles_follow_the_names() {
         let roles: Vec<LinearRole> = StateDictLayout::written(Cell::Lstm, false, true)
             .linear_maps(1)
