@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::engine::Command;
+use super::history::{self, Measured};
 use super::layout::Screen;
 use super::sliders::{Slider, first_shown};
 use crate::bench::{Config, Snapshot, SystemStats};
 use crate::model::ModelDims;
 use crate::scenario::{self, Advance, Preset, Replay};
-
-/// Snapshots kept for the ratio curve and the report (one per distinct Config).
-const HISTORY_LIMIT: usize = 512;
 
 /// What the dashboard starts with.
 #[derive(Debug, Clone)]
@@ -73,8 +71,10 @@ pub struct App {
     pub status: Option<String>,
     /// The latest snapshot of the current Config; `None` until it arrives.
     pub snapshot: Option<Snapshot>,
-    /// The latest snapshot of each Config measured this session, in the order measured.
-    pub history: Vec<Snapshot>,
+    /// The latest figures of each Config measured this session (at most
+    /// [`HISTORY_LIMIT`](history::HISTORY_LIMIT), the latest ones), in the order measured:
+    /// what the size curve and the report read.
+    pub history: Vec<Measured>,
     /// The latest machine figures (kept across Config changes).
     pub system: SystemStats,
     /// Top of the threads slider.
@@ -252,28 +252,16 @@ impl App {
         }
     }
 
-    /// Keeps `snapshot` as the latest of its Config in the history, without the histogram
-    /// and recent latencies that only the live panels draw (the size curve and the report
-    /// read the rest), so a long session's history stays small.
+    /// Keeps what the size curve and the report read of `snapshot` as the latest of its
+    /// Config (see [`history::remember`]).
     fn remember(&mut self, snapshot: &Snapshot) {
-        if snapshot.variants.is_empty() {
-            return;
-        }
-        let mut kept = snapshot.clone();
-        for variant in &mut kept.variants {
-            variant.histogram = Vec::new();
-            variant.recent_ns = Vec::new();
-        }
-        match self.history.last_mut() {
-            Some(last) if last.generation == snapshot.generation => *last = kept,
-            _ => {
-                self.history.retain(|s| s.config != snapshot.config);
-                if self.history.len() == HISTORY_LIMIT {
-                    self.history.remove(0);
-                }
-                self.history.push(kept);
-            }
-        }
+        history::remember(&mut self.history, snapshot);
+    }
+
+    /// The history as snapshots for [`Engine::write_report`](super::Engine::write_report),
+    /// in the order measured (see [`Measured::to_snapshot`]).
+    pub fn report_snapshots(&self) -> Vec<Snapshot> {
+        self.history.iter().map(Measured::to_snapshot).collect()
     }
 
     /// Asks the worker for `config`; the panels wait for its first snapshot.

@@ -25,5 +25,7 @@ pub trait Engine {
 
     /// Writes a report of `snapshots` (the latest snapshot of each Config measured this
     /// session, in the order measured; the one on screen last) and returns where it went.
+    /// They hold what a report reads: no histograms or recent latencies, and of the machine
+    /// figures only the kernel (see [`Measured::to_snapshot`](super::Measured::to_snapshot)).
     fn write_report(&mut self, snapshots: &[Snapshot]) -> Result<String, String>;
 }

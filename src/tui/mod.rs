@@ -29,6 +29,7 @@
 mod app;
 mod engine;
 mod event;
+mod history;
 mod layout;
 mod panels;
 mod shaping;
@@ -53,6 +54,7 @@ use event::{Event, Events};
 
 pub use app::{Action, App, Options};
 pub use engine::{Command, Engine};
+pub use history::{HISTORY_LIMIT, Language, Measured, MeasuredVariant};
 
 /// Shortest time between two frames (30 fps), also the tick period.
 const FRAME: Duration = Duration::from_millis(33);
@@ -117,7 +119,7 @@ fn run_loop(
                 let message = if app.history.is_empty() {
                     "nothing measured yet, no report written".to_string()
                 } else {
-                    match engine.write_report(&app.history) {
+                    match engine.write_report(&app.report_snapshots()) {
                         Ok(place) => format!("report written to {place}"),
                         Err(e) => format!("report failed: {e}"),
                     }

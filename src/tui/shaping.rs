@@ -1,7 +1,8 @@
 //! Snapshot data shaped for drawing: common histogram bins, ratio-curve points, bar strings.
 //! Pure functions, no terminal.
 
-use crate::bench::{Snapshot, VariantSnapshot};
+use super::history::Measured;
+use crate::bench::VariantSnapshot;
 use crate::metrics::times_smaller;
 use crate::quant::Scheme;
 
@@ -112,19 +113,19 @@ fn bucket_ranges(histogram: &[(u64, u64)]) -> Vec<(f64, f64, u64)> {
 
 /// Points `(log2 dimension, FP32/variant size ratio)` for `scheme`, one per hidden size
 /// measured in `history` (the latest measurement wins), by ascending dimension.
-pub fn ratio_curve(history: &[Snapshot], scheme: Scheme) -> Vec<(f64, f64)> {
+pub fn ratio_curve(history: &[Measured], scheme: Scheme) -> Vec<(f64, f64)> {
     let mut points: Vec<(usize, f64)> = Vec::new();
-    for snapshot in history {
-        let Some(reference) = snapshot.reference() else {
+    for measured in history {
+        let Some(reference) = measured.reference() else {
             continue;
         };
-        let ratio = snapshot
+        let ratio = measured
             .variants
             .iter()
             .find(|v| v.scheme == scheme)
             .and_then(|v| times_smaller(reference.size_bytes, v.size_bytes));
         if let Some(ratio) = ratio {
-            let dim = snapshot.config.hidden_size;
+            let dim = measured.config.hidden_size;
             points.retain(|&(d, _)| d != dim);
             points.push((dim, ratio));
         }
@@ -153,7 +154,7 @@ pub fn bar(fraction: f64, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::Config;
+    use crate::bench::{Config, Snapshot};
 
     fn variant(scheme: Scheme, size_bytes: u64, histogram: Vec<(u64, u64)>) -> VariantSnapshot {
         VariantSnapshot {
@@ -220,8 +221,8 @@ mod tests {
         assert_eq!(latency_bins(&empty, 10), None);
     }
 
-    fn measured(dim: usize, fp32: u64, int8: u64) -> Snapshot {
-        Snapshot {
+    fn measured(dim: usize, fp32: u64, int8: u64) -> Measured {
+        Measured::of(&Snapshot {
             config: Config {
                 input_size: dim,
                 hidden_size: dim,
@@ -232,7 +233,7 @@ mod tests {
                 variant(Scheme::Int8, int8, vec![]),
             ],
             ..Snapshot::default()
-        }
+        })
     }
 
     #[test]

@@ -388,6 +388,70 @@ fn history_keeps_the_latest_snapshot_per_config() {
     });
     assert_eq!(app.history.len(), 3);
     assert_eq!(app.history[2].elapsed, Duration::from_secs(2));
+    // Measuring 64 again (a new generation) moves it to the end, with its new figures.
+    app.on_snapshot(Snapshot {
+        elapsed: Duration::from_secs(5),
+        ..snapshot(64, 3)
+    });
+    let dims: Vec<usize> = app.history.iter().map(|s| s.config.hidden_size).collect();
+    assert_eq!(dims, [16, 256, 64]);
+    assert_eq!(app.history[2].elapsed, Duration::from_secs(5));
+    // Building, failed: nothing to keep.
+    app.on_snapshot(Snapshot {
+        variants: Vec::new(),
+        building: true,
+        ..snapshot(1024, 4)
+    });
+    assert_eq!(app.history.len(), 3);
+}
+
+#[test]
+fn history_keeps_the_latest_configs_up_to_its_limit() {
+    use super::HISTORY_LIMIT;
+    let mut app = measured_app();
+    let generations = 3..3 + HISTORY_LIMIT as u64 + 5;
+    for generation in generations.clone() {
+        app.on_snapshot(Snapshot {
+            config: Config {
+                seq_len: generation as usize,
+                ..config(64)
+            },
+            ..snapshot(64, generation)
+        });
+    }
+    assert_eq!(app.history.len(), HISTORY_LIMIT);
+    let seq_lens: Vec<u64> = app
+        .history
+        .iter()
+        .map(|s| s.config.seq_len as u64)
+        .collect();
+    let latest: Vec<u64> = generations.skip(5).collect();
+    assert_eq!(seq_lens, latest);
+}
+
+#[test]
+fn the_report_reads_the_same_runs_from_the_history_as_from_the_snapshots() {
+    use crate::report::Run;
+    let app = language_app();
+    let shown = app.snapshot.clone().unwrap();
+    let kept = app.report_snapshots();
+    assert_eq!(kept.len(), 3);
+    let last = kept.last().unwrap();
+    assert!(last.task.is_some() && last.variants[1].generated.is_some());
+    assert_eq!(Run::from_snapshot(last), Run::from_snapshot(&shown));
+    let first = snapshot(16, 0);
+    assert_eq!(
+        Run::from_snapshot(&kept[0]),
+        Run::from_snapshot(&Snapshot {
+            elapsed: Duration::from_millis(200),
+            ..first
+        })
+    );
+    // The size curve reads the same sizes.
+    assert_eq!(
+        app.history[0].variants[1].size_bytes,
+        snapshot(16, 0).variants[1].size_bytes
+    );
 }
 
 #[test]

@@ -1,0 +1,149 @@
+//! What the dashboard keeps of every Config it measured: only the figures the size curve
+//! (`shaping::ratio_curve`) and the report (the `s` key) read, so that a long session's
+//! history stays small. A kept [`Snapshot`] (its histogram and recent latencies already
+//! dropped) cost about 1,050 bytes; a [`Measured`] about half of that, so the
+//! [`HISTORY_LIMIT`] Configs a session keeps at most take under 300 KB.
+
+use std::time::Duration;
+
+use crate::bench::{Config, Snapshot, SystemStats, TaskProgress, VariantSnapshot};
+use crate::metrics::{Accuracy, LatencyStats, REFERENCE, TaskAccuracy};
+use crate::quant::Scheme;
+
+/// Configs the history keeps at most; past that the one measured longest ago goes.
+pub const HISTORY_LIMIT: usize = 512;
+
+/// The latest figures of one Config measured this session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// The Config measured (a weight file's sizes in place of the asked ones).
+    pub config: Config,
+    /// Which worker generation measured it: later snapshots of the same generation replace
+    /// these figures.
+    pub generation: u64,
+    /// The integer kernel it ran with.
+    pub kernel: Box<str>,
+    /// Time measured under this Config.
+    pub elapsed: Duration,
+    /// One entry per variant, FP32 (the reference) first.
+    pub variants: Box<[MeasuredVariant]>,
+    /// How far a language model's evaluation of the text had come (`--data`).
+    pub task: Option<Box<TaskProgress>>,
+}
+
+/// One variant's figures in a [`Measured`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredVariant {
+    /// The variant.
+    pub scheme: Scheme,
+    /// Byte size of its serialized model.
+    pub size_bytes: u64,
+    /// Percentiles of its forwards.
+    pub latency: LatencyStats,
+    /// How its output compares with the reference's.
+    pub accuracy: Accuracy,
+    /// A language model's figures and text; boxed, as most models have none.
+    pub language: Option<Box<Language>>,
+}
+
+/// What a language model's variant adds to its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Language {
+    /// Its figures on the text so far.
+    pub task: Option<TaskAccuracy>,
+    /// What it wrote after the prompt.
+    pub generated: Option<String>,
+}
+
+impl Measured {
+    /// What the history keeps of `snapshot`.
+    pub fn of(snapshot: &Snapshot) -> Measured {
+        Measured {
+            config: snapshot.config.clone(),
+            generation: snapshot.generation,
+            kernel: snapshot.system.kernel.as_str().into(),
+            elapsed: snapshot.elapsed,
+            variants: snapshot.variants.iter().map(MeasuredVariant::of).collect(),
+            task: snapshot.task.clone().map(Box::new),
+        }
+    }
+
+    /// The reference variant (FP32) the ratios are taken against, if it was measured.
+    pub fn reference(&self) -> Option<&MeasuredVariant> {
+        self.variants.iter().find(|v| v.scheme == REFERENCE)
+    }
+
+    /// These figures as a snapshot for the report: everything the report reads is there;
+    /// the histograms, recent latencies and machine figures other than the kernel are empty.
+    pub fn to_snapshot(&self) -> Snapshot {
+        Snapshot {
+            config: self.config.clone(),
+            generation: self.generation,
+            running: true,
+            building: false,
+            error: None,
+            elapsed: self.elapsed,
+            variants: self
+                .variants
+                .iter()
+                .map(MeasuredVariant::to_snapshot)
+                .collect(),
+            system: SystemStats {
+                kernel: self.kernel.to_string(),
+                ..SystemStats::default()
+            },
+            task: self.task.as_deref().cloned(),
+        }
+    }
+}
+
+impl MeasuredVariant {
+    fn of(v: &VariantSnapshot) -> MeasuredVariant {
+        let language = (v.task.is_some() || v.generated.is_some()).then(|| {
+            Box::new(Language {
+                task: v.task,
+                generated: v.generated.clone(),
+            })
+        });
+        MeasuredVariant {
+            scheme: v.scheme,
+            size_bytes: v.size_bytes,
+            latency: v.latency,
+            accuracy: v.accuracy,
+            language,
+        }
+    }
+
+    fn to_snapshot(&self) -> VariantSnapshot {
+        VariantSnapshot {
+            scheme: self.scheme,
+            size_bytes: self.size_bytes,
+            latency: self.latency,
+            histogram: Vec::new(),
+            recent_ns: Vec::new(),
+            accuracy: self.accuracy,
+            task: self.language.as_ref().and_then(|l| l.task),
+            generated: self.language.as_ref().and_then(|l| l.generated.clone()),
+        }
+    }
+}
+
+/// Keeps `snapshot` as the latest of its Config in `history` (in the order measured): it
+/// replaces the figures of its own generation, else those of the same Config measured
+/// before, and past [`HISTORY_LIMIT`] the Config measured longest ago goes. Snapshots without
+/// variants (building, failed) are not kept.
+pub fn remember(history: &mut Vec<Measured>, snapshot: &Snapshot) {
+    if snapshot.variants.is_empty() {
+        return;
+    }
+    match history.last_mut() {
+        Some(last) if last.generation == snapshot.generation => *last = Measured::of(snapshot),
+        _ => {
+            history.retain(|m| m.config != snapshot.config);
+            if history.len() == HISTORY_LIMIT {
+                history.remove(0);
+            }
+            history.push(Measured::of(snapshot));
+        }
+    }
+}
