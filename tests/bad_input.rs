@@ -92,7 +92,7 @@ fn extreme_but_finite_inputs_give_finite_quantized_outputs() {
     let (input, state) = random_inputs(dims(), 3, 2, 1);
     for scale in [1e-30f32, 1e20] {
         let scaled = input.mapv(|v| v * scale);
-        for scheme in [Scheme::Int8, Scheme::Int8PerChannel] {
+        for scheme in [Scheme::Int8, Scheme::Int8PerChannel, Scheme::Int8Qnnpack] {
             let out = quantize_dynamic(&fp32, scheme)
                 .forward(scaled.view(), Some(&state))
                 .unwrap();

@@ -34,7 +34,7 @@ fn every_case_passes_and_the_json_lists_every_variant() {
             .collect();
         assert_eq!(
             names,
-            ["fp32", "int8", "int8_per_channel", "fp16"],
+            ["fp32", "int8", "int8_per_channel", "fp16", "int8_qnnpack"],
             "{case}"
         );
         for v in variants {
@@ -60,7 +60,7 @@ fn the_table_names_each_variant_and_its_result() {
     let out = dynq(&["check", fixture("odd_shapes").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in ["fp32", "int8", "int8_per_channel", "fp16"] {
+    for name in ["fp32", "int8", "int8_per_channel", "fp16", "int8_qnnpack"] {
         assert!(
             text.lines()
                 .any(|l| l.trim_start().starts_with(name) && l.ends_with("pass")),
@@ -96,7 +96,18 @@ fn unreadable_files_exit_2_with_a_one_line_error() {
 
 #[test]
 fn a_case_that_disagrees_with_pytorch_exits_1() {
-    // Rewrite the fixture with PyTorch's int8 output nudged by 1e-3 in one place.
+    // x86's int8 and ARM's int8_qnnpack, each failing alone.
+    for (variant, expected) in [
+        ("int8", [true, false, true, true, true]),
+        ("int8_qnnpack", [true, true, true, true, false]),
+    ] {
+        disagreeing_variant_fails_alone(variant, expected);
+    }
+}
+
+/// Rewrites the fixture with PyTorch's output of `variant` nudged by 1e-3 in one place, and
+/// checks that `dynq check` fails that variant only.
+fn disagreeing_variant_fails_alone(variant: &str, expected: [bool; 5]) {
     let bytes = std::fs::read(fixture("recipe_dim8")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = file
@@ -106,7 +117,7 @@ fn a_case_that_disagrees_with_pytorch_exits_1() {
         .collect();
     let target = owned
         .iter_mut()
-        .find(|t| t.0 == "int8.lstm_output")
+        .find(|t| t.0 == format!("{variant}.lstm_output"))
         .unwrap();
     let v = f32::from_le_bytes(target.3[..4].try_into().unwrap()) + 1e-3;
     target.3[..4].copy_from_slice(&v.to_le_bytes());
@@ -127,5 +138,5 @@ fn a_case_that_disagrees_with_pytorch_exits_1() {
         .iter()
         .map(|v| v["pass"].as_bool().unwrap())
         .collect();
-    assert_eq!(pass, [true, false, true, true]);
+    assert_eq!(pass, expected, "{variant}");
 }

@@ -35,16 +35,16 @@ fn every_case_loads_as_the_model_pytorch_saved() {
 }
 
 #[test]
-fn every_case_has_all_four_variants_and_each_is_within_tolerance() {
+fn every_case_has_all_five_variants_and_each_is_within_tolerance() {
     for case_name in CASES {
         let case = ReferenceCase::load(&fixture(case_name)).unwrap();
         let schemes: Vec<Scheme> = case.expectations.iter().map(|e| e.scheme).collect();
         assert_eq!(schemes, Scheme::ALL, "{case_name}");
         let report = case.check().unwrap();
-        assert_eq!(report.variants.len(), 4);
+        assert_eq!(report.variants.len(), Scheme::ALL.len());
         for v in &report.variants {
             assert!(v.pass, "{case_name}/{}: {v:?}", v.name);
-            let int8 = matches!(v.name, Scheme::Int8 | Scheme::Int8PerChannel);
+            let int8 = v.name.is_int8();
             assert!(
                 v.max_abs_diff <= if int8 { 1e-4 } else { 1e-5 },
                 "{case_name}: {v:?}"

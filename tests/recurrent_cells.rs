@@ -234,7 +234,7 @@ fn the_reference_cases_check_from_the_command_line() {
         let out = dynq(&["check", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{case}: {}", stderr(&out));
         let table = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(table.matches("pass").count(), 4, "{table}");
+        assert_eq!(table.matches("pass").count(), 5, "{table}");
         let case = ReferenceCase::load(&path).unwrap();
         assert!(case.check().unwrap().pass());
     }

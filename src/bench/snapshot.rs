@@ -77,6 +77,10 @@ pub struct Snapshot {
     /// How far a language model's evaluation of the text has come (`--data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskProgress>,
+    /// `int8_qnnpack`'s output compared with `int8`'s (ARM's against x86's, `diff_*` the gap),
+    /// when both run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_gap: Option<Accuracy>,
 }
 
 impl Snapshot {

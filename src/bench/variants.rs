@@ -48,6 +48,8 @@ pub struct Variants {
     state: RecurrentState,
     /// The embedding, timed tokens, evaluation and generated text of a language model.
     language: Option<LanguageRun>,
+    /// How far qnnpack's output (ARM) is from x86's, when both int8 engines run.
+    pub engine_gap: Option<Accuracy>,
 }
 
 impl Variants {
@@ -117,6 +119,7 @@ impl Variants {
             input,
             state,
             language,
+            engine_gap: None,
         };
         built.prepare()?;
         Ok(Some(built))
@@ -179,6 +182,14 @@ impl Variants {
         for (variant, accuracy) in self.variants.iter_mut().zip(figures) {
             variant.accuracy = accuracy;
         }
+        let output_of = |scheme| {
+            let variant = self.variants.iter().find(|v| v.model.scheme() == scheme);
+            variant.map(Variant::output_values)
+        };
+        self.engine_gap = match (output_of(Scheme::Int8), output_of(Scheme::Int8Qnnpack)) {
+            (Some(x86), Some(arm)) => Some(Accuracy::compare(x86, arm)),
+            _ => None,
+        };
         Ok(())
     }
 
@@ -274,8 +285,8 @@ mod tests {
         };
         let mut built = Variants::build(&config, &|| false).unwrap().unwrap();
         let recipe = crate::recipe::run_recipe().unwrap();
-        let [fp32, int8, per_channel, fp16] = &built.variants[..] else {
-            panic!("four variants");
+        let [fp32, int8, per_channel, fp16, qnnpack] = &built.variants[..] else {
+            panic!("five variants");
         };
         assert_eq!(fp32.accuracy.diff_mean_abs, 0.0);
         assert_eq!(fp32.size_bytes, recipe.fp32_bytes);
@@ -285,7 +296,18 @@ mod tests {
         assert!(int8.accuracy.diff_max_abs >= int8.accuracy.diff_mean_abs);
         assert!(per_channel.accuracy.diff_pct > 0.0);
         assert!(fp16.accuracy.diff_pct < int8.accuracy.diff_pct);
+        // The ARM engine computes the same weights differently: its output moves, a little.
+        assert_eq!(qnnpack.size_bytes, int8.size_bytes + 8, "the longer scheme name only");
+        let gap = built.engine_gap.expect("int8 and int8_qnnpack both ran");
+        assert!(gap.diff_max_abs > 0.0 && gap.diff_max_abs < 0.1, "{gap:?}");
+        assert_ne!(qnnpack.accuracy, int8.accuracy);
         assert!(built.time(1).is_ok());
+        let without_arm = Config {
+            schemes: vec![Scheme::Int8],
+            ..Config::default()
+        };
+        let built = Variants::build(&without_arm, &|| false).unwrap().unwrap();
+        assert_eq!(built.engine_gap, None);
     }
 
     #[test]

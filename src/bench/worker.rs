@@ -268,6 +268,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                 snapshot.elapsed = m.elapsed();
                 snapshot.variants = m.variant_snapshots();
                 snapshot.task = m.variants.task_progress();
+                snapshot.engine_gap = m.variants.engine_gap;
             }
         }
         snapshot

@@ -30,7 +30,7 @@ impl Tolerance {
                 max_abs: 1e-5,
                 mean_abs: 1e-5,
             },
-            Scheme::Int8 | Scheme::Int8PerChannel => Tolerance {
+            Scheme::Int8 | Scheme::Int8PerChannel | Scheme::Int8Qnnpack => Tolerance {
                 max_abs: 1e-4,
                 mean_abs: 1e-6,
             },
@@ -72,7 +72,7 @@ pub struct ReferenceCase {
 /// The comparison of one variant with PyTorch.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VariantCheck {
-    /// Variant name (`fp32`, `int8`, `int8_per_channel`, `fp16`).
+    /// Variant name (`fp32`, `int8`, `int8_per_channel`, `fp16`, `int8_qnnpack`).
     pub name: Scheme,
     /// Largest |dynq − PyTorch| over every compared output value.
     pub max_abs_diff: f64,

@@ -5,11 +5,14 @@
 //! are quantized with `reduce_range` (qmax = 127), which leaves them at most 128 (`x / scale`
 //! and the zero point are rounded separately, and each can gain a half), and weights are
 //! −128..=127, so a pair sums to between 2 · 128 · −128 = −32768 and 2 · 128 · 127 = 32512,
-//! both within i16. (Full-range u8 activations could saturate.)
+//! both within i16. Full-range activations (qnnpack's, up to 255) could saturate, so for them
+//! each byte is split into `min(a, 128)` and `a − min(a, 128)` (at most 127), two products
+//! that cannot, summed in i32: exact, at twice the work.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::activation::{ActivationParams, Engine};
 use super::OutputRows;
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell as gru};
@@ -28,22 +31,26 @@ fn block_rows(rows_left: usize) -> usize {
     }
 }
 
-/// See [`super::gemm_u8i8`]. Activations must be at most 128 (see the module doc).
+/// See [`super::gemm_u8i8`]. Activations must be at most `engine.activation_max()`; the
+/// full-range (qnnpack) ones take the split path (see the module doc).
 #[target_feature(enable = "avx2,fma")]
 pub fn gemm_u8i8(
     a: &[u8],
     m: usize,
     zp: i32,
+    engine: Engine,
     w: &PackedI8,
     rows: Range<usize>,
     out: OutputRows<'_, i32>,
 ) {
-    let kernel = U8I8 {
-        zp,
-        zp_v: _mm256_set1_epi32(zp),
-        row_sums: w.row_sums(),
-    };
-    gemm(&kernel, a, m, w, rows, out);
+    let (zp_v, row_sums) = (_mm256_set1_epi32(zp), w.row_sums());
+    if engine.activation_max() <= 128 {
+        let kernel = U8I8::<false> { zp, zp_v, row_sums };
+        gemm(&kernel, a, m, w, rows, out);
+    } else {
+        let kernel = U8I8::<true> { zp, zp_v, row_sums };
+        gemm(&kernel, a, m, w, rows, out);
+    }
 }
 
 /// See [`super::gemm_f32`].
@@ -53,8 +60,9 @@ pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: Out
 }
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in two 256-bit accumulators; its store
-/// subtracts the zero-point term `zp · Σ_k w[r][k]`. Made only inside [`gemm_u8i8`].
-struct U8I8<'a> {
+/// subtracts the zero-point term `zp · Σ_k w[r][k]`. `FULL_RANGE` activations (above 128)
+/// are split in two products. Made only inside [`gemm_u8i8`].
+struct U8I8<'a, const FULL_RANGE: bool> {
     zp: i32,
     zp_v: __m256i,
     row_sums: &'a [i32],
@@ -62,7 +70,7 @@ struct U8I8<'a> {
 
 // SAFETY: a U8I8 exists only inside gemm_u8i8, which enables avx2 and fma and is called only
 // behind a Kernel::Avx2 value.
-unsafe impl MicroKernel for U8I8<'_> {
+unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
     type Lhs = u8;
     type Rhs = i8;
     type Out = i32;
@@ -96,15 +104,15 @@ unsafe impl MicroKernel for U8I8<'_> {
                 (GROUP, 4) => {
                     for pp in 0..GROUP {
                         let wp = w.add(pp * panel_len);
-                        let acc = micro_i8::<1, 4>(a, stride, wp, panel_len, groups);
+                        let acc = micro_i8::<1, 4, FULL_RANGE>(a, stride, wp, panel_len, groups);
                         emit_tile(acc, pp, sink);
                     }
                 }
-                (GROUP, 2) => emit_tile(micro_i8::<2, 2>(a, stride, w, panel_len, groups), 0, sink),
-                (GROUP, _) => emit_tile(micro_i8::<2, 1>(a, stride, w, panel_len, groups), 0, sink),
-                (_, 4) => emit_tile(micro_i8::<1, 4>(a, stride, w, panel_len, groups), 0, sink),
-                (_, 2) => emit_tile(micro_i8::<1, 2>(a, stride, w, panel_len, groups), 0, sink),
-                _ => emit_tile(micro_i8::<1, 1>(a, stride, w, panel_len, groups), 0, sink),
+                (GROUP, 2) => emit_tile(micro_i8::<2, 2, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
+                (GROUP, _) => emit_tile(micro_i8::<2, 1, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 4) => emit_tile(micro_i8::<1, 4, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
+                (_, 2) => emit_tile(micro_i8::<1, 2, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
+                _ => emit_tile(micro_i8::<1, 1, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
             }
         }
     }
@@ -120,11 +128,11 @@ unsafe impl MicroKernel for U8I8<'_> {
         // SAFETY (both): the caller guarantees `panels_left` panels and one row of `groups`
         // groups.
         if panels_left >= GROUP {
-            let acc = unsafe { micro_i8::<2, 1>(a, at.a_stride, w, panel_len, groups) };
+            let acc = unsafe { micro_i8::<2, 1, FULL_RANGE>(a, at.a_stride, w, panel_len, groups) };
             emit_tile(acc, 0, sink);
             GROUP
         } else {
-            let acc = unsafe { micro_i8::<1, 1>(a, at.a_stride, w, panel_len, groups) };
+            let acc = unsafe { micro_i8::<1, 1, FULL_RANGE>(a, at.a_stride, w, panel_len, groups) };
             emit_tile(acc, 0, sink);
             1
         }
@@ -255,7 +263,7 @@ unsafe impl MicroKernel for F32 {
 // Indexing acc[p][i] by both loop counters reads clearer than nested iterators.
 #[allow(clippy::needless_range_loop)]
 #[inline]
-unsafe fn micro_i8<const NP: usize, const MR: usize>(
+unsafe fn micro_i8<const NP: usize, const MR: usize, const FULL_RANGE: bool>(
     a: *const u8,
     stride: usize,
     w: *const i8,
@@ -278,10 +286,24 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
             // SAFETY: the caller guarantees row i has 4 bytes at column 4g.
             let x = unsafe { a.add(i * stride + g * 4).cast::<i32>().read_unaligned() };
             let av = _mm256_set1_epi32(x);
-            for p in 0..NP {
-                for h in 0..2 {
-                    let pairs = _mm256_maddubs_epi16(av, wv[p][h]);
-                    acc[p][i][h] = _mm256_add_epi32(acc[p][i][h], _mm256_madd_epi16(pairs, ones));
+            if FULL_RANGE {
+                let low = _mm256_min_epu8(av, _mm256_set1_epi8(i8::MIN));
+                let high = _mm256_subs_epu8(av, _mm256_set1_epi8(i8::MIN));
+                for p in 0..NP {
+                    for h in 0..2 {
+                        let low = _mm256_madd_epi16(_mm256_maddubs_epi16(low, wv[p][h]), ones);
+                        let high = _mm256_madd_epi16(_mm256_maddubs_epi16(high, wv[p][h]), ones);
+                        let sum = _mm256_add_epi32(low, high);
+                        acc[p][i][h] = _mm256_add_epi32(acc[p][i][h], sum);
+                    }
+                }
+            } else {
+                for p in 0..NP {
+                    for h in 0..2 {
+                        let pairs = _mm256_maddubs_epi16(av, wv[p][h]);
+                        let quads = _mm256_madd_epi16(pairs, ones);
+                        acc[p][i][h] = _mm256_add_epi32(acc[p][i][h], quads);
+                    }
                 }
             }
         }
@@ -414,12 +436,13 @@ pub fn quantize_u8(
 /// `mul_add` is the same single rounding).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len();
     assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == rows));
     if rows == 0 {
         return;
     }
+    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     let full = rows / 8 * 8;
     let x_scale_v = _mm256_set1_ps(x_scale);
     let per_tensor = _mm256_set1_ps(x_scale * w_scales[0]);
@@ -435,7 +458,7 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
                 };
                 let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(acc.as_ptr().add(r).cast()));
                 let b = _mm256_loadu_ps(bias.as_ptr().add(r));
-                _mm256_storeu_ps(y.as_mut_ptr().add(r), _mm256_fmadd_ps(a, s, b));
+                _mm256_storeu_ps(y.as_mut_ptr().add(r), rescale(fused, a, s, b));
             }
         }
         let scales = if w_scales.len() == 1 {
@@ -443,7 +466,19 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
         } else {
             &w_scales[full..]
         };
-        scalar::dequantize(x_scale, scales, &bias[full..], &acc[full..], &mut y[full..]);
+        scalar::dequantize(x, scales, &bias[full..], &acc[full..], &mut y[full..]);
+    }
+}
+
+/// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
+/// as [`super::dequantize`] describes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub fn rescale(fused: bool, acc: __m256, scale: __m256, bias: __m256) -> __m256 {
+    if fused {
+        _mm256_fmadd_ps(acc, scale, bias)
+    } else {
+        _mm256_add_ps(_mm256_mul_ps(acc, scale), bias)
     }
 }
 

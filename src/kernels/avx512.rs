@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::activation::{ActivationParams, choose_activation_params};
+use super::avx2::rescale as rescale256;
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -363,11 +364,9 @@ pub fn lstm_units_u8i8(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::int8_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
-    let ActivationParams {
-        scale: h_scale,
-        zero_point: zp,
-    } = scratch.h_params;
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
+    let h_params = scratch.h_params;
+    let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
@@ -381,7 +380,7 @@ pub fn lstm_units_u8i8(
         let (c, h) = state.row(b);
         let ih = &ih[b * 4 * n..][..4 * n];
         cell_from_accumulators(
-            h_scale,
+            h_params,
             w,
             &acc[b * 4 * n..][..4 * n],
             ih,
@@ -406,11 +405,9 @@ pub fn gru_units_u8i8(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::int8_step::quantize_h(Kernel::Avx512Vnni, h_prev, w.weight, scratch);
-    let ActivationParams {
-        scale: h_scale,
-        zero_point: zp,
-    } = scratch.h_params;
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
+    let h_params = scratch.h_params;
+    let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
@@ -424,7 +421,7 @@ pub fn gru_units_u8i8(
         let (_, h) = state.row(b);
         let h_old = &h_prev[b * hidden + units.start..][..n];
         let (acc, ih) = (&acc[b * 3 * n..][..3 * n], &ih[b * 3 * n..][..3 * n]);
-        gru_from_accumulators(h_scale, w, acc, ih, units.start, h_old, h);
+        gru_from_accumulators(h_params, w, acc, ih, units.start, h_old, h);
     }
 }
 
@@ -435,7 +432,7 @@ pub fn gru_units_u8i8(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn gru_from_accumulators(
-    x_scale: f32,
+    x: ActivationParams,
     w: QuantizedRecurrent<'_>,
     acc: &[i32],
     ih: &[f32],
@@ -448,6 +445,7 @@ fn gru_from_accumulators(
     let hidden = rows / 3;
     assert!(acc.len() == 3 * n && ih.len() == 3 * n && h_old.len() == n && first + n <= hidden);
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
+    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     let per_tensor = x_scale * w.scales[0];
     for j in (0..n).step_by(PANEL) {
         let mask = row_mask(n - j);
@@ -464,7 +462,7 @@ fn gru_from_accumulators(
                     _mm512_mul_ps(_mm512_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
                 };
                 let v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a)));
-                _mm512_fmadd_ps(v, scale, load(w.bias.as_ptr().add(r)))
+                rescale(fused, v, scale, load(w.bias.as_ptr().add(r)))
             };
             let ih = |k: usize| load(ih.as_ptr().add(k * n + j));
             let r_z = [0, 1].map(|k| _mm512_add_ps(hh(k), ih(k)));
@@ -508,6 +506,7 @@ pub fn lstm_layer_small_u8i8(
     let (panels, groups) = (rows.div_ceil(PANEL), w.weight.groups());
     let panel_len = groups * PANEL * 4;
     let units: __mmask8 = ((1u16 << hidden) - 1) as __mmask8;
+    let fused = w.engine.fused_rescale();
     // SAFETY (this block): every load below stays inside its slice: panel p < panels holds
     // `groups` groups of 64 bytes; row sums, bias and scales are masked to rows < `rows`;
     // h0, c, ih and out are masked to the first `hidden` lanes of rows that exist (checked
@@ -549,7 +548,7 @@ pub fn lstm_layer_small_u8i8(
         });
         for t in 0..steps {
             let (lo, hi) = avx2::fold_lanes(h, h);
-            let params = choose_activation_params(lo, hi);
+            let params = choose_activation_params(w.engine, lo, hi);
             // As avx2::quantize_u8: round(h / scale) + zp, clamped to 0..=255.
             let zp = _mm256_set1_ps(params.zero_point as f32);
             let scaled = _mm256_mul_ps(h, _mm256_set1_ps(1.0 / params.scale));
@@ -582,7 +581,7 @@ pub fn lstm_layer_small_u8i8(
                 let rows_k =
                     _mm512_maskz_permutex2var_epi32(units.into(), acc[0], gate_rows[k], acc[1]);
                 let v = _mm256_cvtepi32_ps(_mm512_castsi512_si256(rows_k));
-                let hh = _mm256_fmadd_ps(v, scale, bias[k]);
+                let hh = rescale256(fused, v, scale, bias[k]);
                 _mm256_add_ps(hh, _mm256_maskz_loadu_ps(units, ih_t.add(k * hidden)))
             };
             (c_t, h) = cell([gate(0), gate(1), gate(2), gate(3)], c_t);
@@ -687,8 +686,9 @@ unsafe fn panels_dot<const NP: usize>(
 
 /// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len().max(1);
+    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
     let x_scale_v = _mm512_set1_ps(x_scale);
     let per_tensor = _mm512_set1_ps(x_scale * w_scales[0]);
@@ -710,11 +710,11 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
             if mask == 0xffff {
                 let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.add(r).cast()));
                 let b = _mm512_loadu_ps(bias.as_ptr().add(r));
-                _mm512_storeu_ps(y.add(r), _mm512_fmadd_ps(a, s, b));
+                _mm512_storeu_ps(y.add(r), rescale(fused, a, s, b));
             } else {
                 let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.add(r)));
                 let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
-                _mm512_mask_storeu_ps(y.add(r), mask, _mm512_fmadd_ps(a, s, b));
+                _mm512_mask_storeu_ps(y.add(r), mask, rescale(fused, a, s, b));
             }
         }
     };
@@ -725,6 +725,18 @@ pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: 
     }
 }
 
+/// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
+/// as [`super::dequantize`] describes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+fn rescale(fused: bool, acc: __m512, scale: __m512, bias: __m512) -> __m512 {
+    if fused {
+        _mm512_fmadd_ps(acc, scale, bias)
+    } else {
+        _mm512_add_ps(_mm512_mul_ps(acc, scale), bias)
+    }
+}
+
 /// The lanes of the first `n` rows of a panel (all 16 when `n >= 16`).
 fn row_mask(n: usize) -> __mmask16 {
     if n >= PANEL { 0xffff } else { (1 << n) - 1 }
@@ -732,12 +744,12 @@ fn row_mask(n: usize) -> __mmask16 {
 
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
-/// `hh = fma(acc, x_scale · w_scale, bias)` as [`super::dequantize`] computes it; `ih` is the
+/// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
 /// units' input projection, laid out as `acc`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn cell_from_accumulators(
-    x_scale: f32,
+    x: ActivationParams,
     w: QuantizedRecurrent<'_>,
     acc: &[i32],
     ih: &[f32],
@@ -750,6 +762,7 @@ fn cell_from_accumulators(
     let hidden = rows / 4;
     assert!(acc.len() == 4 * n && ih.len() == 4 * n && h.len() == n && first + n <= hidden);
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
+    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     let per_tensor = x_scale * w.scales[0];
     // (acc and ih index, weight row) of gate k, unit j.
     let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
@@ -774,7 +787,7 @@ fn cell_from_accumulators(
                     )
                 };
                 let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
-                let hh = _mm512_fmadd_ps(v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
+                let hh = rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
                 _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
             };
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
@@ -814,7 +827,7 @@ fn cell_from_accumulators(
                     _mm256_mul_ps(_mm256_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
                 };
                 let v = _mm256_cvtepi32_ps(_mm256_castps_si256(load(acc.as_ptr().add(a).cast())));
-                let hh = _mm256_fmadd_ps(v, scale, load(w.bias.as_ptr().add(r)));
+                let hh = rescale256(fused, v, scale, load(w.bias.as_ptr().add(r)));
                 _mm256_add_ps(hh, load(ih.as_ptr().add(a)))
             };
             let c_old = load(c.as_ptr().add(j));

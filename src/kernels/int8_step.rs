@@ -11,7 +11,7 @@ use super::avx512;
 use super::coverage;
 use super::recurrence::for_each_step;
 use super::{
-    ActivationParams, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
+    Engine, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
     choose_activation_params, dequantize, gemm_u8i8, gru_cell, lstm_cell, min_max, quantize_u8,
 };
 
@@ -25,6 +25,8 @@ pub struct QuantizedRecurrent<'a> {
     pub scales: &'a [f32],
     /// The f32 bias, one per weight row.
     pub bias: &'a [f32],
+    /// The engine whose activation rules and rescaling the step follows.
+    pub engine: Engine,
 }
 
 impl QuantizedRecurrent<'_> {
@@ -63,7 +65,7 @@ pub fn for_each_gate(
 /// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
 /// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
-/// projects it onto the units' gate rows, dequantizes (`fma(acc, h_scale · w_scale, bias)`),
+/// projects it onto the units' gate rows, dequantizes ([`super::dequantize`]),
 /// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
 /// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
 ///
@@ -189,15 +191,12 @@ fn project_h(
 ) {
     let (hidden, n) = (w.weight.cols(), units.len());
     let row_len = gates * n;
-    quantize_h(kernel, h_prev, w.weight, scratch);
-    let ActivationParams {
-        scale: h_scale,
-        zero_point: h_zero_point,
-    } = scratch.h_params;
+    quantize_h(kernel, w, h_prev, scratch);
+    let h_params = scratch.h_params;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     for_each_gate(gates, hidden, &units, |r, offset| {
         let out = OutputRows::new(&mut acc[offset..], row_len);
-        gemm_u8i8(kernel, q, batch, h_zero_point, w.weight, r, out);
+        gemm_u8i8(kernel, q, batch, h_params, w.weight, r, out);
     });
     let y = &mut scratch.gates;
     y.resize(batch * row_len, 0.0);
@@ -208,7 +207,7 @@ fn project_h(
         );
         for_each_gate(gates, hidden, &units, |r, offset| {
             let (acc, y) = (&acc[offset..][..r.len()], &mut y[offset..][..r.len()]);
-            dequantize(kernel, h_scale, w.scales_of(r.clone()), &w.bias[r], acc, y);
+            dequantize(kernel, h_params, w.scales_of(r.clone()), &w.bias[r], acc, y);
         });
     }
 }
@@ -266,24 +265,25 @@ pub fn gru_layer_u8i8(
     });
 }
 
-/// Quantizes the hidden state `h_prev` (`batch × weight.cols()`) into `scratch.quantized`
-/// (`batch × weight.padded_cols()`) from its range, as PyTorch quantizes a dynamic linear
-/// map's input, and keeps the parameters in `scratch.h_params`; does nothing while
+/// Quantizes the hidden state `h_prev` (`batch × w.weight.cols()`) into `scratch.quantized`
+/// (`batch × w.weight.padded_cols()`) from its range, as PyTorch's `w.engine` quantizes a
+/// dynamic linear map's input, and keeps the parameters in `scratch.h_params`; does nothing while
 /// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
 /// instruction set.
 #[inline(always)]
 pub(super) fn quantize_h(
     kernel: Kernel,
+    w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
-    weight: &PackedI8,
     scratch: &mut StepScratch,
 ) {
+    let weight = w.weight;
     if !scratch.h_is_new {
         return;
     }
     let (cols, stride) = (weight.cols(), weight.padded_cols());
     let (lo, hi) = min_max(kernel, h_prev);
-    let params = choose_activation_params(lo, hi);
+    let params = choose_activation_params(w.engine, lo, hi);
     scratch.quantized.resize(h_prev.len() / cols * stride, 0);
     let q = &mut scratch.quantized;
     quantize_u8(

@@ -29,7 +29,7 @@ mod scalar;
 
 use std::ops::Range;
 
-pub use activation::{ACTIVATION_QMAX, ActivationParams, choose_activation_params};
+pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use int8_step::{
     QuantizedRecurrent, for_each_gate, gru_layer_u8i8, gru_units_u8i8, lstm_layer_u8i8,
@@ -67,12 +67,14 @@ impl<'a, T> OutputRows<'a, T> {
     }
 }
 
-/// `out[i][r − rows.start] = Σ_k (a[i][k] − a_zero_point) · w[r][k]` for `r` in `rows`, in
-/// exact i32 arithmetic.
+/// `out[i][r − rows.start] = Σ_k (a[i][k] − zero_point) · w[r][k]` for `r` in `rows`, in
+/// exact i32 arithmetic, with `a`'s zero point and engine in `a_params`.
 ///
-/// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most 128
-/// (activations quantized with `reduce_range`: qmax is 127, and rounding `x / scale` and the
-/// zero point separately can push the top value to 128).
+/// `a` is `m × w.padded_cols()` row-major (padding bytes are ignored), with values at most
+/// `a_params.engine.activation_max()`: 128 on x86 (activations quantized with `reduce_range`:
+/// qmax is 127, and rounding `x / scale` and the zero point separately can push the top value
+/// to 128), where AVX2's `vpmaddubsw` cannot saturate; 255 on qnnpack, which AVX2 splits into
+/// two products that cannot.
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -80,7 +82,7 @@ pub fn gemm_u8i8(
     kernel: Kernel,
     a: &[u8],
     m: usize,
-    a_zero_point: i32,
+    a_params: ActivationParams,
     w: &PackedI8,
     rows: Range<usize>,
     out: OutputRows<'_, i32>,
@@ -91,9 +93,10 @@ pub fn gemm_u8i8(
         "gemm_u8i8: rows"
     );
     out.check(m, rows.len());
+    let (a_zero_point, engine) = (a_params.zero_point, a_params.engine);
     debug_assert!(
-        a.iter().all(|&v| v <= 128),
-        "gemm_u8i8: activations above 128"
+        a.iter().all(|&v| v <= engine.activation_max()),
+        "gemm_u8i8: activations above the engine's range"
     );
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::GemmU8I8);
@@ -101,7 +104,7 @@ pub fn gemm_u8i8(
         Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
+        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, engine, w, rows, out) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
@@ -253,11 +256,14 @@ pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32],
 }
 
 /// `y[i][r] = fma(acc[i][r], x_scale · w_scales[r], bias[r])` for `rows = bias.len()` and
-/// every row `i` of `acc` and `y` (`m × rows`); `w_scales` holds one scale per row, or a
-/// single one for every row.
+/// every row `i` of `acc` and `y` (`m × rows`), with `x_scale = x.scale`; `w_scales` holds one
+/// scale per row, or a single one for every row. Under qnnpack (`x.engine`) the product is
+/// rounded before the bias is added, `y = round(acc · (x_scale · w_scale)) + bias`: qnnpack's
+/// dynamic-quantization GEMM kernels (`q8gemm` `dq`, NEON and SSE2, neither contracted to an
+/// FMA) multiply, then add the bias.
 ///
-/// The scale product is rounded on its own, then one fused multiply-add (rounded once), as
-/// PyTorch's x86 engine computes it: fbgemm's `requantizeForFloatAvx2`
+/// On x86 the scale product is rounded on its own, then one fused multiply-add (rounded once),
+/// as PyTorch's x86 engine computes it: fbgemm's `requantizeForFloatAvx2`
 /// (`src/QuantUtilsAvx2.cc`, also its AVX-512 path) writes
 /// `_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), A_scale · B_scale[j]), bias)`, which
 /// GCC (`-ffp-contract=fast`, its default, and `-mfma`) compiles to one `vfmadd`. A separate
@@ -268,7 +274,7 @@ pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32],
 /// If the lengths do not match.
 pub fn dequantize(
     kernel: Kernel,
-    x_scale: f32,
+    x: ActivationParams,
     w_scales: &[f32],
     bias: &[f32],
     acc: &[i32],
@@ -286,11 +292,11 @@ pub fn dequantize(
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::dequantize(x_scale, w_scales, bias, acc, y) },
+        Kernel::Avx512Vnni => unsafe { avx512::dequantize(x, w_scales, bias, acc, y) },
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::dequantize(x_scale, w_scales, bias, acc, y) },
-        _ => scalar::dequantize(x_scale, w_scales, bias, acc, y),
+        Kernel::Avx2 => unsafe { avx2::dequantize(x, w_scales, bias, acc, y) },
+        _ => scalar::dequantize(x, w_scales, bias, acc, y),
     }
 }
 

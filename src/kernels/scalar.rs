@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::OutputRows;
+use super::activation::ActivationParams;
 use super::lanes::{self, F32Lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
 
@@ -97,20 +98,32 @@ pub fn quantize_u8(
 
 /// See [`super::dequantize`].
 #[inline]
-pub fn dequantize(x_scale: f32, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
+pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len().max(1);
+    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
         let values = y.iter_mut().zip(acc).zip(bias);
         if let [w_scale] = w_scales {
             let scale = x_scale * w_scale;
             for ((y, &acc), &bias) in values {
-                *y = f32::mul_add(acc as f32, scale, bias);
+                *y = rescale(fused, acc, scale, bias);
             }
         } else {
             for (((y, &acc), &bias), &w_scale) in values.zip(w_scales) {
-                *y = f32::mul_add(acc as f32, x_scale * w_scale, bias);
+                *y = rescale(fused, acc, x_scale * w_scale, bias);
             }
         }
+    }
+}
+
+/// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
+/// as [`super::dequantize`] describes.
+#[inline(always)]
+pub fn rescale(fused: bool, acc: i32, scale: f32, bias: f32) -> f32 {
+    if fused {
+        f32::mul_add(acc as f32, scale, bias)
+    } else {
+        acc as f32 * scale + bias
     }
 }
 

@@ -97,9 +97,16 @@ fn integer_products_equal_scalar_bit_for_bit() {
             end,
             out_stride,
         } = shape;
-        // Activations reach 128 (see gemm_u8i8); two cases in ten are AVX2's extremes, where
-        // every pair of products sums to exactly i16::MIN or to 32512.
+        // Activations reach 128 on x86 (see gemm_u8i8) and 255 on qnnpack (every third case);
+        // two cases in ten are AVX2's extremes, where every pair of products sums to exactly
+        // i16::MIN or to 32512 on x86, and would saturate vpmaddubsw on qnnpack.
         let extreme = [Some(i8::MIN), Some(i8::MAX), None][(case % 10).min(2)];
+        let engine = if case % 3 == 2 {
+            Engine::Qnnpack
+        } else {
+            Engine::X86
+        };
+        let top = engine.activation_max();
         let w: Vec<i8> = (0..rows * cols)
             .map(|_| extreme.unwrap_or(rng.next() as i8))
             .collect();
@@ -108,17 +115,22 @@ fn integer_products_equal_scalar_bit_for_bit() {
         let a: Vec<u8> = (0..m * stride)
             .map(|_| {
                 if extreme.is_some() {
-                    128
+                    top
                 } else {
-                    rng.below(129) as u8
+                    rng.below(usize::from(top) + 1) as u8
                 }
             })
             .collect();
-        let zp = rng.below(128) as i32;
+        let zp = rng.below(engine.qmax() as usize + 1) as i32;
+        let params = ActivationParams {
+            scale: 1.0,
+            zero_point: zp,
+            engine,
+        };
         let len = shape.out_len();
         let mut expected = vec![0i32; len];
         let out = OutputRows::new(&mut expected, out_stride);
-        gemm_u8i8(Kernel::Scalar, &a, m, zp, &packed, start..end, out);
+        gemm_u8i8(Kernel::Scalar, &a, m, params, &packed, start..end, out);
         for i in 0..m {
             for r in start..end {
                 let dot: i32 = (0..cols)
@@ -130,7 +142,7 @@ fn integer_products_equal_scalar_bit_for_bit() {
         for kernel in simd_kernels() {
             let mut got = vec![0i32; len];
             let out = OutputRows::new(&mut got, out_stride);
-            gemm_u8i8(kernel, &a, m, zp, &packed, start..end, out);
+            gemm_u8i8(kernel, &a, m, params, &packed, start..end, out);
             for i in 0..m {
                 let row = shape.out_row(i);
                 assert_eq!(got[row.clone()], expected[row], "{kernel} case {case}");
@@ -291,27 +303,34 @@ fn dequantization_equals_scalar_bit_for_bit() {
             .collect();
         let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
         let acc: Vec<i32> = (0..m * rows).map(|_| rng.next() as i32 >> 8).collect();
-        let x_scale = rng.f32(0.1);
+        // x86 rescales with one fused multiply-add, qnnpack rounds the product first.
+        let x = ActivationParams {
+            scale: rng.f32(0.1),
+            zero_point: 0,
+            engine: [Engine::X86, Engine::Qnnpack][case / 2 % 2],
+        };
         let mut expected = vec![0f32; m * rows];
-        dequantize(Kernel::Scalar, x_scale, &scales, &bias, &acc, &mut expected);
+        dequantize(Kernel::Scalar, x, &scales, &bias, &acc, &mut expected);
         for kernel in simd_kernels() {
             let mut y = vec![0f32; m * rows];
-            dequantize(kernel, x_scale, &scales, &bias, &acc, &mut y);
+            dequantize(kernel, x, &scales, &bias, &acc, &mut y);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y), bits(&expected), "{kernel} case {case}");
         }
     }
 }
 
-/// A random int8 recurrent map `W_hh` (`gates · H × H`) with per-tensor or per-row scales.
+/// A random int8 recurrent map `W_hh` (`gates · H × H`) with per-tensor or per-row scales,
+/// computing as x86 or qnnpack does.
 struct RandomRecurrent {
     weight: PackedI8,
     scales: Vec<f32>,
     bias: Vec<f32>,
+    engine: Engine,
 }
 
 impl RandomRecurrent {
-    fn new(rng: &mut Rng, gates: usize, hidden: usize, per_channel: bool) -> Self {
+    fn new(rng: &mut Rng, gates: usize, hidden: usize, per_channel: bool, engine: Engine) -> Self {
         let rows = gates * hidden;
         let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
         RandomRecurrent {
@@ -320,6 +339,7 @@ impl RandomRecurrent {
                 .map(|_| 0.001 + rng.f32(0.01).abs())
                 .collect(),
             bias: (0..rows).map(|_| rng.f32(1.0)).collect(),
+            engine,
         }
     }
 
@@ -328,6 +348,7 @@ impl RandomRecurrent {
             weight: &self.weight,
             scales: &self.scales,
             bias: &self.bias,
+            engine: self.engine,
         }
     }
 }
@@ -347,7 +368,8 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
         let batch = 1 + rng.below(3);
         let rows = gates * hidden;
         let per_channel = case % 2 == 1;
-        let layer = RandomRecurrent::new(&mut rng, gates, hidden, per_channel);
+        let engine = [Engine::X86, Engine::Qnnpack][case / 4 % 2];
+        let layer = RandomRecurrent::new(&mut rng, gates, hidden, per_channel, engine);
         let recurrent = layer.view();
         let scale = [0.01, 1.0, 20.0][case % 3];
         let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
@@ -449,7 +471,8 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
         let batch = 1 + usize::from(case % 5 == 4);
         let steps = 1 + rng.below(6);
         let rows = gates * hidden;
-        let layer = RandomRecurrent::new(&mut rng, gates, hidden, case % 2 == 1);
+        let engine = [Engine::X86, Engine::Qnnpack][case / 6 % 2];
+        let layer = RandomRecurrent::new(&mut rng, gates, hidden, case % 2 == 1, engine);
         let recurrent = layer.view();
         let scale = [0.01, 1.0, 20.0][case % 3];
         let shape = LayerShape {

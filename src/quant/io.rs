@@ -1,8 +1,8 @@
 //! Safetensors layout of every variant, with PyTorch's state_dict names:
 //! - fp32: `lstm.weight_ih_l{k}` ... f32, `fc.weight`, `fc.bias`;
 //! - fp16: the same names, weights in f16, biases in f32;
-//! - int8 / int8_per_channel: `NAME.int8` (i8), `NAME.scale` (f32, `[1]` or `[rows]`) for every
-//!   weight, biases in f32.
+//! - int8 / int8_per_channel / int8_qnnpack: `NAME.int8` (i8), `NAME.scale` (f32, `[1]` or
+//!   `[rows]`) for every weight, biases in f32.
 //!
 //! The `__metadata__` key `dynq_scheme` names the scheme. Files without biases
 //! (`nn.LSTM(bias=False)`) read as zero biases; dynq always writes them.
@@ -14,6 +14,7 @@ use super::model::Model;
 use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
+use crate::kernels::Engine;
 use crate::io::{OwnedTensor, TensorFile, read_file, serialize, write_atomically};
 use crate::model::{
     FloatModel, Linear, LinearOp, Recurrent, fp32_tensors, lstm_tensors, read_float_lstm,
@@ -62,6 +63,10 @@ impl Model {
             Scheme::Int8 | Scheme::Int8PerChannel => {
                 Model::Int8(read_int8(&file, scheme == Scheme::Int8PerChannel)?)
             }
+            // qnnpack's weights are x86's; only the run-time numerics differ.
+            Scheme::Int8Qnnpack => Model::Int8(
+                read_int8(&file, false)?.map_linear(|q| q.clone().with_engine(Engine::Qnnpack)),
+            ),
         };
         Ok(model)
     }

@@ -5,7 +5,7 @@ use ndarray::ArrayView3;
 use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
-use crate::kernels::{Execution, RunOptions};
+use crate::kernels::{Engine, Execution, RunOptions};
 use crate::model::{
     FloatModel, Linear, ModelDims, Recurrent, RecurrentOutput, RecurrentState, Workspace,
 };
@@ -22,12 +22,16 @@ pub enum Model {
 }
 
 /// Converts an FP32 model the way `quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype)` does
-/// for `scheme` (for [`Scheme::Fp32`], a copy).
+/// for `scheme` (for [`Scheme::Fp32`], a copy; for [`Scheme::Int8Qnnpack`], under
+/// `torch.backends.quantized.engine = "qnnpack"`).
 pub fn quantize_dynamic(model: &FloatModel, scheme: Scheme) -> Model {
     match scheme {
         Scheme::Fp32 => Model::Fp32(model.clone()),
         Scheme::Int8 => Model::Int8(model.map_linear(|l| QLinear::quantize(l, false))),
         Scheme::Int8PerChannel => Model::Int8(model.map_linear(|l| QLinear::quantize(l, true))),
+        Scheme::Int8Qnnpack => Model::Int8(
+            model.map_linear(|l| QLinear::quantize(l, false).with_engine(Engine::Qnnpack)),
+        ),
         Scheme::Fp16 => Model::Fp16(model.map_linear(round_to_f16)),
     }
 }
@@ -54,10 +58,14 @@ impl Model {
         match self {
             Model::Fp32(_) => Scheme::Fp32,
             Model::Fp16(_) => Scheme::Fp16,
-            Model::Int8(m) => match m.layers()[0].ih.per_channel() {
-                true => Scheme::Int8PerChannel,
-                false => Scheme::Int8,
-            },
+            Model::Int8(m) => {
+                let ih = &m.layers()[0].ih;
+                match (ih.per_channel(), ih.engine()) {
+                    (true, _) => Scheme::Int8PerChannel,
+                    (false, Engine::Qnnpack) => Scheme::Int8Qnnpack,
+                    (false, Engine::X86) => Scheme::Int8,
+                }
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::ops::Range;
 use super::params::{quantize_weight, weight_scale};
 use crate::kernels::{
     self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedI8, Pool,
-    QuantizedRecurrent, StepScratch, UnitState, choose_activation_params,
+    QuantizedRecurrent, StepScratch, UnitState, choose_activation_params, Engine,
 };
 use crate::model::{Cell, Linear, LinearOp, LinearScratch};
 
@@ -18,6 +18,8 @@ pub struct QLinear {
     scales: Vec<f32>,
     per_channel: bool,
     bias: Vec<f32>,
+    /// Whose activation rules and rescaling the map follows (the weights are the same).
+    engine: Engine,
 }
 
 impl QLinear {
@@ -72,7 +74,19 @@ impl QLinear {
             scales,
             per_channel,
             bias,
+            engine: Engine::X86,
         }
+    }
+
+    /// This map computing as PyTorch's `engine` does (it starts as `x86`'s).
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// The engine whose numerics the map follows.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Whether there is one scale per output row.
@@ -106,7 +120,7 @@ impl QLinear {
         quantized: &mut LineBuf<u8>,
     ) -> ActivationParams {
         let (min, max) = kernels::min_max(kernel, x);
-        let params = choose_activation_params(min, max);
+        let params = choose_activation_params(self.engine, min, max);
         let (cols, stride) = (self.weight.cols(), self.weight.padded_cols());
         quantized.resize(x.len() / cols * stride, 0);
         kernels::quantize_u8(
@@ -127,15 +141,16 @@ impl QLinear {
             weight: &self.weight,
             scales: &self.scales,
             bias: &self.bias,
+            engine: self.engine,
         }
     }
 
-    /// `y[r] = fma(acc[r], x_scale · w_scale[r], bias[r])` for the output rows `rows` (see
-    /// [`kernels::dequantize`]).
+    /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`, rounded
+    /// as the engine rounds it (see [`kernels::dequantize`]).
     fn dequantize(
         &self,
         kernel: Kernel,
-        x_scale: f32,
+        x: ActivationParams,
         rows: Range<usize>,
         acc: &[i32],
         y: &mut [f32],
@@ -145,7 +160,7 @@ impl QLinear {
         } else {
             &self.scales[..]
         };
-        kernels::dequantize(kernel, x_scale, scales, &self.bias[rows], acc, y);
+        kernels::dequantize(kernel, x, scales, &self.bias[rows], acc, y);
     }
 }
 
@@ -193,11 +208,10 @@ impl LinearOp for QLinear {
             (&mut scratch.accumulators, out),
             &|part, y, acc| {
                 let a = &quantized[part.start * stride..part.end * stride];
-                let zp = params.zero_point;
                 let acc_rows = OutputRows::new(&mut *acc, out);
                 let w = &self.weight;
-                kernels::gemm_u8i8(exec.kernel, a, part.len(), zp, w, 0..out, acc_rows);
-                self.dequantize(exec.kernel, params.scale, 0..out, acc, y);
+                kernels::gemm_u8i8(exec.kernel, a, part.len(), params, w, 0..out, acc_rows);
+                self.dequantize(exec.kernel, params, 0..out, acc, y);
             },
         );
     }
@@ -220,22 +234,19 @@ impl LinearOp for QLinear {
         let rows = x.len() / self.in_features();
         let gates = cell.gates();
         let (n, hidden) = (units.len(), self.out_features() / gates);
-        let ActivationParams {
-            scale,
-            zero_point: zp,
-        } = prepared.params;
+        let params = prepared.params;
         scratch.accumulators.resize(rows * gates * n, 0);
         let acc = &mut scratch.accumulators[..];
         kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let (q, w) = (&prepared.quantized[..], &self.weight);
             let out = OutputRows::new(&mut acc[offset..], gates * n);
-            kernels::gemm_u8i8(kernel, q, rows, zp, w, r, out);
+            kernels::gemm_u8i8(kernel, q, rows, params, w, r, out);
         });
         let row_len = gates * n;
         for (acc, out) in acc.chunks_exact(row_len).zip(out.chunks_exact_mut(row_len)) {
             kernels::for_each_gate(gates, hidden, &units, |r, offset| {
                 let (acc, y) = (&acc[offset..][..r.len()], &mut out[offset..][..r.len()]);
-                self.dequantize(kernel, scale, r, acc, y);
+                self.dequantize(kernel, params, r, acc, y);
             });
         }
     }

@@ -30,15 +30,19 @@ pub enum Scheme {
     Int8PerChannel,
     /// Weights rounded to f16, activations in f32 (`float16_dynamic_qconfig`).
     Fp16,
+    /// [`Scheme::Int8`]'s weights computed as PyTorch's ARM engine, qnnpack, computes them:
+    /// activations over the whole byte, products rescaled without a fused multiply-add.
+    Int8Qnnpack,
 }
 
 impl Scheme {
     /// Every scheme, in display order.
-    pub const ALL: [Scheme; 4] = [
+    pub const ALL: [Scheme; 5] = [
         Scheme::Fp32,
         Scheme::Int8,
         Scheme::Int8PerChannel,
         Scheme::Fp16,
+        Scheme::Int8Qnnpack,
     ];
 
     /// The name used on the command line, in files and in reports.
@@ -48,7 +52,21 @@ impl Scheme {
             Scheme::Int8 => "int8",
             Scheme::Int8PerChannel => "int8_per_channel",
             Scheme::Fp16 => "fp16",
+            Scheme::Int8Qnnpack => "int8_qnnpack",
         }
+    }
+
+    /// Whether the weights are int8 (any engine, per tensor or per channel).
+    pub fn is_int8(self) -> bool {
+        matches!(
+            self,
+            Scheme::Int8 | Scheme::Int8PerChannel | Scheme::Int8Qnnpack
+        )
+    }
+
+    /// Every scheme's name, comma-separated, for error messages.
+    pub fn names() -> String {
+        Scheme::ALL.map(Scheme::name).join(", ")
     }
 }
 
@@ -68,7 +86,8 @@ impl FromStr for Scheme {
             .find(|scheme| scheme.name() == normalized)
             .ok_or_else(|| {
                 DynqError::Unsupported(format!(
-                    "unknown scheme '{s}': expected one of fp32, int8, int8_per_channel, fp16"
+                    "unknown scheme '{s}': expected one of {}",
+                    Scheme::names()
                 ))
             })
     }
@@ -89,7 +108,7 @@ mod tests {
         );
         let err = "int4".parse::<Scheme>().unwrap_err().to_string();
         assert!(
-            err.contains("int4") && err.contains("int8_per_channel"),
+            err.contains("int4") && err.contains("int8_per_channel, fp16, int8_qnnpack"),
             "{err}"
         );
     }

@@ -29,6 +29,7 @@ pub fn to_markdown(report: &Report) -> String {
             describe(run)
         );
         out.push_str(&table(run));
+        out.push_str(&engine_gap(run));
         out.push_str(&task_section(run));
     }
     out
@@ -82,6 +83,18 @@ fn task_section(run: &Run) -> String {
         }
     }
     out
+}
+
+/// With both int8 engines: one line on how far ARM's answer is from x86's.
+fn engine_gap(run: &Run) -> String {
+    let Some(gap) = run.engine_gap else {
+        return String::new();
+    };
+    format!(
+        "\nx86 vs ARM: the same int8 model's output under qnnpack (`int8_qnnpack`) differs \
+         from x86's (`int8`) by at most {:.3e} (mean {:.3e}).\n",
+        gap.max_abs_diff, gap.mean_abs_diff
+    )
 }
 
 /// The step's Config in a few words.

@@ -44,6 +44,19 @@ pub struct Run {
     /// How much of the text a language model's evaluation covered (runs with `--data`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskProgress>,
+    /// How far PyTorch's ARM engine's output is from its x86 engine's (runs with both `int8`
+    /// and `int8_qnnpack`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_gap: Option<EngineGap>,
+}
+
+/// The difference between the same int8 model's outputs under qnnpack (ARM) and x86.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EngineGap {
+    /// `max |int8_qnnpack − int8|` over every output value.
+    pub max_abs_diff: f64,
+    /// `mean |int8_qnnpack − int8|`.
+    pub mean_abs_diff: f64,
 }
 
 /// The Config of a run, as reported.
@@ -113,7 +126,7 @@ pub struct LatencyUs {
 /// One variant's results in a run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VariantResult {
-    /// `fp32`, `int8`, `int8_per_channel` or `fp16`.
+    /// `fp32`, `int8`, `int8_per_channel`, `fp16` or `int8_qnnpack`.
     pub name: Scheme,
     /// Byte size of the serialized safetensors model.
     pub size_bytes: u64,
@@ -195,6 +208,10 @@ impl Run {
                 .map(|v| VariantResult::compare(v, reference))
                 .collect(),
             task: s.task.clone(),
+            engine_gap: s.engine_gap.map(|gap| EngineGap {
+                max_abs_diff: gap.diff_max_abs,
+                mean_abs_diff: gap.diff_mean_abs,
+            }),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Measured {
     pub variants: Box<[MeasuredVariant]>,
     /// How far a language model's evaluation of the text had come (`--data`).
     pub task: Option<Box<TaskProgress>>,
+    /// `int8_qnnpack`'s output against `int8`'s, when both ran.
+    pub engine_gap: Option<Accuracy>,
 }
 
 /// One variant's figures in a [`Measured`].
@@ -65,6 +67,7 @@ impl Measured {
             elapsed: snapshot.elapsed,
             variants: snapshot.variants.iter().map(MeasuredVariant::of).collect(),
             task: snapshot.task.clone().map(Box::new),
+            engine_gap: snapshot.engine_gap,
         }
     }
 
@@ -93,6 +96,7 @@ impl Measured {
                 ..SystemStats::default()
             },
             task: self.task.as_deref().cloned(),
+            engine_gap: self.engine_gap,
         }
     }
 }

@@ -90,6 +90,7 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
             machine_cpu_percent: 23.0,
         },
         task: None,
+        engine_gap: None,
     }
 }
 

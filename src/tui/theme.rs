@@ -4,13 +4,15 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::quant::Scheme;
 
-/// The color of a variant: fp32 blue, int8 green, per-channel yellow, fp16 magenta.
+/// The color of a variant: fp32 blue, int8 green, per-channel yellow, fp16 magenta, qnnpack
+/// light red.
 pub fn scheme_color(scheme: Scheme) -> Color {
     match scheme {
         Scheme::Fp32 => Color::Blue,
         Scheme::Int8 => Color::Green,
         Scheme::Int8PerChannel => Color::Yellow,
         Scheme::Fp16 => Color::Magenta,
+        Scheme::Int8Qnnpack => Color::LightRed,
     }
 }
 
@@ -49,6 +51,7 @@ pub const KEY: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
 pub fn scheme_label(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::Int8PerChannel => "int8/ch",
+        Scheme::Int8Qnnpack => "int8/arm",
         other => other.name(),
     }
 }

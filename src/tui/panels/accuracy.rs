@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph};
 
 use crate::format;
@@ -26,8 +26,16 @@ const COLUMNS: [(&str, u16, u8); 4] = [
 
 /// Draws the accuracy panel.
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
-    let block = theme::panel("Accuracy vs FP32")
+    let mut block = theme::panel("Accuracy vs FP32")
         .title_bottom(Line::styled(" y: output  Δ: y − y(fp32) ", theme::DIM).right_aligned());
+    // With both int8 engines, how far ARM's answer (qnnpack) is from x86's.
+    if let Some(gap) = app.snapshot.as_ref().and_then(|s| s.engine_gap) {
+        block = block.title_bottom(Line::from(vec![
+            Span::styled(" x86 vs ARM max |Δ| ", theme::DIM),
+            Span::styled(format::small(gap.diff_max_abs), theme::FIGURE),
+            Span::raw(" "),
+        ]));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(snapshot) = &app.snapshot else {
