@@ -297,7 +297,11 @@ mod tests {
         assert!(per_channel.accuracy.diff_pct > 0.0);
         assert!(fp16.accuracy.diff_pct < int8.accuracy.diff_pct);
         // The ARM engine computes the same weights differently: its output moves, a little.
-        assert_eq!(qnnpack.size_bytes, int8.size_bytes + 8, "the longer scheme name only");
+        assert_eq!(
+            qnnpack.size_bytes,
+            int8.size_bytes + 8,
+            "the longer scheme name only"
+        );
         let gap = built.engine_gap.expect("int8 and int8_qnnpack both ran");
         assert!(gap.diff_max_abs > 0.0 && gap.diff_max_abs < 0.1, "{gap:?}");
         assert_ne!(qnnpack.accuracy, int8.accuracy);

@@ -168,7 +168,10 @@ mod tests {
         let p = choose_activation_params(Engine::Qnnpack, -0.5, 2.0);
         assert_eq!(p.scale, (2.5f64 / 255.0) as f32);
         assert_eq!(p.zero_point, 51);
-        assert_eq!(choose_activation_params(Engine::X86, -0.5, 2.0).zero_point, 25);
+        assert_eq!(
+            choose_activation_params(Engine::X86, -0.5, 2.0).zero_point,
+            25
+        );
         assert_eq!(p.engine, Engine::Qnnpack);
         let p = choose_activation_params(Engine::Qnnpack, -25.5, -1.0);
         assert_eq!((p.scale, p.zero_point), (0.1, 255));

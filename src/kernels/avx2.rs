@@ -12,8 +12,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::activation::{ActivationParams, Engine};
 use super::OutputRows;
+use super::activation::{ActivationParams, Engine};
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell as gru};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -108,11 +108,31 @@ unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
                         emit_tile(acc, pp, sink);
                     }
                 }
-                (GROUP, 2) => emit_tile(micro_i8::<2, 2, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
-                (GROUP, _) => emit_tile(micro_i8::<2, 1, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
-                (_, 4) => emit_tile(micro_i8::<1, 4, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
-                (_, 2) => emit_tile(micro_i8::<1, 2, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
-                _ => emit_tile(micro_i8::<1, 1, FULL_RANGE>(a, stride, w, panel_len, groups), 0, sink),
+                (GROUP, 2) => emit_tile(
+                    micro_i8::<2, 2, FULL_RANGE>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
+                (GROUP, _) => emit_tile(
+                    micro_i8::<2, 1, FULL_RANGE>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
+                (_, 4) => emit_tile(
+                    micro_i8::<1, 4, FULL_RANGE>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
+                (_, 2) => emit_tile(
+                    micro_i8::<1, 2, FULL_RANGE>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
+                _ => emit_tile(
+                    micro_i8::<1, 1, FULL_RANGE>(a, stride, w, panel_len, groups),
+                    0,
+                    sink,
+                ),
             }
         }
     }

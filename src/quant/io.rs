@@ -14,8 +14,8 @@ use super::model::Model;
 use super::qlinear::QLinear;
 use super::scheme::Scheme;
 use crate::error::Result;
-use crate::kernels::Engine;
 use crate::io::{OwnedTensor, TensorFile, read_file, serialize, write_atomically};
+use crate::kernels::Engine;
 use crate::model::{
     FloatModel, Linear, LinearOp, Recurrent, fp32_tensors, lstm_tensors, read_float_lstm,
     read_fp32, read_lstm,

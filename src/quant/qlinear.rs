@@ -4,8 +4,8 @@ use std::ops::Range;
 
 use super::params::{quantize_weight, weight_scale};
 use crate::kernels::{
-    self, ActivationParams, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedI8, Pool,
-    QuantizedRecurrent, StepScratch, UnitState, choose_activation_params, Engine,
+    self, ActivationParams, Engine, Execution, Kernel, LayerBuffers, LineBuf, OutputRows, PackedI8,
+    Pool, QuantizedRecurrent, StepScratch, UnitState, choose_activation_params,
 };
 use crate::model::{Cell, Linear, LinearOp, LinearScratch};
 
