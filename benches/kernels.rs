@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dynq::Kernel;
-use dynq::kernels::{self, OutputRows, PackedF32, PackedI8};
+use dynq::kernels::{self, ActivationParams, Engine, OutputRows, PackedF32, PackedI8};
 
 fn matrix_kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
@@ -24,17 +24,39 @@ fn matrix_kernels(c: &mut Criterion) {
             PackedF32::pack(&wf, rows, cols),
         );
         let a8: Vec<u8> = (0..m * p8.padded_cols()).map(|i| (i % 128) as u8).collect();
+        let a8_full: Vec<u8> = (0..m * p8.padded_cols())
+            .map(|i| (i * 5 % 256) as u8)
+            .collect();
         let af: Vec<f32> = (0..m * cols).map(|i| (i % 17) as f32 / 17.0).collect();
         let (mut o8, mut of) = (vec![0i32; m * rows], vec![0f32; m * rows]);
         group.throughput(Throughput::Elements((2 * m * rows * cols) as u64));
         for kernel in Kernel::available() {
             let id = format!("{}/{hidden}x{m}", kernel.name());
-            group.bench_function(BenchmarkId::new("u8i8", &id), |b| {
-                b.iter(|| {
-                    let out = OutputRows::new(&mut o8, rows);
-                    kernels::gemm_u8i8(kernel, black_box(&a8), m, 3, &p8, 0..rows, out)
+            // x86's activations span 7 bits; qnnpack's the whole byte (AVX2 splits such bytes).
+            for (name, engine, activations) in [
+                ("u8i8", Engine::X86, &a8),
+                ("u8i8_full_range", Engine::Qnnpack, &a8_full),
+            ] {
+                let params = ActivationParams {
+                    scale: 1.0,
+                    zero_point: 3,
+                    engine,
+                };
+                group.bench_function(BenchmarkId::new(name, &id), |b| {
+                    b.iter(|| {
+                        let out = OutputRows::new(&mut o8, rows);
+                        kernels::gemm_u8i8(
+                            kernel,
+                            black_box(activations),
+                            m,
+                            params,
+                            &p8,
+                            0..rows,
+                            out,
+                        )
+                    });
                 });
-            });
+            }
             group.bench_function(BenchmarkId::new("f32", &id), |b| {
                 b.iter(|| {
                     let out = OutputRows::new(&mut of, rows);
