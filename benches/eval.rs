@@ -31,6 +31,7 @@ fn evaluate(c: &mut Criterion) {
         let grid = TokenGrid::batchify(&tokens, eval_batch).expect("enough text");
         for scheme in Scheme::ALL {
             let model = lm.variant(scheme);
+            let embedding = lm.stored_embedding(scheme);
             let mut workspace = Workspace::default();
             let id = BenchmarkId::new(scheme.name(), format!("batch{eval_batch}"));
             group.bench_function(id, |b| {
@@ -38,7 +39,7 @@ fn evaluate(c: &mut Criterion) {
                     let mut evaluation =
                         Evaluation::new(grid.clone(), 25, 1, dims).expect("valid shape");
                     evaluation
-                        .run_to_end(&lm.embedding, &[&model], 0, &mut workspace)
+                        .run_to_end(&[embedding.lookup_table()], &[&model], 0, &mut workspace)
                         .expect("runs");
                     evaluation.totals(0)
                 });

@@ -23,7 +23,7 @@ fn forward(c: &mut Criterion) {
         let dims = ModelDims::square(dim);
         let model = random_model(dims, 29592).expect("valid dims");
         let (input, state) = random_inputs(dims, 20, 1, 1);
-        for scheme in Scheme::ALL {
+        for scheme in Scheme::RECURRENT {
             let q = quantize_dynamic(&model, scheme);
             let mut ws = Workspace::default();
             let mut out = RecurrentOutput::default();

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 
 use clap::Parser;
 use dynq::DynqError;
-use dynq::bench::{Machine, Snapshot};
+use dynq::bench::{Machine, Snapshot, refuse_embedding_schemes};
 use dynq::check::ReferenceCase;
 use dynq::lm::{ModelFile, TokenGrid, read_text_tokens};
 use dynq::report::{Format, Report};
@@ -200,14 +200,18 @@ fn preset_list() -> String {
         .collect()
 }
 
-/// Loads every weight file (and text to evaluate) the preset names, so that a bad one is
-/// reported before any measuring.
+/// Loads every weight file (and text to evaluate) the preset names, so that a bad one (or a
+/// scheme the model cannot have) is reported before any measuring.
 fn check_weight_files(preset: &Preset) -> Result<(), Failure> {
     for config in preset.steps.iter().map(|s| &s.config) {
         let Some(path) = &config.weights else {
+            refuse_embedding_schemes(config, "the random model").map_err(usage)?;
             continue;
         };
         let file = ModelFile::load(path).map_err(|e| usage(format!("weights: {e}")))?;
+        if file.embedding.is_none() {
+            refuse_embedding_schemes(config, &path.display().to_string()).map_err(usage)?;
+        }
         file.ensure_cell(config.cell, &path.display().to_string())
             .map_err(|e| usage(format!("weights: {e}")))?;
         if let Some(data) = &config.data {

@@ -1,10 +1,11 @@
 //! The shipped Shakespeare char-LSTM through the library, against the figures PyTorch itself
 //! wrote (`tools/train_charlm.py`): the tutorial's evaluate loop per variant (`model.eval()`
-//! float and `quantize_dynamic` per-tensor, per-channel, fp16), and greedy generation.
+//! float and `quantize_dynamic` per-tensor, per-channel, fp16, on qnnpack, and with the
+//! embedding quantized), greedy generation, and the 8-bit embedding rows themselves.
 
 use std::path::{Path, PathBuf};
 
-use dynq::lm::{Evaluation, LanguageModel, ModelFile, TokenGrid, generate_greedy};
+use dynq::lm::{Evaluation, LanguageModel, ModelFile, StoredEmbedding, TokenGrid, generate_greedy};
 use dynq::model::Workspace;
 use dynq::{Model, Scheme};
 use serde_json::Value;
@@ -29,12 +30,8 @@ fn shipped_model() -> LanguageModel {
         .unwrap()
 }
 
-const SCHEMES: [Scheme; 4] = [
-    Scheme::Fp32,
-    Scheme::Int8,
-    Scheme::Int8PerChannel,
-    Scheme::Fp16,
-];
+/// Every variant: PyTorch's x86 engine's four, qnnpack's int8 and int8 with the embedding.
+const SCHEMES: [Scheme; 6] = Scheme::ALL;
 
 /// The variants whose figures match PyTorch's over the whole text: FP32 first, the reference
 /// for agreement.
@@ -55,9 +52,11 @@ fn compare_evaluation(
     assert_eq!(schemes[0], Scheme::Fp32, "FP32 is the reference");
     let models: Vec<Model> = schemes.iter().map(|&s| lm.variant(s)).collect();
     let refs: Vec<&Model> = models.iter().collect();
+    let stored: Vec<_> = schemes.iter().map(|&s| lm.stored_embedding(s)).collect();
+    let tables: Vec<_> = stored.iter().map(|e| e.lookup_table()).collect();
     let mut evaluation = Evaluation::new(grid, 25, refs.len(), dims).unwrap();
     evaluation
-        .run_to_end(&lm.embedding, &refs, 0, &mut Workspace::default())
+        .run_to_end(&tables, &refs, 0, &mut Workspace::default())
         .unwrap();
     let mut differences = Vec::new();
     for (index, scheme) in schemes.iter().enumerate() {
@@ -150,7 +149,9 @@ fn the_first_chunks_logits_match_pytorchs() {
     for scheme in SCHEMES {
         let model = lm.variant(scheme);
         let mut input = ndarray::Array3::zeros([25, 1, lm.embedding.features()]);
-        lm.embedding
+        let embedding = lm.stored_embedding(scheme);
+        embedding
+            .lookup_table()
             .lookup_into(&tokens[..25], input.as_slice_mut().unwrap());
         let out = model.forward(input.view(), None).unwrap();
         let got = out.output().as_slice().unwrap();
@@ -188,7 +189,7 @@ fn greedy_text_after_the_prompt_is_pytorchs_in_every_variant() {
         let model = lm.variant(scheme);
         let tokens = generate_greedy(
             &model,
-            &lm.embedding,
+            lm.stored_embedding(scheme).lookup_table(),
             &ids,
             count,
             &mut Workspace::default(),
@@ -202,4 +203,41 @@ fn greedy_text_after_the_prompt_is_pytorchs_in_every_variant() {
             scheme.name()
         );
     }
+}
+
+#[test]
+fn the_int8_embeddings_rows_and_lookup_are_pytorchs_bit_for_bit() {
+    let lm = shipped_model();
+    let text = std::fs::read_to_string(repo("tests/fixtures/shakespeare_int8_embedding.json"));
+    let want: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    let numbers = |key: &str| -> Vec<f64> {
+        let values = want[key].as_array().unwrap();
+        values.iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let StoredEmbedding::Quint8(q) = lm.stored_embedding(Scheme::Int8Embedding) else {
+        panic!("int8_embedding stores 8-bit rows");
+    };
+    let shape: Vec<usize> = numbers("shape").iter().map(|&v| v as usize).collect();
+    assert_eq!(q.shape().to_vec(), shape);
+    let values: Vec<u8> = numbers("values").iter().map(|&v| v as u8).collect();
+    assert_eq!(q.values(), &values[..], "the uint8 values");
+    let as_f32 = |key| numbers(key).iter().map(|&v| v as f32).collect::<Vec<f32>>();
+    assert_eq!(q.scales(), &as_f32("scales")[..], "the per-row scales");
+    assert_eq!(
+        q.zero_points(),
+        &as_f32("zero_points")[..],
+        "the per-row zero points"
+    );
+    let lookup = as_f32("lookup");
+    let got = q.dequantized().weight();
+    let differing = got
+        .iter()
+        .zip(&lookup)
+        .filter(|(a, b)| a.to_bits() != b.to_bits());
+    assert_eq!(differing.count(), 0, "the looked-up rows");
+    // The other schemes read the FP32 table itself.
+    assert_eq!(
+        lm.stored_embedding(Scheme::Int8).lookup_table().weight(),
+        lm.embedding.weight()
+    );
 }

@@ -133,10 +133,15 @@ fn a_word_model_evaluates_words_with_eos_and_every_variant_agrees_in_size() {
     assert_eq!(tokens, [1, 2, 3, 0, 1, 2, 0]);
     let models: Vec<_> = Scheme::ALL.iter().map(|&s| lm.variant(s)).collect();
     let refs: Vec<_> = models.iter().collect();
+    let stored: Vec<_> = Scheme::ALL
+        .iter()
+        .map(|&s| lm.stored_embedding(s))
+        .collect();
+    let tables: Vec<_> = stored.iter().map(|e| e.lookup_table()).collect();
     let grid = TokenGrid::batchify(&tokens, 2).unwrap();
     let mut evaluation = Evaluation::new(grid, 2, refs.len(), ModelDims::square(4)).unwrap();
     evaluation
-        .run_to_end(&lm.embedding, &refs, 0, &mut Workspace::default())
+        .run_to_end(&tables, &refs, 0, &mut Workspace::default())
         .unwrap();
     let fp32 = evaluation.totals(0);
     // 7 tokens in 2 columns of 3: 2 predictions per column.

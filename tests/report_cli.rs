@@ -120,6 +120,21 @@ fn json_report_has_every_field_and_sensible_figures() {
             }
             assert!(v["output_mean_abs"].as_f64().unwrap() > 0.01, "{name}");
             let size = v["size_bytes"].as_u64().unwrap();
+            // The modules (the LSTM layer and the file's header) are the whole file.
+            let modules = v["modules"].as_array().unwrap();
+            let names: Vec<&str> = modules
+                .iter()
+                .map(|m| m["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["lstm layer 0", "file header"], "{name}");
+            let bytes: u64 = modules.iter().map(|m| m["bytes"].as_u64().unwrap()).sum();
+            assert_eq!(bytes, size, "{name}");
+            let fp32_bytes: u64 = modules
+                .iter()
+                .map(|m| m["fp32_bytes"].as_u64().unwrap())
+                .sum();
+            assert_eq!(fp32_bytes, fp32_size, "{name}");
+            assert!(modules.iter().all(|m| m["dtype"].is_string()), "{name}");
             let diff_pct = v["diff_pct"].as_f64().unwrap();
             if name == "fp32" {
                 assert_eq!(diff_pct, 0.0);
@@ -142,11 +157,14 @@ fn redact(markdown: &str) -> String {
     markdown
         .lines()
         .map(|line| {
-            if let Some((key, _)) = line.split_once(": ").filter(|_| line.starts_with("- ")) {
+            let machine = ["- CPU", "- Kernel", "- Threads", "- OS"];
+            let cells: Vec<&str> = line.split(" | ").collect();
+            if let Some((key, _)) = line.split_once(": ").filter(|(k, _)| machine.contains(k)) {
                 format!("{key}: [machine]")
-            } else if line.starts_with("| ") && !line.starts_with("| Variant") {
+            } else if line.starts_with("| ") && !line.starts_with("| Variant") && cells.len() == 11
+            {
                 // Columns: variant, size, smaller, p50, p90, p99, speed-up, |out|, |diff|, %, samples.
-                let mut cells: Vec<&str> = line.split(" | ").collect();
+                let mut cells = cells;
                 for k in [3, 4, 5, 6, 10] {
                     cells[k] = "[t]";
                 }
@@ -292,6 +310,33 @@ fn bad_flags_are_refused_before_anything_runs() {
     assert_usage_error(
         &dynq(&["--kernel", "neon"]),
         &["--kernel", "neon", "avx512-vnni"],
+    );
+    assert_usage_error(
+        &dynq(&["--schemes", "int8,int4"]),
+        &["int4", "int8_qnnpack, int8_embedding"],
+    );
+}
+
+#[test]
+fn int8_embedding_is_refused_for_a_model_without_an_embedding() {
+    assert_usage_error(
+        &dynq(&["--schemes", "int8_embedding", "--report", "-"]),
+        &["int8_embedding", "the random model has none", "--weights"],
+    );
+    // A weight file of a bare LSTM, which has no `encoder.weight`.
+    let weights =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipe_dim8.safetensors");
+    let out = dynq(&[
+        "--weights",
+        weights.to_str().unwrap(),
+        "--schemes",
+        "int8,int8_embedding",
+        "--report",
+        "-",
+    ]);
+    assert_usage_error(
+        &out,
+        &["recipe_dim8.safetensors has none", "encoder.weight"],
     );
 }
 

@@ -11,6 +11,12 @@ test. It writes, relative to the repository root:
 - tests/fixtures/shakespeare_eval.json      PyTorch's evaluation of every variant (the parity
   test's reference), computed with the tutorial's evaluate loop
 - tests/fixtures/shakespeare_val_head.txt   the first characters of the validation text
+- tests/fixtures/shakespeare_int8_embedding.json  the embedding's 8-bit rows as PyTorch
+  quantizes them (`float_qparams_weight_only_qconfig`), and its lookup of every row
+
+Variants: fp32, int8, int8_per_channel, fp16 (x86 engine), int8_qnnpack (quantized and run
+under `torch.backends.quantized.engine = "qnnpack"`, ARM's engine) and int8_embedding (int8
+with `nn.Embedding: float_qparams_weight_only_qconfig` too).
 
 Usage:  python tools/train_charlm.py [--corpus ../shared/data/tinyshakespeare.txt] [--steps N]
         python tools/train_charlm.py --eval-only   # re-write the fixture from the saved model
@@ -33,6 +39,7 @@ VAL_PATH = ROOT / "models" / "shakespeare-val.txt"
 TRAIN_JSON = ROOT / "models" / "train.json"
 FIXTURE = ROOT / "tests" / "fixtures" / "shakespeare_eval.json"
 VAL_HEAD = ROOT / "tests" / "fixtures" / "shakespeare_val_head.txt"
+EMBEDDING_FIXTURE = ROOT / "tests" / "fixtures" / "shakespeare_int8_embedding.json"
 VAL_HEAD_CHARS = 2000
 EMBED, HIDDEN, LAYERS = 128, 256, 2
 PROMPT, GENERATE = "ROMEO:", 200
@@ -94,11 +101,28 @@ def train(args, vocab, train_text):
     return model, time.time() - start
 
 
+class OnEngine(nn.Module):
+    """A quantized model whose every forward runs on PyTorch's quantized `engine`."""
+
+    def __init__(self, model, engine):
+        super().__init__()
+        self.model, self.engine = model, engine
+
+    def forward(self, *args):
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = self.engine
+        try:
+            return self.model(*args)
+        finally:
+            torch.backends.quantized.engine = previous
+
+
 def variants(model):
     """The variants dynq computes, made exactly as a user would make them."""
     from torch.ao.quantization import (
         default_dynamic_qconfig,
         float16_dynamic_qconfig,
+        float_qparams_weight_only_qconfig,
         per_channel_dynamic_qconfig,
         quantize_dynamic,
     )
@@ -106,14 +130,36 @@ def variants(model):
     torch.backends.quantized.engine = "x86"
     model.eval()
 
-    def quantized(qconfig):
-        return quantize_dynamic(model, {nn.LSTM: qconfig, nn.Linear: qconfig}).eval()
+    def quantized(qconfig, embedding_qconfig=None):
+        spec = {nn.LSTM: qconfig, nn.Linear: qconfig}
+        if embedding_qconfig is not None:
+            spec[nn.Embedding] = embedding_qconfig
+        return quantize_dynamic(model, spec).eval()
 
+    torch.backends.quantized.engine = "qnnpack"
+    arm = OnEngine(quantized(default_dynamic_qconfig), "qnnpack")
+    torch.backends.quantized.engine = "x86"
     return {
         "fp32": model,
         "int8": quantized(default_dynamic_qconfig),
         "int8_per_channel": quantized(per_channel_dynamic_qconfig),
         "fp16": quantized(float16_dynamic_qconfig),
+        "int8_qnnpack": arm,
+        "int8_embedding": quantized(default_dynamic_qconfig, float_qparams_weight_only_qconfig),
+    }
+
+
+@torch.no_grad()
+def embedding_rows(quantized):
+    """PyTorch's 8-bit embedding rows (`float_qparams_weight_only_qconfig`) and its lookup."""
+    weight = quantized.encoder.weight()
+    rows = weight.shape[0]
+    return {
+        "shape": list(weight.shape),
+        "values": weight.int_repr().flatten().tolist(),
+        "scales": weight.q_per_channel_scales().float().tolist(),
+        "zero_points": weight.q_per_channel_zero_points().float().tolist(),
+        "lookup": quantized.encoder(torch.arange(rows)).flatten().tolist(),
     }
 
 
@@ -193,6 +239,7 @@ def write_fixture(model, vocab, val_text):
         "generate": {"prompt": PROMPT, "chars": GENERATE},
     }
     models = {n: attach_init_hidden(m, model) for n, m in variants(model).items()}
+    EMBEDDING_FIXTURE.write_text(json.dumps(embedding_rows(models["int8_embedding"])) + "\n")
     for name, source_ids, key in [("full", ids, "full"), ("head", ids[:VAL_HEAD_CHARS], "head")]:
         for eval_batch in (1, 10):
             source = batchify(source_ids, eval_batch)

@@ -1,5 +1,5 @@
-//! A language model's part of a benchmark: the FP32 embedding in front of every variant, the
-//! tokens the timed forwards read, the evaluation of the text (chunk by chunk, between timed
+//! A language model's part of a benchmark: the embedding in front of every variant (FP32, or
+//! 8-bit rows for `int8_embedding`), the tokens the timed forwards read, the evaluation of the text (chunk by chunk, between timed
 //! forwards) and the text every variant writes after the same prompt.
 
 use std::path::Path;
@@ -11,10 +11,12 @@ use rand_distr::{Distribution, Uniform};
 
 use super::config::{Config, GENERATED_TOKENS};
 use crate::error::{DynqError, Result};
-use crate::lm::{Evaluation, TokenGrid, TokenLevel, Vocab, generate_greedy, read_text_tokens};
+use crate::lm::{
+    Evaluation, StoredEmbedding, TokenGrid, TokenLevel, Vocab, generate_greedy, read_text_tokens,
+};
 use crate::metrics::{TaskAccuracy, TaskTotals};
 use crate::model::{Embedding, ModelDims, Workspace};
-use crate::quant::Model;
+use crate::quant::{Model, Scheme};
 
 /// How far the evaluation of the text has come, and over what.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,7 +42,9 @@ impl TaskProgress {
 
 /// The language-model side of one Config's variants.
 pub(crate) struct LanguageRun {
-    embedding: Arc<Embedding>,
+    embedding: StoredEmbedding,
+    /// The 8-bit embedding, when a variant quantizes it.
+    quantized_embedding: Option<StoredEmbedding>,
     vocab: Option<Arc<Vocab>>,
     /// The tokens of one timed forward, `[seq_len, batch]` step by step.
     latency_tokens: Vec<u32>,
@@ -53,7 +57,8 @@ pub(crate) struct LanguageRun {
 }
 
 impl LanguageRun {
-    /// Reads and tokenizes `config.data` (when set) with `vocab`.
+    /// Reads and tokenizes `config.data` (when set) with `vocab`, and quantizes the embedding
+    /// when one of `config.schemes` does.
     pub fn new(
         embedding: Arc<Embedding>,
         vocab: Option<Arc<Vocab>>,
@@ -63,8 +68,14 @@ impl LanguageRun {
             (Some(path), Some(vocab)) => Some(Arc::new(read_text_tokens(path, vocab)?)),
             _ => None,
         };
+        let quantized_embedding = config
+            .schemes
+            .iter()
+            .find(|s| s.quantizes_embedding())
+            .map(|&scheme| StoredEmbedding::for_scheme(&embedding, scheme));
         Ok(LanguageRun {
-            embedding,
+            embedding: StoredEmbedding::Fp32(embedding),
+            quantized_embedding,
             vocab,
             latency_tokens: Vec::new(),
             data_tokens,
@@ -74,9 +85,19 @@ impl LanguageRun {
         })
     }
 
-    /// The embedding every variant reads through.
-    pub fn embedding(&self) -> &Embedding {
-        &self.embedding
+    /// The embedding as `scheme`'s variant stores it.
+    pub fn stored_embedding(&self, scheme: Scheme) -> &StoredEmbedding {
+        stored_for(&self.embedding, &self.quantized_embedding, scheme)
+    }
+
+    /// Tokens the embedding has a row for.
+    pub fn embedding_rows(&self) -> usize {
+        self.table(Scheme::Fp32).rows()
+    }
+
+    /// The rows `scheme`'s variant reads its tokens through.
+    fn table(&self, scheme: Scheme) -> &Embedding {
+        self.stored_embedding(scheme).lookup_table()
     }
 
     /// Sets up `config`'s shapes: returns `config` with `seq_len` and `batch` those of the
@@ -100,7 +121,7 @@ impl LanguageRun {
             }
             None => {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-                let rows = self.embedding.rows() as u32;
+                let rows = self.table(Scheme::Fp32).rows() as u32;
                 let tokens = Uniform::new(0, rows).expect("an embedding has rows");
                 self.latency_tokens = (0..config.seq_len * config.batch)
                     .map(|_| tokens.sample(&mut rng))
@@ -115,18 +136,20 @@ impl LanguageRun {
         Ok(as_run)
     }
 
-    /// Writes the timed tokens' embedding rows into `input` (`[seq_len, batch, features]`).
-    pub fn embed_latency_input(&self, input: &mut Array3<f32>) {
+    /// Writes the timed tokens' embedding rows, as `scheme`'s variant looks them up, into
+    /// `input` (`[seq_len, batch, features]`).
+    pub fn embed_latency_input(&self, scheme: Scheme, input: &mut Array3<f32>) {
+        let table = self.table(scheme);
         let shape = (
             self.latency_tokens.len() / input.dim().1.max(1),
             input.dim().1,
-            self.embedding.features(),
+            table.features(),
         );
         if input.dim() != shape {
             *input = Array3::zeros(shape);
         }
         let slice = input.as_slice_mut().expect("owned arrays are contiguous");
-        self.embedding.lookup_into(&self.latency_tokens, slice);
+        table.lookup_into(&self.latency_tokens, slice);
     }
 
     /// Lets every model write [`GENERATED_TOKENS`] tokens after the prompt (nothing without a
@@ -148,7 +171,8 @@ impl LanguageRun {
             ));
         }
         for model in models {
-            let tokens = generate_greedy(model, &self.embedding, ids, GENERATED_TOKENS, workspace)?;
+            let table = self.table(model.scheme());
+            let tokens = generate_greedy(model, table, ids, GENERATED_TOKENS, workspace)?;
             self.generated.push(vocab.detokenize(&tokens));
         }
         Ok(())
@@ -162,8 +186,13 @@ impl LanguageRun {
         reference: usize,
         workspace: &mut Workspace,
     ) -> Result<bool> {
+        let (fp32, quantized) = (&self.embedding, &self.quantized_embedding);
+        let tables: Vec<&Embedding> = models
+            .iter()
+            .map(|m| stored_for(fp32, quantized, m.scheme()).lookup_table())
+            .collect();
         match &mut self.evaluation {
-            Some(evaluation) => evaluation.step(&self.embedding, models, reference, workspace),
+            Some(evaluation) => evaluation.step(&tables, models, reference, workspace),
             None => Ok(false),
         }
     }
@@ -196,6 +225,18 @@ impl LanguageRun {
             .into(),
             prompt: self.prompt.clone(),
         })
+    }
+}
+
+/// The embedding `scheme` reads: the 8-bit one when it quantizes embeddings, else the FP32 one.
+fn stored_for<'a>(
+    fp32: &'a StoredEmbedding,
+    quantized: &'a Option<StoredEmbedding>,
+    scheme: Scheme,
+) -> &'a StoredEmbedding {
+    match quantized {
+        Some(quantized) if scheme.quantizes_embedding() => quantized,
+        _ => fp32,
     }
 }
 

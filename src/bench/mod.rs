@@ -49,5 +49,5 @@ pub use language::TaskProgress;
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
 pub use snapshot::{Snapshot, SystemStats, VariantSnapshot};
 pub use system::{Machine, SystemMonitor};
-pub use variants::{Variant, Variants, schemes_to_run};
+pub use variants::{Variant, Variants, refuse_embedding_schemes, schemes_to_run};
 pub use worker::{PUBLISH_EVERY, WorkerHandle};

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::config::Config;
 use super::language::TaskProgress;
 use crate::metrics::{Accuracy, LatencyStats, REFERENCE, TaskAccuracy};
-use crate::quant::Scheme;
+use crate::quant::{ModuleSize, Scheme};
 
 /// One variant's figures at the time of the snapshot.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +14,9 @@ pub struct VariantSnapshot {
     pub scheme: Scheme,
     /// Measured byte size of the variant's serialized safetensors model.
     pub size_bytes: u64,
+    /// What each module weighs in the variant, beside its FP32 bytes.
+    #[serde(default)]
+    pub modules: Vec<ModuleSize>,
     /// Percentiles of the recorded forwards.
     pub latency: LatencyStats,
     /// Log-spaced latency histogram: `(upper bound in ns, count)` per bucket, ascending.
@@ -77,6 +80,9 @@ pub struct Snapshot {
     /// How far a language model's evaluation of the text has come (`--data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskProgress>,
+    /// Rows of a language model's embedding (its vocabulary), when the model has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_rows: Option<usize>,
     /// `int8_qnnpack`'s output compared with `int8`'s (ARM's against x86's, `diff_*` the gap),
     /// when both run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use crate::error::{DynqError, Result};
 use crate::lm::{ModelFile, language_model_bytes};
 use crate::metrics::{Accuracy, REFERENCE, TaskAccuracy};
 use crate::model::{RecurrentOutput, RecurrentState, Workspace, random_inputs, random_model};
-use crate::quant::{Model, Scheme, quantize_dynamic};
+use crate::quant::{Model, ModuleSize, Scheme, file_modules, quantize_dynamic};
 
 /// The schemes a Config runs: FP32 (the reference) always, then the others in display order,
 /// each once.
@@ -28,6 +28,8 @@ pub struct Variant {
     pub model: Model,
     /// Byte size of the serialized safetensors model.
     pub size_bytes: u64,
+    /// What each module (and the file's header) weighs in it, beside its FP32 bytes.
+    pub modules: Vec<ModuleSize>,
     /// Output comparison with the reference (FP32).
     pub accuracy: Accuracy,
     output: RecurrentOutput,
@@ -70,11 +72,17 @@ impl Variants {
                     .map_err(DynqError::Unsupported)?;
                 let language = match file.embedding {
                     Some(embedding) => Some(LanguageRun::new(embedding, file.vocab, config)?),
-                    None => None,
+                    None => {
+                        refuse_embedding_schemes(config, &origin)?;
+                        None
+                    }
                 };
                 (file.lstm, language)
             }
-            None => (random_model(config.dims(), config.seed)?, None),
+            None => {
+                refuse_embedding_schemes(config, "the random model")?;
+                (random_model(config.dims(), config.seed)?, None)
+            }
         };
         let dims = fp32.dims();
         let as_run = Config {
@@ -93,10 +101,14 @@ impl Variants {
             }
             let model = quantize_dynamic(&fp32, scheme);
             let size_bytes = match &language {
-                Some(lm) => language_model_bytes(&model, lm.embedding()).len(),
+                Some(lm) => language_model_bytes(&model, lm.stored_embedding(scheme)).len(),
                 None => model.to_safetensors().len(),
             } as u64;
+            let embedding_rows = language.as_ref().map(LanguageRun::embedding_rows);
+            // FP32 comes first (see schemes_to_run): its file is the one every ratio divides.
+            let fp32_bytes = variants.first().map_or(size_bytes, |v| v.size_bytes);
             variants.push(Variant {
+                modules: file_modules(&dims, scheme, embedding_rows, size_bytes, fp32_bytes),
                 model,
                 size_bytes,
                 accuracy: Accuracy::default(),
@@ -210,10 +222,10 @@ impl Variants {
     /// language model's forward starts from its tokens (the embedding lookup is timed too).
     pub fn time(&mut self, index: usize) -> Result<Duration> {
         let start = Instant::now();
-        if let Some(lm) = &self.language {
-            lm.embed_latency_input(&mut self.input);
-        }
         let variant = &mut self.variants[index];
+        if let Some(lm) = &self.language {
+            lm.embed_latency_input(variant.model.scheme(), &mut self.input);
+        }
         variant.model.forward_into(
             self.input.view(),
             Some(&self.state),
@@ -244,6 +256,11 @@ impl Variants {
         self.language.as_ref()?.generated(index)
     }
 
+    /// Rows of the language model's embedding, when the model has one.
+    pub fn embedding_rows(&self) -> Option<usize> {
+        self.language.as_ref().map(LanguageRun::embedding_rows)
+    }
+
     /// How far the evaluation of the text has come, when there is text.
     pub fn task_progress(&self) -> Option<TaskProgress> {
         self.language.as_ref()?.progress()
@@ -254,6 +271,19 @@ impl Variants {
             .iter()
             .position(|v| v.model.scheme() == REFERENCE)
             .expect("schemes_to_run always includes the reference")
+    }
+}
+
+/// Refuses `config` when it asks for a scheme that quantizes an embedding of a model (named
+/// by `model`) that has none.
+pub fn refuse_embedding_schemes(config: &Config, model: &str) -> Result<()> {
+    match config.schemes.iter().find(|s| s.quantizes_embedding()) {
+        Some(scheme) => Err(DynqError::Unsupported(format!(
+            "scheme {scheme} quantizes a language model's embedding, but {model} has none \
+             ('encoder.weight'): load an RNNModel with --weights (e.g. --preset shakespeare) or \
+             leave {scheme} out of --schemes"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -280,7 +310,7 @@ mod tests {
     #[test]
     fn the_recipe_config_builds_with_the_recipes_figures() {
         let config = Config {
-            schemes: Scheme::ALL.to_vec(),
+            schemes: Scheme::RECURRENT.to_vec(),
             ..Config::default()
         };
         let mut built = Variants::build(&config, &|| false).unwrap().unwrap();

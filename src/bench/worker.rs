@@ -269,6 +269,7 @@ impl<P: FnMut(Snapshot) -> bool> Worker<P> {
                 snapshot.variants = m.variant_snapshots();
                 snapshot.task = m.variants.task_progress();
                 snapshot.engine_gap = m.variants.engine_gap;
+                snapshot.embedding_rows = m.variants.embedding_rows();
             }
         }
         snapshot
@@ -442,6 +443,7 @@ impl Measuring {
             .map(|(index, (variant, recorder))| VariantSnapshot {
                 scheme: variant.model.scheme(),
                 size_bytes: variant.size_bytes,
+                modules: variant.modules.clone(),
                 latency: recorder.stats(),
                 histogram: recorder.buckets(),
                 recent_ns: recorder.recent(),

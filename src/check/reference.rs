@@ -25,15 +25,16 @@ pub struct Tolerance {
 impl Tolerance {
     /// fp32 and fp16: max 1e-5; int8 variants: max 1e-4 and mean 1e-6.
     pub fn for_scheme(scheme: Scheme) -> Tolerance {
-        match scheme {
-            Scheme::Fp32 | Scheme::Fp16 => Tolerance {
-                max_abs: 1e-5,
-                mean_abs: 1e-5,
-            },
-            Scheme::Int8 | Scheme::Int8PerChannel | Scheme::Int8Qnnpack => Tolerance {
+        if scheme.is_int8() {
+            Tolerance {
                 max_abs: 1e-4,
                 mean_abs: 1e-6,
-            },
+            }
+        } else {
+            Tolerance {
+                max_abs: 1e-5,
+                mean_abs: 1e-5,
+            }
         }
     }
 }

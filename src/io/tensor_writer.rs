@@ -28,6 +28,11 @@ impl OwnedTensor {
         Self::new(Dtype::I8, shape, values.iter().map(|&v| v as u8).collect())
     }
 
+    /// A uint8 tensor.
+    pub fn u8(values: &[u8], shape: &[usize]) -> Self {
+        Self::new(Dtype::U8, shape, values.to_vec())
+    }
+
     /// An f16 tensor.
     pub fn f16(values: &[half::f16], shape: &[usize]) -> Self {
         Self::new(

@@ -131,12 +131,13 @@ impl Evaluation {
         self.runs[index].totals
     }
 
-    /// Evaluates the next chunk with every model (`models[reference]` is the one top-1
-    /// agreement is counted against; `models` in the order given to [`Evaluation::new`]).
-    /// Returns false, doing nothing, once [`Evaluation::is_done`].
+    /// Evaluates the next chunk with every model, each reading its tokens through its own
+    /// table in `embeddings` (`models[reference]` is the one top-1 agreement is counted
+    /// against; `models` in the order given to [`Evaluation::new`]). Returns false, doing
+    /// nothing, once [`Evaluation::is_done`].
     pub fn step(
         &mut self,
-        embedding: &Embedding,
+        embeddings: &[&Embedding],
         models: &[&Model],
         reference: usize,
         workspace: &mut Workspace,
@@ -145,24 +146,31 @@ impl Evaluation {
             return Ok(false);
         }
         debug_assert_eq!(models.len(), self.runs.len());
+        debug_assert_eq!(embeddings.len(), models.len());
         let start = self.next_step;
         let seq_len = self.bptt.min(self.grid.steps - 1 - start);
         let batch = self.grid.batch;
-        let features = embedding.features();
+        let features = embeddings[reference].features();
         let shape = [seq_len, batch, features];
         if self.input.dim() != (seq_len, batch, features) {
             self.input = Array3::zeros(shape);
         }
         let tokens = self.grid.rows(start..start + seq_len);
         let targets = self.grid.rows(start + 1..start + 1 + seq_len);
-        embedding.lookup_into(
-            tokens,
-            self.input
-                .as_slice_mut()
-                .expect("owned arrays are contiguous"),
-        );
+        // The table the input was last looked up in: models sharing a table share the lookup.
+        let mut looked_up: Option<&Embedding> = None;
         let order = std::iter::once(reference).chain((0..models.len()).filter(|&i| i != reference));
         for index in order {
+            let table = embeddings[index];
+            if !looked_up.is_some_and(|last| std::ptr::eq(last, table)) {
+                table.lookup_into(
+                    tokens,
+                    self.input
+                        .as_slice_mut()
+                        .expect("owned arrays are contiguous"),
+                );
+                looked_up = Some(table);
+            }
             let clock = Instant::now();
             let run = &mut self.runs[index];
             models[index].forward_into(
@@ -196,15 +204,15 @@ impl Evaluation {
         Ok(true)
     }
 
-    /// Evaluates every remaining chunk.
+    /// Evaluates every remaining chunk (see [`Evaluation::step`]).
     pub fn run_to_end(
         &mut self,
-        embedding: &Embedding,
+        embeddings: &[&Embedding],
         models: &[&Model],
         reference: usize,
         workspace: &mut Workspace,
     ) -> Result<()> {
-        while self.step(embedding, models, reference, workspace)? {}
+        while self.step(embeddings, models, reference, workspace)? {}
         Ok(())
     }
 }

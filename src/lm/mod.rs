@@ -9,5 +9,5 @@ mod vocab;
 
 pub use eval::{Evaluation, TokenGrid};
 pub use generate::{first_difference, generate_greedy};
-pub use model::{LanguageModel, ModelFile, language_model_bytes};
+pub use model::{LanguageModel, ModelFile, StoredEmbedding, language_model_bytes};
 pub use vocab::{END_OF_LINE, TokenLevel, UNKNOWN, VOCAB_KEY, Vocab, read_text_tokens};

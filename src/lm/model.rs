@@ -1,6 +1,7 @@
 //! PyTorch's word_language_model `RNNModel` (`encoder` → `rnn` → `decoder`) loaded from its
 //! state_dict, with its vocabulary, and its variants: `quantize_dynamic(model, {nn.LSTM,
-//! nn.Linear})` quantizes the LSTM and the decoder and leaves the embedding in FP32.
+//! nn.Linear})` quantizes the LSTM and the decoder and leaves the embedding in FP32; adding
+//! `nn.Embedding: float_qparams_weight_only_qconfig` quantizes the embedding too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use super::vocab::{VOCAB_KEY, Vocab};
 use crate::error::Result;
 use crate::io::{Cell, ENCODER_WEIGHT, OwnedTensor, TensorFile, read_file, serialize};
 use crate::model::{Embedding, FloatModel, read_fp32};
-use crate::quant::{Model, Scheme, quantize_dynamic};
+use crate::quant::{Model, QuantizedEmbedding, Scheme, quantize_dynamic};
 
 /// What a weight file holds: the LSTM (with its head or decoder) and, for an RNNModel, the
 /// embedding in front of it and the vocabulary it was saved with.
@@ -31,7 +32,7 @@ pub struct ModelFile {
 pub struct LanguageModel {
     /// The FP32 model: embedding rows in, logits over the vocabulary out.
     pub lstm: FloatModel,
-    /// The embedding, FP32 in every variant.
+    /// The FP32 embedding (see [`LanguageModel::stored_embedding`] for a variant's).
     pub embedding: Arc<Embedding>,
     /// The tokens, in embedding-row order.
     pub vocab: Arc<Vocab>,
@@ -165,16 +166,74 @@ impl LanguageModel {
     pub fn variant(&self, scheme: Scheme) -> Model {
         quantize_dynamic(&self.lstm, scheme)
     }
+
+    /// The embedding as variant `scheme` stores it: the FP32 table, or (for
+    /// [`Scheme::Int8Embedding`]) its 8-bit rows.
+    pub fn stored_embedding(&self, scheme: Scheme) -> StoredEmbedding {
+        StoredEmbedding::for_scheme(&self.embedding, scheme)
+    }
+}
+
+/// A language model's embedding as one variant stores it.
+#[derive(Debug, Clone)]
+pub enum StoredEmbedding {
+    /// The FP32 table, as `quantize_dynamic` with `{nn.LSTM, nn.Linear}` leaves it.
+    Fp32(Arc<Embedding>),
+    /// 8-bit rows with a float scale and zero point each.
+    Quint8(Arc<QuantizedEmbedding>),
+}
+
+impl StoredEmbedding {
+    /// `table` as `scheme` stores it (quantizing it when the scheme quantizes embeddings).
+    pub fn for_scheme(table: &Arc<Embedding>, scheme: Scheme) -> StoredEmbedding {
+        if scheme.quantizes_embedding() {
+            StoredEmbedding::Quint8(Arc::new(QuantizedEmbedding::quantize(table)))
+        } else {
+            StoredEmbedding::Fp32(Arc::clone(table))
+        }
+    }
+
+    /// The rows a lookup returns (for 8-bit rows, dequantized as PyTorch's lookup does).
+    pub fn lookup_table(&self) -> &Embedding {
+        match self {
+            StoredEmbedding::Fp32(table) => table,
+            StoredEmbedding::Quint8(quantized) => quantized.dequantized(),
+        }
+    }
+
+    /// The tensors a file of the variant holds for the embedding: `encoder.weight` (f32), or
+    /// `encoder.weight.quint8` (u8) with `encoder.weight.scale` and `.zero_point` (f32 per row).
+    fn tensors(&self) -> Vec<(String, OwnedTensor)> {
+        match self {
+            StoredEmbedding::Fp32(table) => vec![(
+                ENCODER_WEIGHT.to_string(),
+                OwnedTensor::f32(table.weight(), &[table.rows(), table.features()]),
+            )],
+            StoredEmbedding::Quint8(quantized) => {
+                let rows = [quantized.shape()[0]];
+                vec![
+                    (
+                        format!("{ENCODER_WEIGHT}.quint8"),
+                        OwnedTensor::u8(quantized.values(), &quantized.shape()),
+                    ),
+                    (
+                        format!("{ENCODER_WEIGHT}.scale"),
+                        OwnedTensor::f32(quantized.scales(), &rows),
+                    ),
+                    (
+                        format!("{ENCODER_WEIGHT}.zero_point"),
+                        OwnedTensor::f32(quantized.zero_points(), &rows),
+                    ),
+                ]
+            }
+        }
+    }
 }
 
 /// The bytes of a whole language model in `variant`: its LSTM and decoder in the variant's
-/// format, beside the FP32 embedding (which `quantize_dynamic` leaves as it is).
-pub fn language_model_bytes(variant: &Model, embedding: &Embedding) -> Vec<u8> {
+/// format, beside the embedding as the variant stores it.
+pub fn language_model_bytes(variant: &Model, embedding: &StoredEmbedding) -> Vec<u8> {
     let mut tensors = variant.tensors();
-    let shape = [embedding.rows(), embedding.features()];
-    tensors.push((
-        ENCODER_WEIGHT.to_string(),
-        OwnedTensor::f32(embedding.weight(), &shape),
-    ));
+    tensors.extend(embedding.tensors());
     serialize(&tensors, HashMap::from([variant.scheme_metadata()]))
 }

@@ -39,7 +39,7 @@ impl Model {
         match self {
             Model::Fp32(m) => fp32_tensors(m),
             Model::Fp16(m) => lstm_tensors(m, f16_weight, |l| &l.bias),
-            Model::Int8(m) => lstm_tensors(m, int8_weight, QLinear::bias),
+            Model::Int8(m) | Model::Int8Embedding(m) => lstm_tensors(m, int8_weight, QLinear::bias),
         }
     }
 
@@ -67,6 +67,7 @@ impl Model {
             Scheme::Int8Qnnpack => Model::Int8(
                 read_int8(&file, false)?.map_linear(|q| q.clone().with_engine(Engine::Qnnpack)),
             ),
+            Scheme::Int8Embedding => Model::Int8Embedding(read_int8(&file, false)?),
         };
         Ok(model)
     }

@@ -19,6 +19,9 @@ pub enum Model {
     Fp16(FloatModel),
     /// Int8 weights, per tensor or per channel.
     Int8(Recurrent<QLinear>),
+    /// [`Model::Int8`]'s LSTM and head beside a language model's quantized embedding
+    /// ([`Scheme::Int8Embedding`]; the embedding itself lives with the language model).
+    Int8Embedding(Recurrent<QLinear>),
 }
 
 /// Converts an FP32 model the way `quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype)` does
@@ -32,6 +35,9 @@ pub fn quantize_dynamic(model: &FloatModel, scheme: Scheme) -> Model {
         Scheme::Int8Qnnpack => Model::Int8(
             model.map_linear(|l| QLinear::quantize(l, false).with_engine(Engine::Qnnpack)),
         ),
+        Scheme::Int8Embedding => {
+            Model::Int8Embedding(model.map_linear(|l| QLinear::quantize(l, false)))
+        }
         Scheme::Fp16 => Model::Fp16(model.map_linear(round_to_f16)),
     }
 }
@@ -66,6 +72,7 @@ impl Model {
                     (false, Engine::X86) => Scheme::Int8,
                 }
             }
+            Model::Int8Embedding(_) => Scheme::Int8Embedding,
         }
     }
 
@@ -73,7 +80,7 @@ impl Model {
     pub fn dims(&self) -> ModelDims {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.dims(),
-            Model::Int8(m) => m.dims(),
+            Model::Int8(m) | Model::Int8Embedding(m) => m.dims(),
         }
     }
 
@@ -81,7 +88,7 @@ impl Model {
     pub fn set_run_options(&mut self, options: RunOptions) -> Result<()> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.set_run_options(options),
-            Model::Int8(m) => m.set_run_options(options),
+            Model::Int8(m) | Model::Int8Embedding(m) => m.set_run_options(options),
         }
     }
 
@@ -95,7 +102,7 @@ impl Model {
     pub fn execution(&self) -> Execution {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.execution(),
-            Model::Int8(m) => m.execution(),
+            Model::Int8(m) | Model::Int8Embedding(m) => m.execution(),
         }
     }
 
@@ -112,7 +119,7 @@ impl Model {
     ) -> Result<RecurrentOutput> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.forward(input, state),
-            Model::Int8(m) => m.forward(input, state),
+            Model::Int8(m) | Model::Int8Embedding(m) => m.forward(input, state),
         }
     }
 
@@ -126,7 +133,9 @@ impl Model {
     ) -> Result<()> {
         match self {
             Model::Fp32(m) | Model::Fp16(m) => m.forward_into(input, state, workspace, out),
-            Model::Int8(m) => m.forward_into(input, state, workspace, out),
+            Model::Int8(m) | Model::Int8Embedding(m) => {
+                m.forward_into(input, state, workspace, out)
+            }
         }
     }
 }

@@ -33,16 +33,30 @@ pub enum Scheme {
     /// [`Scheme::Int8`]'s weights computed as PyTorch's ARM engine, qnnpack, computes them:
     /// activations over the whole byte, products rescaled without a fused multiply-add.
     Int8Qnnpack,
+    /// [`Scheme::Int8`] with a language model's embedding quantized too, 8 bits per value with
+    /// a float scale and zero point per row (`float_qparams_weight_only_qconfig`).
+    Int8Embedding,
 }
 
 impl Scheme {
-    /// Every scheme, in display order.
-    pub const ALL: [Scheme; 5] = [
+    /// Every scheme that applies to any model (all but [`Scheme::Int8Embedding`], which needs
+    /// a language model's embedding), in display order.
+    pub const RECURRENT: [Scheme; 5] = [
         Scheme::Fp32,
         Scheme::Int8,
         Scheme::Int8PerChannel,
         Scheme::Fp16,
         Scheme::Int8Qnnpack,
+    ];
+
+    /// Every scheme, in display order.
+    pub const ALL: [Scheme; 6] = [
+        Scheme::Fp32,
+        Scheme::Int8,
+        Scheme::Int8PerChannel,
+        Scheme::Fp16,
+        Scheme::Int8Qnnpack,
+        Scheme::Int8Embedding,
     ];
 
     /// The name used on the command line, in files and in reports.
@@ -53,6 +67,7 @@ impl Scheme {
             Scheme::Int8PerChannel => "int8_per_channel",
             Scheme::Fp16 => "fp16",
             Scheme::Int8Qnnpack => "int8_qnnpack",
+            Scheme::Int8Embedding => "int8_embedding",
         }
     }
 
@@ -60,8 +75,14 @@ impl Scheme {
     pub fn is_int8(self) -> bool {
         matches!(
             self,
-            Scheme::Int8 | Scheme::Int8PerChannel | Scheme::Int8Qnnpack
+            Scheme::Int8 | Scheme::Int8PerChannel | Scheme::Int8Qnnpack | Scheme::Int8Embedding
         )
+    }
+
+    /// Whether a language model's embedding is quantized too (the other schemes leave it in
+    /// FP32, as `quantize_dynamic` with `{nn.LSTM, nn.Linear}` does).
+    pub fn quantizes_embedding(self) -> bool {
+        self == Scheme::Int8Embedding
     }
 
     /// Every scheme's name, comma-separated, for error messages.
@@ -108,7 +129,8 @@ mod tests {
         );
         let err = "int4".parse::<Scheme>().unwrap_err().to_string();
         assert!(
-            err.contains("int4") && err.contains("int8_per_channel, fp16, int8_qnnpack"),
+            err.contains("int4")
+                && err.contains("int8_per_channel, fp16, int8_qnnpack, int8_embedding"),
             "{err}"
         );
     }

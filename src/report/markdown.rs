@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{Report, Run};
 use crate::format::{duration_us, recipe_bytes};
+use crate::quant::heaviest_unshrunk;
 
 /// `report` as Markdown.
 pub fn to_markdown(report: &Report) -> String {
@@ -29,6 +30,7 @@ pub fn to_markdown(report: &Report) -> String {
             describe(run)
         );
         out.push_str(&table(run));
+        out.push_str(&size_section(run));
         out.push_str(&engine_gap(run));
         out.push_str(&task_section(run));
     }
@@ -80,6 +82,51 @@ fn task_section(run: &Run) -> String {
             if let Some(text) = &v.generated {
                 let _ = write!(out, "\n{}:\n\n```text\n{prompt}{text}\n```\n", v.name);
             }
+        }
+    }
+    out
+}
+
+/// The size by module: a row per module with its bytes in every variant, then per int8
+/// variant the module that keeps it furthest from 4x smaller.
+fn size_section(run: &Run) -> String {
+    let Some(reference) = run.variants.first().filter(|r| !r.modules.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::from("\n### Size by module\n\n| Module |");
+    for v in &run.variants {
+        let _ = write!(out, " {} |", v.name);
+    }
+    out.push_str("\n|:--|");
+    out.push_str(&"--:|".repeat(run.variants.len()));
+    out.push('\n');
+    for (index, module) in reference.modules.iter().enumerate() {
+        let _ = write!(out, "| {} |", module.name);
+        for v in &run.variants {
+            match v.modules.get(index) {
+                Some(m) => {
+                    let _ = write!(out, " {} {} |", recipe_bytes(m.bytes), m.dtype);
+                }
+                None => out.push_str(" - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for v in run.variants.iter().filter(|v| v.name.is_int8()) {
+        if let Some(module) = heaviest_unshrunk(&v.modules) {
+            let _ = writeln!(
+                out,
+                "- {}: {:.2}x smaller than FP32; what keeps it furthest from 4x is the {} ({}, \
+                 {} of FP32's {}, {:.2}x).",
+                v.name,
+                v.size_ratio,
+                module.name,
+                module.dtype,
+                recipe_bytes(module.bytes),
+                recipe_bytes(module.fp32_bytes),
+                module.ratio(),
+            );
         }
     }
     out

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::bench::{Machine, Snapshot, TaskProgress, VariantSnapshot};
 use crate::io::Cell;
 use crate::metrics::{Accuracy, TaskAccuracy, speedup, times_smaller};
-use crate::quant::Scheme;
+use crate::quant::{ModuleSize, Scheme};
 
 pub use csv::to_csv;
 pub use json::to_json;
@@ -126,12 +126,14 @@ pub struct LatencyUs {
 /// One variant's results in a run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VariantResult {
-    /// `fp32`, `int8`, `int8_per_channel`, `fp16` or `int8_qnnpack`.
+    /// `fp32`, `int8`, `int8_per_channel`, `fp16`, `int8_qnnpack` or `int8_embedding`.
     pub name: Scheme,
     /// Byte size of the serialized safetensors model.
     pub size_bytes: u64,
     /// FP32 size / this size ("x smaller"); 0 when undefined (a size unknown).
     pub size_ratio: f64,
+    /// Each module's bytes here and in FP32, with the dtype its weights are stored in.
+    pub modules: Vec<ModuleSize>,
     /// Latency percentiles.
     pub latency_us: LatencyUs,
     /// FP32 median / this median (above 1: faster than FP32); 0 when undefined (nothing
@@ -224,6 +226,7 @@ impl VariantResult {
         VariantResult {
             name: v.scheme,
             size_bytes: v.size_bytes,
+            modules: v.modules.clone(),
             size_ratio: as_number(
                 reference.and_then(|r| times_smaller(r.size_bytes, v.size_bytes)),
             ),
@@ -284,6 +287,8 @@ impl Format {
 pub(crate) mod tests {
     use super::*;
     use crate::bench::{Config, LatencyStats};
+    use crate::model::ModelDims;
+    use crate::quant::file_modules;
     use std::time::Duration;
 
     /// A two-step report with made-up but plausible figures.
@@ -316,10 +321,15 @@ pub(crate) mod tests {
                 ..Config::default()
             },
             elapsed: Duration::from_millis(500),
-            variants: vec![
+            variants: [
                 variant(Scheme::Fp32, 4000, 20_000, 0.0),
                 variant(Scheme::Int8, 1000, 8_000, 1.25),
-            ],
+            ]
+            .map(|v| VariantSnapshot {
+                modules: file_modules(&ModelDims::square(dim), v.scheme, None, v.size_bytes, 4000),
+                ..v
+            })
+            .to_vec(),
             ..Snapshot::default()
         };
         let machine = Machine {

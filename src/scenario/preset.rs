@@ -414,7 +414,7 @@ mod tests {
             .collect();
         assert_eq!(dims, [8, 16, 32, 64, 80, 128, 256, 512, 1024]);
         let schemes = &Preset::find("schemes", &Overrides::default()).unwrap();
-        assert_eq!(schemes.steps[0].config.schemes, Scheme::ALL);
+        assert_eq!(schemes.steps[0].config.schemes, Scheme::RECURRENT);
         let cells = |name: &str| -> Vec<(Option<Cell>, bool)> {
             let preset = Preset::find(name, &Overrides::default()).unwrap();
             let steps = preset.steps.iter();

@@ -1,5 +1,5 @@
-//! What the dashboard keeps of every Config it measured: only the figures the size curve
-//! (`shaping::ratio_curve`) and the report (the `s` key) read, so that a long session's
+//! What the dashboard keeps of every Config it measured: only the figures the report (the `s`
+//! key) reads, so that a long session's
 //! history stays small. A kept [`Snapshot`] (its histogram and recent latencies already
 //! dropped) cost about 1,050 bytes; a [`Measured`] about half of that, so the
 //! [`HISTORY_LIMIT`] Configs a session keeps at most take under 300 KB.
@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::bench::{Config, Snapshot, SystemStats, TaskProgress, VariantSnapshot};
 use crate::metrics::{Accuracy, LatencyStats, REFERENCE, TaskAccuracy};
-use crate::quant::Scheme;
+use crate::model::ModelDims;
+use crate::quant::{Scheme, file_modules};
 
 /// Configs the history keeps at most; past that the one measured longest ago goes.
 pub const HISTORY_LIMIT: usize = 512;
@@ -31,6 +32,8 @@ pub struct Measured {
     pub task: Option<Box<TaskProgress>>,
     /// `int8_qnnpack`'s output against `int8`'s, when both ran.
     pub engine_gap: Option<Accuracy>,
+    /// Rows of a language model's embedding, when the model has one.
+    pub embedding_rows: Option<usize>,
 }
 
 /// One variant's figures in a [`Measured`].
@@ -68,6 +71,7 @@ impl Measured {
             variants: snapshot.variants.iter().map(MeasuredVariant::of).collect(),
             task: snapshot.task.clone().map(Box::new),
             engine_gap: snapshot.engine_gap,
+            embedding_rows: snapshot.embedding_rows,
         }
     }
 
@@ -89,7 +93,10 @@ impl Measured {
             variants: self
                 .variants
                 .iter()
-                .map(MeasuredVariant::to_snapshot)
+                .map(|v| {
+                    let fp32_bytes = self.reference().map_or(v.size_bytes, |r| r.size_bytes);
+                    v.to_snapshot(&self.config.dims(), self.embedding_rows, fp32_bytes)
+                })
                 .collect(),
             system: SystemStats {
                 kernel: self.kernel.to_string(),
@@ -97,6 +104,7 @@ impl Measured {
             },
             task: self.task.as_deref().cloned(),
             engine_gap: self.engine_gap,
+            embedding_rows: self.embedding_rows,
         }
     }
 }
@@ -118,10 +126,19 @@ impl MeasuredVariant {
         }
     }
 
-    fn to_snapshot(&self) -> VariantSnapshot {
+    /// The snapshot of this variant of a model of `dims` (the FP32 file `fp32_bytes` long);
+    /// its modules' sizes are computed again from the dimensions rather than kept.
+    fn to_snapshot(
+        &self,
+        dims: &ModelDims,
+        embedding_rows: Option<usize>,
+        fp32_bytes: u64,
+    ) -> VariantSnapshot {
+        let (scheme, size) = (self.scheme, self.size_bytes);
         VariantSnapshot {
-            scheme: self.scheme,
-            size_bytes: self.size_bytes,
+            scheme,
+            size_bytes: size,
+            modules: file_modules(dims, scheme, embedding_rows, size, fp32_bytes),
             latency: self.latency,
             histogram: Vec::new(),
             recent_ns: Vec::new(),

@@ -1,10 +1,11 @@
 //! Snapshot data shaped for drawing: common histogram bins, ratio-curve points, bar strings.
 //! Pure functions, no terminal.
 
-use super::history::Measured;
+use super::sliders::DIM_STEPS;
 use crate::bench::VariantSnapshot;
 use crate::metrics::times_smaller;
-use crate::quant::Scheme;
+use crate::model::ModelDims;
+use crate::quant::{Scheme, module_sizes};
 
 /// Latency distributions of several variants on one set of log-spaced bins.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,30 +112,35 @@ fn bucket_ranges(histogram: &[(u64, u64)]) -> Vec<(f64, f64, u64)> {
         .collect()
 }
 
-/// Points `(log2 dimension, FP32/variant size ratio)` for `scheme`, one per hidden size
-/// measured in `history` (the latest measurement wins), by ascending dimension.
-pub fn ratio_curve(history: &[Measured], scheme: Scheme) -> Vec<(f64, f64)> {
-    let mut points: Vec<(usize, f64)> = Vec::new();
-    for measured in history {
-        let Some(reference) = measured.reference() else {
-            continue;
-        };
-        let ratio = measured
-            .variants
-            .iter()
-            .find(|v| v.scheme == scheme)
-            .and_then(|v| times_smaller(reference.size_bytes, v.size_bytes));
-        if let Some(ratio) = ratio {
-            let dim = measured.config.hidden_size;
-            points.retain(|&(d, _)| d != dim);
-            points.push((dim, ratio));
-        }
-    }
-    points.sort_by_key(|&(dim, _)| dim);
-    points
-        .into_iter()
-        .map(|(dim, ratio)| ((dim.max(1) as f64).log2(), ratio))
+/// Points `(log2 hidden size, FP32/variant size ratio)` for `scheme` at every dimension the
+/// slider offers, for models shaped like `dims` (the input size follows the hidden size when
+/// they are joined) with an embedding of `embedding_rows` rows: sizes are a formula of the
+/// dimensions ([`module_sizes`], the file's header left out), so no model is built.
+pub fn size_ratio_curve(
+    dims: &ModelDims,
+    scheme: Scheme,
+    embedding_rows: Option<usize>,
+) -> Vec<(f64, f64)> {
+    let joined = dims.input_size == dims.hidden_size;
+    DIM_STEPS
+        .iter()
+        .map(|&dim| {
+            let at = ModelDims {
+                hidden_size: dim,
+                input_size: if joined { dim } else { dims.input_size },
+                ..*dims
+            };
+            ((dim as f64).log2(), size_ratio(&at, scheme, embedding_rows))
+        })
         .collect()
+}
+
+/// FP32 bytes / `scheme`'s bytes of a model of `dims`, from its modules' sizes.
+pub fn size_ratio(dims: &ModelDims, scheme: Scheme, embedding_rows: Option<usize>) -> f64 {
+    let modules = module_sizes(dims, scheme, embedding_rows);
+    let fp32: u64 = modules.iter().map(|m| m.fp32_bytes).sum();
+    let stored: u64 = modules.iter().map(|m| m.bytes).sum();
+    times_smaller(fp32, stored).unwrap_or(1.0)
 }
 
 /// A horizontal bar `width` cells wide filled to `fraction` (clamped to 0..=1), with
@@ -154,7 +160,6 @@ pub fn bar(fraction: f64, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Config, Snapshot};
 
     fn variant(scheme: Scheme, size_bytes: u64, histogram: Vec<(u64, u64)>) -> VariantSnapshot {
         VariantSnapshot {
@@ -221,33 +226,33 @@ mod tests {
         assert_eq!(latency_bins(&empty, 10), None);
     }
 
-    fn measured(dim: usize, fp32: u64, int8: u64) -> Measured {
-        Measured::of(&Snapshot {
-            config: Config {
-                input_size: dim,
-                hidden_size: dim,
-                ..Config::default()
-            },
-            variants: vec![
-                variant(Scheme::Fp32, fp32, vec![]),
-                variant(Scheme::Int8, int8, vec![]),
-            ],
-            ..Snapshot::default()
-        })
-    }
-
     #[test]
-    fn ratio_curve_has_one_point_per_dimension_latest_wins() {
-        let history = [
-            measured(64, 400, 200),
-            measured(8, 300, 300),
-            measured(64, 400, 100),
-        ];
-        assert_eq!(
-            ratio_curve(&history, Scheme::Int8),
-            vec![(3.0, 1.0), (6.0, 4.0)]
+    fn the_size_curve_climbs_toward_4x_and_an_fp32_embedding_holds_it_back() {
+        let dims = ModelDims::square(8);
+        let curve = size_ratio_curve(&dims, Scheme::Int8, None);
+        assert_eq!(curve.len(), DIM_STEPS.len());
+        assert_eq!((curve[0].0, curve.last().unwrap().0), (3.0, 12.0));
+        assert!(curve.windows(2).all(|w| w[0].1 < w[1].1), "{curve:?}");
+        assert!(curve[0].1 < 3.0 && (3.99..4.0).contains(&curve.last().unwrap().1));
+        // A language model: 10,000 rows of 128 values, a 2-layer LSTM(128, dim), its decoder.
+        let lm = ModelDims {
+            input_size: 128,
+            num_layers: 2,
+            head: 10_000,
+            ..ModelDims::square(256)
+        };
+        let fp32_embedding = size_ratio(&lm, Scheme::Int8, Some(10_000));
+        let quantized = size_ratio(&lm, Scheme::Int8Embedding, Some(10_000));
+        assert!(
+            fp32_embedding < 2.5 && quantized > 3.8,
+            "{fp32_embedding} {quantized}"
         );
-        assert!(ratio_curve(&history, Scheme::Fp16).is_empty());
+        let curve = size_ratio_curve(&lm, Scheme::Int8, Some(10_000));
+        assert_eq!(
+            curve[10],
+            (8.0, fp32_embedding),
+            "dimension 256, the model's own"
+        );
     }
 
     #[test]

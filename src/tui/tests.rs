@@ -12,7 +12,7 @@ use super::{Action, App, Command, Options};
 use crate::bench::{Config, Snapshot, SystemStats, VariantSnapshot};
 use crate::metrics::{Accuracy, LatencyStats};
 use crate::model::Cell;
-use crate::quant::Scheme;
+use crate::quant::{Scheme, file_modules};
 use crate::scenario::{Preset, RunLength, Step};
 
 fn config(dim: usize) -> Config {
@@ -40,6 +40,7 @@ fn variant(scheme: Scheme, size_bytes: u64, median_ns: u64, diff_pct: f64) -> Va
     VariantSnapshot {
         scheme,
         size_bytes,
+        modules: Vec::new(),
         latency: LatencyStats {
             min_ns: median_ns / 2,
             p50_ns: median_ns,
@@ -76,11 +77,16 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
         building: false,
         error: None,
         elapsed: Duration::from_millis(1500),
-        variants: vec![
+        variants: [
             variant(Scheme::Fp32, fp32, median, 0.0),
             variant(Scheme::Int8, int8, median * 10 / 24, 0.87),
             variant(Scheme::Int8PerChannel, per_channel, median * 10 / 22, 0.41),
-        ],
+        ]
+        .map(|v| VariantSnapshot {
+            modules: file_modules(&config(dim).dims(), v.scheme, None, v.size_bytes, fp32),
+            ..v
+        })
+        .to_vec(),
         system: SystemStats {
             cpu: "AMD EPYC 7B13".into(),
             cores: 8,
@@ -91,6 +97,7 @@ fn snapshot(dim: usize, generation: u64) -> Snapshot {
         },
         task: None,
         engine_gap: None,
+        embedding_rows: None,
     }
 }
 

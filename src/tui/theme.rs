@@ -5,7 +5,7 @@ use ratatui::style::{Color, Modifier, Style};
 use crate::quant::Scheme;
 
 /// The color of a variant: fp32 blue, int8 green, per-channel yellow, fp16 magenta, qnnpack
-/// light red.
+/// light red, int8 with the embedding cyan.
 pub fn scheme_color(scheme: Scheme) -> Color {
     match scheme {
         Scheme::Fp32 => Color::Blue,
@@ -13,6 +13,7 @@ pub fn scheme_color(scheme: Scheme) -> Color {
         Scheme::Int8PerChannel => Color::Yellow,
         Scheme::Fp16 => Color::Magenta,
         Scheme::Int8Qnnpack => Color::LightRed,
+        Scheme::Int8Embedding => Color::LightCyan,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn scheme_label(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::Int8PerChannel => "int8/ch",
         Scheme::Int8Qnnpack => "int8/arm",
+        Scheme::Int8Embedding => "int8/emb",
         other => other.name(),
     }
 }

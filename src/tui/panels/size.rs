@@ -1,5 +1,6 @@
-//! Model size: bytes per variant as bars to scale, "x smaller", and the size ratio against
-//! the dimension for every dimension measured, with the 4x asymptote.
+//! Model size: bytes per variant as bars to scale, "x smaller", the module that keeps INT8
+//! from 4x, and the size ratio against the dimension over the slider's whole range (a formula
+//! of the dimensions), the current model marked, with the 4x asymptote.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,7 +11,7 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
 use crate::format;
 use crate::metrics::{REFERENCE, times_smaller};
-use crate::quant::Scheme;
+use crate::quant::{Scheme, heaviest_unshrunk};
 use crate::tui::app::App;
 use crate::tui::{shaping, theme};
 
@@ -25,10 +26,38 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let bars = app.config.schemes.len().max(1) as u16;
-    let [bars_area, chart_area] =
-        Layout::vertical([Constraint::Length(bars + 1), Constraint::Fill(1)]).areas(inner);
+    let [bars_area, held_back_area, chart_area] = Layout::vertical([
+        Constraint::Length(bars),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
     frame.render_widget(Paragraph::new(bar_lines(app, bars_area.width)), bars_area);
+    frame.render_widget(held_back_line(app), held_back_area);
     render_curve(frame, app, chart_area);
+}
+
+/// `int8 <4x: embedding, stays float32 1.00x`: the module that keeps the first int8
+/// variant furthest from 4x smaller.
+fn held_back_line(app: &App) -> Line<'static> {
+    let held_back = app.snapshot.as_ref().and_then(|s| {
+        let int8 = s.variants.iter().find(|v| v.scheme.is_int8())?;
+        Some((int8.scheme, heaviest_unshrunk(&int8.modules)?.clone()))
+    });
+    let Some((scheme, module)) = held_back else {
+        return Line::default();
+    };
+    // A module left in float32 is the reason; else its float32 biases and scales are.
+    let why = if module.dtype.starts_with("float") {
+        format!("stays {}", module.dtype)
+    } else {
+        "f32 biases+scales".to_string()
+    };
+    Line::from(vec![
+        Span::styled(format!("{} <4x: ", theme::scheme_label(scheme)), theme::DIM),
+        Span::styled(module.name.clone(), theme::WARN),
+        Span::styled(format!(", {why} {:.2}x", module.ratio()), theme::DIM),
+    ])
 }
 
 /// `fp32  ██████████  4.26 KB` and `int8  ███  1.15 KB  3.71x smaller`.
@@ -82,22 +111,45 @@ fn bar_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         .collect()
 }
 
-/// The ratio-vs-dimension chart: one curve per quantized variant and the 4x line.
-fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
-    let curves: Vec<(Scheme, Vec<(f64, f64)>)> = app
+/// The schemes the curve draws: every quantized variant asked for and, for a language model,
+/// int8 with and without its embedding quantized.
+fn curve_schemes(app: &App, embedding_rows: Option<usize>) -> Vec<Scheme> {
+    let mut schemes: Vec<Scheme> = app
         .config
         .schemes
         .iter()
-        .filter(|&&s| s != REFERENCE)
-        .map(|&s| (s, shaping::ratio_curve(&app.history, s)))
+        .copied()
+        .filter(|&s| s != REFERENCE)
         .collect();
-    let (x_min, x_max) = curves
-        .iter()
-        .flat_map(|(_, points)| points)
-        .fold((DIM_AXIS[0], DIM_AXIS[1]), |(lo, hi), &(x, _)| {
-            (lo.min(x), hi.max(x))
-        });
+    if embedding_rows.is_some() {
+        for scheme in [Scheme::Int8, Scheme::Int8Embedding] {
+            if !schemes.contains(&scheme) {
+                schemes.push(scheme);
+            }
+        }
+    }
+    schemes.sort();
+    schemes
+}
+
+/// The ratio-vs-dimension chart: one curve per quantized variant over the slider's whole
+/// range, computed from the dimensions, the current model marked on each, and the 4x line.
+fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
+    let (dims, embedding_rows) = match &app.snapshot {
+        Some(s) if !s.variants.is_empty() => (s.config.dims(), s.embedding_rows),
+        _ => (app.config.dims(), None),
+    };
+    let curves: Vec<(Scheme, Vec<(f64, f64)>)> = curve_schemes(app, embedding_rows)
+        .into_iter()
+        .map(|s| (s, shaping::size_ratio_curve(&dims, s, embedding_rows)))
+        .collect();
+    let [x_min, x_max] = DIM_AXIS;
     let asymptote = [(x_min, ASYMPTOTE), (x_max, ASYMPTOTE)];
+    let current_x = (dims.hidden_size.max(1) as f64).log2();
+    let current: Vec<[(f64, f64); 1]> = curves
+        .iter()
+        .map(|(s, _)| [(current_x, shaping::size_ratio(&dims, *s, embedding_rows))])
+        .collect();
     let mut datasets = vec![
         Dataset::default()
             .marker(Marker::Braille)
@@ -105,7 +157,7 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
             .style(theme::BORDER)
             .data(&asymptote),
     ];
-    for (scheme, points) in &curves {
+    for ((scheme, points), now) in curves.iter().zip(&current) {
         datasets.push(
             Dataset::default()
                 .marker(Marker::Braille)
@@ -113,12 +165,11 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
                 .style(Style::new().fg(theme::scheme_color(*scheme)))
                 .data(points),
         );
-        // Dots on the measured dimensions, so a single point shows before there is a line.
         datasets.push(
             Dataset::default()
-                .marker(Marker::Dot)
+                .marker(Marker::Block)
                 .style(theme::scheme_style(*scheme))
-                .data(points),
+                .data(now),
         );
     }
     let x_labels = (0..4).map(|i| {
@@ -148,10 +199,10 @@ fn render_curve(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-/// `FP32÷x by dimension  ── 4x  ── int8  ── int8/ch`, the chart's legend.
+/// `FP32÷x by dim, █ now  ── 4x  ── int8  ── int8/ch`, the chart's legend.
 fn caption_spans(curves: &[(Scheme, Vec<(f64, f64)>)]) -> Vec<Span<'static>> {
     let mut spans = vec![
-        Span::styled("FP32÷x by dimension  ", theme::DIM),
+        Span::styled("FP32÷x by dim, █ now  ", theme::DIM),
         Span::styled("── ", theme::BORDER),
         Span::styled("4x ", theme::DIM),
     ];
