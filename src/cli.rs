@@ -110,7 +110,8 @@ pub struct RunArgs {
     /// Seed of the weights and the input.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Variants to compare with FP32, comma-separated: fp32, int8, int8_per_channel, fp16.
+    /// Variants to compare with FP32, comma-separated: fp32, int8, int8_per_channel, fp16,
+    /// int8_qnnpack (ARM's engine), int8_embedding (a language model's embedding too).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = scheme)]
     pub schemes: Option<Vec<Scheme>>,
     /// Load the FP32 model from this safetensors file (its sizes replace the preset's): an

@@ -18,11 +18,14 @@ Once per (cell, dim) it checks what it times: ORT FP32 must match PyTorch FP32 w
 (max abs over every output), and |ORT INT8 - PyTorch INT8| is shown for information. With
 `--dynq-criterion target/criterion` it adds dynq's own medians from `cargo bench --bench forward`
 (`forward/{fp32,int8}/{dim}`; `forward_gru/`, `forward_bilstm/`, `forward_bigru/` for the other
-cells; missing ones are "-").
+cells; missing ones are "-"). With `--dynq target/release/dynq` it instead runs dynq's headless
+report for each cell and dim right after timing the peers, with the same shape and threads:
+every figure of a row then comes from the same minute.
 
 Usage:  ../venv/bin/pip install onnxruntime onnx
         ../venv/bin/python tools/compare_peers.py --cells lstm gru bilstm --dims 80 256 1024
         ../venv/bin/python tools/compare_peers.py --dynq-criterion target/criterion --json out.json
+        ../venv/bin/python tools/compare_peers.py --dynq target/release/dynq --batch 64
 Tables go to stdout, progress (and with --verbose the ONNX op types) to stderr.
 """
 
@@ -225,6 +228,22 @@ def dynq_median_us(index, root, cell, scheme, dim):
         return None
 
 
+def dynq_report_us(binary, cell, dim, args):
+    """dynq's own p50s in µs ({"dynq_fp32": ..., "dynq_int8": ...}) for one cell and dim, from
+    its headless report run right now with the shape and threads the peers were timed with."""
+    bidirectional = CELLS[cell][1]
+    cmd = [str(binary), "--report", "-", "--format", "json", "--dim", str(dim),
+           "--seq", str(args.seq), "--batch", str(args.batch),
+           "--cell", "gru" if CELLS[cell][0] is nn.GRU else "lstm",
+           "--threads", str(args.threads), "--schemes", "int8",
+           "--duration", str(2 * args.seconds)] + (["--bidirectional"] if bidirectional else [])
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}): {run.stderr.strip()}")
+    variants = json.loads(run.stdout)["runs"][0]["variants"]
+    return {f"dynq_{v['name']}": v["latency_us"]["p50"] for v in variants}
+
+
 def measure(cell, dim, args, tmp, notes):
     """Times the four peers for one cell and dim; returns ({peer: µs or None}, check line)."""
     import onnxruntime as ort  # noqa: F401 - fail early with a clear ImportError
@@ -348,6 +367,10 @@ def parse_args(argv=None):
     p.add_argument("--dynq-criterion", type=Path, metavar="DIR",
                    help="add dynq's medians from criterion's results in DIR "
                         "(e.g. target/criterion after `cargo bench --bench forward`)")
+    p.add_argument("--dynq", type=Path, metavar="BINARY",
+                   help="add dynq's p50s from its headless report (e.g. target/release/dynq), "
+                        "run for each cell and dim right after the peers, with the same shape "
+                        "and threads: the side-by-side figures of one run")
     p.add_argument("--verbose", action="store_true",
                    help="print the ONNX graphs' op types (float and quantized) per cell and dim")
     return p.parse_args(argv)
@@ -376,16 +399,24 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="dynq-peers-") as tmp:
         for cell in args.cells:
             results, checks, notes = {}, [], set()
-            dynq = {} if index is not None else None
+            dynq = {} if index is not None or args.dynq else None
             for dim in args.dims:
                 results[dim], check, ok = measure(cell, dim, args, tmp, notes)
                 checks.append(check)
                 all_ok &= ok
-                if dynq is not None:
+                if args.dynq:
+                    dynq[dim] = dynq_report_us(args.dynq, cell, dim, args)
+                    print(f"{cell} dim {dim}: dynq FP32 {dynq[dim]['dynq_fp32']:.1f} µs, "
+                          f"INT8 {dynq[dim]['dynq_int8']:.1f} µs", file=sys.stderr, flush=True)
+                elif dynq is not None:
                     dynq[dim] = {f"dynq_{s}": dynq_median_us(index, args.dynq_criterion,
                                                              cell, s, dim)
                                  for s in ("fp32", "int8")}
-            if dynq is not None:
+            if args.dynq:
+                notes.add(f"dynq: the p50 of `{args.dynq} --report` run right after the peers "
+                          f"at each dim (same sequence, batch and threads, {2 * args.seconds:g} "
+                          f"s for its two variants; a random initial state)")
+            elif dynq is not None:
                 group = CELLS[cell][2]
                 notes.add(f"dynq: criterion's median of `{group}/{{fp32,int8}}/{{dim}}` in "
                           f"{args.dynq_criterion} (`cargo bench --bench forward`: sequence 20, "
