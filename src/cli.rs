@@ -39,6 +39,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print this machine's limits as dynq measures them: read bandwidth from each cache
+    /// level and memory (one core, all cores), int8 and f32 multiply-adds per second.
+    ///
+    /// Measured once per machine and kernel (about half a second), then read from the cache
+    /// folder ($DYNQ_CACHE_DIR, else $XDG_CACHE_HOME/dynq, else ~/.cache/dynq).
+    Roofline {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Measure again even when the figures are cached.
+        #[arg(long)]
+        remeasure: bool,
+        /// Kernel family: auto (the fastest this CPU has), scalar, avx2, avx512-vnni.
+        #[arg(long, value_name = "NAME", value_parser = kernel)]
+        kernel: Option<KernelChoice>,
+    },
 }
 
 /// Report formats on the command line.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use dynq::bench::{Machine, Snapshot, WorkerHandle};
+use dynq::bench::{Machine, Roofline, Snapshot, WorkerHandle};
 use dynq::report::{Format, Report};
 use dynq::scenario::Preset;
 use dynq::tui::{Command, Engine, Options};
@@ -15,6 +15,7 @@ struct Worker {
     handle: Option<WorkerHandle>,
     preset: Preset,
     machine: Machine,
+    roofline: Option<Roofline>,
 }
 
 impl Engine for Worker {
@@ -40,6 +41,10 @@ impl Engine for Worker {
             self.machine.clone(),
             snapshots,
         );
+        let report = match &self.roofline {
+            Some(roofline) => report.with_roofline(roofline.clone()),
+            None => report,
+        };
         let path = fresh_report_path(Path::new("."));
         dynq::io::write_atomically(&path, Format::Markdown.render(&report).as_bytes())
             .map_err(|e| format!("report not written: {e}"))?;
@@ -65,16 +70,25 @@ fn fresh_report_path(dir: &Path) -> PathBuf {
 /// Runs the dashboard on `preset` until the user quits or `stop` is set.
 pub fn run(preset: Preset, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     let first = preset.steps[0].config.clone();
+    // The machine's limits, measured (once per machine, half a second) before the worker
+    // starts loading it.
+    let roofline = first
+        .kernel
+        .resolve()
+        .ok()
+        .map(|kernel| Roofline::load_or_measure(kernel, false));
     let (handle, snapshots) = WorkerHandle::spawn_with_receiver(first.clone());
     let options = Options {
         preset: Some(preset.clone()),
         stop,
+        roofline: roofline.clone(),
         ..Options::new(first)
     };
     let mut worker = Worker {
         handle: Some(handle),
         preset,
         machine: Machine::detect(),
+        roofline,
     };
     dynq::tui::run(options, &mut worker, snapshots)
 }

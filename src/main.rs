@@ -15,8 +15,9 @@ use std::sync::atomic::Ordering;
 
 use clap::Parser;
 use dynq::DynqError;
-use dynq::bench::{Machine, Snapshot, refuse_embedding_schemes};
+use dynq::bench::{Machine, Roofline, Snapshot, refuse_embedding_schemes};
 use dynq::check::ReferenceCase;
+use dynq::kernels::KernelChoice;
 use dynq::lm::{ModelFile, TokenGrid, read_text_tokens};
 use dynq::report::{Format, Report};
 use dynq::scenario::{Preset, Replay};
@@ -50,6 +51,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Some(Command::Check { file, json }) => check(&file, json),
+        Some(Command::Roofline {
+            json,
+            remeasure,
+            kernel,
+        }) => roofline(json, remeasure, kernel.unwrap_or_default()),
         None => benchmark(&cli.run),
     };
     match outcome {
@@ -112,6 +118,19 @@ fn dashboard(preset: &Preset) -> Result<ExitCode, Failure> {
     })
 }
 
+/// `dynq roofline`: the machine's limits with `kernel`, as a table or JSON.
+fn roofline(json: bool, remeasure: bool, kernel: KernelChoice) -> Result<ExitCode, Failure> {
+    let kernel = kernel.resolve().map_err(usage)?;
+    let roofline = Roofline::load_or_measure(kernel, remeasure);
+    let text = if json {
+        serde_json::to_string_pretty(&roofline).map_err(failed)? + "\n"
+    } else {
+        roofline.to_text()
+    };
+    print_stdout(&text).map_err(failed)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs every step of `preset` and writes the report to `path` (`-`: stdout) in `format`
 /// (default: from the extension).
 fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCode, Failure> {
@@ -123,6 +142,12 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
     let show_progress = std::io::stderr().is_terminal();
     let termination = Termination::catch().map_err(|e| failed(format!("signals: {e}")))?;
     let stop = termination.flag();
+    // The machine's limits, measured (once per machine) before anything else runs.
+    let kernel = preset
+        .steps
+        .first()
+        .map_or(KernelChoice::Auto, |s| s.config.kernel);
+    let roofline = Roofline::load_or_measure(kernel.resolve().map_err(usage)?, false);
     let results = dynq::scenario::run(preset, |replay, snapshot| {
         if show_progress {
             progress(replay, snapshot);
@@ -151,7 +176,8 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
         }
         other => other.map_err(failed)?,
     };
-    let report = Report::new(&preset.name, &preset.description, Machine::detect(), &steps);
+    let report = Report::new(&preset.name, &preset.description, Machine::detect(), &steps)
+        .with_roofline(roofline);
     let text = format.render(&report);
     if to_stdout {
         print_stdout(&text).map_err(failed)?;

@@ -2,14 +2,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{CASES, fixture};
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorView;
 
 fn dynq(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dynq"))
+    common::dynq_command()
         .args(args)
         .output()
         .expect("the binary runs")

@@ -3,6 +3,8 @@
 //! caught but still never leaves the report half-written. A run the signal comes too late for
 //! has written a whole report.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,7 +34,7 @@ fn interrupt(dir: &Path, signal: &str, delay: Duration) -> std::process::ExitSta
     std::fs::write(&preset, PRESET).unwrap();
     let report = dir.join("report.json");
     std::fs::write(&report, PREVIOUS).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_dynq"))
+    let child = common::dynq_command()
         .args([
             "--report",
             report.to_str().unwrap(),

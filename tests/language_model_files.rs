@@ -2,9 +2,11 @@
 //! they are evaluated on: what loads, what it computes, and the one-line errors (exit 2) for
 //! everything that does not fit.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use dynq::lm::{Evaluation, ModelFile, TokenGrid, VOCAB_KEY};
 use dynq::model::{LinearOp, Workspace};
@@ -210,7 +212,7 @@ fn language_model_files_that_do_not_fit_name_the_tensor_or_the_metadata() {
 // ---- through the binary ----
 
 fn dynq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynq"))
+    common::dynq_command()
         .args(args)
         .stdin(Stdio::null())
         .output()

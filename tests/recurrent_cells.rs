@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::fixture;
 use dynq::check::ReferenceCase;
@@ -12,7 +12,7 @@ use dynq::{Model, ModelDims, Scheme, quantize_dynamic};
 use safetensors::tensor::TensorView;
 
 fn dynq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynq"))
+    common::dynq_command()
         .args(args)
         .output()
         .expect("dynq runs")

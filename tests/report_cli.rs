@@ -1,8 +1,10 @@
 //! The headless `--report` through the binary: JSON contract, Markdown layout (timings
 //! redacted), CSV, and the errors for bad presets and flags. No test asserts a timing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 /// Two tiny steps with every variant; the tests shorten them further with --duration.
 const TINY_PRESET: &str = r#"
@@ -24,7 +26,7 @@ batch = 2
 "#;
 
 fn dynq(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dynq"))
+    common::dynq_command()
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -62,6 +64,13 @@ fn json_report_has_every_field_and_sensible_figures() {
     assert!(!json["machine"]["cpu"].as_str().unwrap().is_empty());
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
     assert!(json["machine"]["kernel"].is_string());
+    // The machine's limits, as `dynq roofline` measures them.
+    let roofline = &json["roofline"];
+    assert_eq!(roofline["levels"].as_array().unwrap().len(), 4);
+    for level in roofline["levels"].as_array().unwrap() {
+        assert!(level["one_core_gbs"].as_f64().unwrap() > 0.0, "{level}");
+    }
+    assert!(roofline["int8_gmacs"][0].as_f64().unwrap() > 0.0);
 
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
@@ -135,6 +144,22 @@ fn json_report_has_every_field_and_sensible_figures() {
                 .sum();
             assert_eq!(fp32_bytes, fp32_size, "{name}");
             assert!(modules.iter().all(|m| m["dtype"].is_string()), "{name}");
+            // Every variant's floor, what bounds it, and how close the median came to it.
+            let floor = v["floor_us"].as_f64().unwrap();
+            let p50 = v["latency_us"]["p50"].as_f64().unwrap();
+            assert!(floor > 0.0, "{name}: floor {floor}");
+            let percent = v["percent_of_limit"].as_f64().unwrap();
+            assert!(
+                (percent - 100.0 * floor / p50).abs() < 1e-9,
+                "{name}: {percent}"
+            );
+            assert!(v["bound_by"].as_str().unwrap().contains(' '), "{name}");
+            let batch = run["config"]["batch"].as_f64().unwrap();
+            let rate = v["sequences_per_second"].as_f64().unwrap();
+            assert!(
+                (rate - batch / (p50 / 1e6)).abs() <= 1e-6 * rate,
+                "{name}: {rate}"
+            );
             let diff_pct = v["diff_pct"].as_f64().unwrap();
             if name == "fp32" {
                 assert_eq!(diff_pct, 0.0);
@@ -154,27 +179,43 @@ fn json_report_has_every_field_and_sensible_figures() {
 
 /// Replaces what depends on the machine or on timing with placeholders.
 fn redact(markdown: &str) -> String {
-    markdown
-        .lines()
-        .map(|line| {
-            let machine = ["- CPU", "- Kernel", "- Threads", "- OS"];
-            let cells: Vec<&str> = line.split(" | ").collect();
+    let machine = [
+        "- CPU",
+        "- Kernel",
+        "- Threads",
+        "- OS",
+        "- Limits (`dynq roofline`, all cores)",
+    ];
+    // The section of the table being read: its rows are redacted by their own columns.
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        if line.starts_with('#') {
+            section = line;
+        }
+        let mut cells: Vec<&str> = line.split(" | ").collect();
+        let row = line.starts_with("| ") && !line.starts_with("| Variant");
+        let redacted =
             if let Some((key, _)) = line.split_once(": ").filter(|(k, _)| machine.contains(k)) {
                 format!("{key}: [machine]")
-            } else if line.starts_with("| ") && !line.starts_with("| Variant") && cells.len() == 11
-            {
+            } else if row && section.starts_with("## Step") && cells.len() == 11 {
                 // Columns: variant, size, smaller, p50, p90, p99, speed-up, |out|, |diff|, %, samples.
-                let mut cells = cells;
                 for k in [3, 4, 5, 6, 10] {
                     cells[k] = "[t]";
                 }
                 cells.join(" | ") + " |"
+            } else if row && section == "### Against this machine's limits" {
+                // Columns: variant, p50, floor, % of limit, bound by, sequences/s.
+                for cell in &mut cells[1..] {
+                    *cell = "[t]";
+                }
+                cells.join(" | ") + " |"
             } else {
                 line.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+            };
+        out.push(redacted);
+    }
+    out.join("\n")
 }
 
 #[test]
@@ -383,7 +424,7 @@ fn a_failed_run_leaves_an_existing_report_alone() {
 
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dynq"))
+    let mut child = common::dynq_command()
         .args(["--report", "-", "--duration", "0.05"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -34,6 +34,9 @@
 mod config;
 mod language;
 mod latency;
+mod roofline;
+#[cfg(test)]
+pub(crate) use roofline::tests::machine as test_roofline;
 mod snapshot;
 mod system;
 mod variants;
@@ -47,6 +50,7 @@ pub use config::{
 };
 pub use language::TaskProgress;
 pub use latency::{HISTOGRAM_BUCKETS, LatencyRecorder, RECENT_LEN, log_buckets, stats};
+pub use roofline::{CACHE_DIR_ENV, Floor, FloorPart, Level, Roofline, cache_path};
 pub use snapshot::{Snapshot, SystemStats, VariantSnapshot};
 pub use system::{Machine, SystemMonitor};
 pub use variants::{Variant, Variants, refuse_embedding_schemes, schemes_to_run};

@@ -546,7 +546,11 @@ mod tests {
         assert_eq!(m.recorders[0].stats().count, 5);
         m.burst = long;
         m.run_next().unwrap();
-        assert_eq!(m.recorders[1].stats().count, 0, "its first forward is not counted");
+        assert_eq!(
+            m.recorders[1].stats().count,
+            0,
+            "its first forward is not counted"
+        );
         m.run_next().unwrap();
         assert_eq!(m.recorders[1].stats().count, 1);
     }

@@ -24,6 +24,7 @@ mod linebuf;
 mod memory;
 mod pack;
 mod pool;
+pub mod probe;
 mod recurrence;
 mod scalar;
 

@@ -11,7 +11,7 @@ use crate::quant::Scheme;
 
 pub use accuracy::{Accuracy, max_abs_diff, mean_abs, mean_abs_diff, percent_diff};
 pub use latency::LatencyStats;
-pub use ratio::{speedup, times_smaller};
+pub use ratio::{percent_of_limit, sequences_per_second, speedup, times_smaller};
 pub use task::{TaskAccuracy, TaskTotals};
 
 /// The variant every accuracy figure and ratio is taken against: the FP32 model.

@@ -31,6 +31,22 @@ pub fn speedup(reference: &LatencyStats, latency: &LatencyStats) -> Option<f64> 
     ratio(median(reference)?, median(latency)?)
 }
 
+/// Sequences per second at a variant's median forward of `batch` sequences; `None` until it
+/// has recorded forwards.
+pub fn sequences_per_second(batch: usize, latency: &LatencyStats) -> Option<f64> {
+    (latency.count > 0)
+        .then(|| ratio(batch as f64, latency.p50_ns as f64 / 1e9))
+        .flatten()
+}
+
+/// `floor / measured · 100`: how close a measured median came to the machine's limit (the
+/// roofline's floor); `None` when either is not positive.
+pub fn percent_of_limit(floor_seconds: f64, measured_seconds: f64) -> Option<f64> {
+    (floor_seconds > 0.0 && measured_seconds > 0.0)
+        .then(|| percent(floor_seconds, measured_seconds))
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +64,23 @@ mod tests {
         assert_eq!(speedup(&stats(300, 5), &stats(100, 5)), Some(3.0));
         assert_eq!(speedup(&stats(300, 5), &stats(100, 0)), None);
         assert_eq!(speedup(&stats(0, 0), &stats(100, 5)), None);
+    }
+
+    #[test]
+    fn throughput_and_the_share_of_the_limit_need_their_figures() {
+        let stats = |p50_ns, count| LatencyStats {
+            p50_ns,
+            count,
+            ..LatencyStats::default()
+        };
+        assert_eq!(
+            sequences_per_second(64, &stats(1_000_000, 3)),
+            Some(64_000.0)
+        );
+        assert_eq!(sequences_per_second(64, &stats(1_000_000, 0)), None);
+        assert_eq!(percent_of_limit(1.0, 4.0), Some(25.0));
+        assert_eq!(percent_of_limit(0.0, 4.0), None);
+        assert_eq!(percent_of_limit(1.0, 0.0), None);
     }
 
     #[test]

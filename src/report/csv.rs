@@ -7,7 +7,7 @@ use super::Report;
 use crate::metrics::TaskAccuracy;
 
 /// The header row's columns.
-pub const COLUMNS: [&str; 34] = [
+pub const COLUMNS: [&str; 38] = [
     "step",
     "input_size",
     "hidden_size",
@@ -35,6 +35,10 @@ pub const COLUMNS: [&str; 34] = [
     "diff_mean_abs",
     "diff_pct",
     "diff_max_abs",
+    "sequences_per_second",
+    "floor_us",
+    "percent_of_limit",
+    "bound_by",
     "loss",
     "delta_loss",
     "perplexity",
@@ -55,7 +59,7 @@ pub fn to_csv(report: &Report) -> String {
             let l = &v.latency_us;
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 k + 1,
                 c.input_size,
                 c.hidden_size,
@@ -83,6 +87,10 @@ pub fn to_csv(report: &Report) -> String {
                 v.accuracy.diff_mean_abs,
                 v.accuracy.diff_pct,
                 v.accuracy.diff_max_abs,
+                v.sequences_per_second,
+                v.floor_us,
+                v.percent_of_limit,
+                v.bound_by,
                 task_columns(v.task.as_ref()),
             );
         }

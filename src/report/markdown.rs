@@ -20,6 +20,21 @@ pub fn to_markdown(report: &Report) -> String {
     let _ = writeln!(out, "- Kernel: {}", m.kernel);
     let _ = writeln!(out, "- Threads: {threads}");
     let _ = writeln!(out, "- OS: {}", m.os);
+    if let Some(r) = &report.roofline {
+        let levels: Vec<String> = r
+            .levels
+            .iter()
+            .map(|l| format!("{} {:.0}", l.name, l.all_cores_gbs))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- Limits (`dynq roofline`, all cores): read GB/s {}; int8 {:.0} and f32 {:.0} G \
+             multiply-adds/s",
+            levels.join(", "),
+            r.int8_gmacs[1],
+            r.f32_gfmas[1]
+        );
+    }
     let _ = writeln!(out, "- dynq {}", report.dynq_version);
     for (k, run) in report.runs.iter().enumerate() {
         let _ = write!(
@@ -30,6 +45,9 @@ pub fn to_markdown(report: &Report) -> String {
             describe(run)
         );
         out.push_str(&table(run));
+        if report.roofline.is_some() {
+            out.push_str(&limits_section(run));
+        }
         out.push_str(&size_section(run));
         out.push_str(&engine_gap(run));
         out.push_str(&task_section(run));
@@ -83,6 +101,29 @@ fn task_section(run: &Run) -> String {
                 let _ = write!(out, "\n{}:\n\n```text\n{prompt}{text}\n```\n", v.name);
             }
         }
+    }
+    out
+}
+
+/// Each variant's median beside the floor the machine's limits put under it, and the
+/// sequences per second it runs at.
+fn limits_section(run: &Run) -> String {
+    let mut out = String::from(
+        "\n### Against this machine's limits\n\n\
+         | Variant | p50 | Floor | % of limit | Bound by | Sequences/s |\n\
+         |:--|--:|--:|--:|:--|--:|\n",
+    );
+    for v in &run.variants {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} % | {} | {:.0} |",
+            v.name,
+            duration_us(v.latency_us.p50),
+            duration_us(v.floor_us),
+            v.percent_of_limit,
+            v.bound_by,
+            v.sequences_per_second,
+        );
     }
     out
 }

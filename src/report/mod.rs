@@ -7,9 +7,12 @@ mod markdown;
 
 use std::path::Path;
 
-use crate::bench::{Machine, Snapshot, TaskProgress, VariantSnapshot};
+use crate::bench::{Machine, Roofline, Snapshot, TaskProgress, VariantSnapshot};
 use crate::io::Cell;
-use crate::metrics::{Accuracy, TaskAccuracy, speedup, times_smaller};
+use crate::metrics::{
+    Accuracy, TaskAccuracy, percent_of_limit, sequences_per_second, speedup, times_smaller,
+};
+use crate::model::ModelDims;
 use crate::quant::{ModuleSize, Scheme};
 
 pub use csv::to_csv;
@@ -28,6 +31,10 @@ pub struct Report {
     pub description: String,
     /// The machine measured on.
     pub machine: Machine,
+    /// The machine's limits as dynq measured them (`dynq roofline`), which every variant's
+    /// `floor_us` comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<Roofline>,
     /// One entry per step, in order.
     pub runs: Vec<Run>,
 }
@@ -139,6 +146,15 @@ pub struct VariantResult {
     /// FP32 median / this median (above 1: faster than FP32); 0 when undefined (nothing
     /// recorded).
     pub speedup_p50: f64,
+    /// Sequences per second at the median: batch / p50; 0 when nothing was recorded.
+    pub sequences_per_second: f64,
+    /// The least time the machine's limits allow this forward, µs (see
+    /// [`Roofline::forward_floor`]); 0 without a roofline.
+    pub floor_us: f64,
+    /// `floor_us / p50 · 100`: how close to the machine's limit; 0 when undefined.
+    pub percent_of_limit: f64,
+    /// What bounds the floor (`L2 bandwidth`, `int8 compute`, ...); empty without a roofline.
+    pub bound_by: String,
     /// How the output compares with FP32's: `output_mean_abs`, `diff_mean_abs`, `diff_pct`,
     /// `diff_max_abs`, flat in the JSON.
     #[serde(flatten)]
@@ -172,8 +188,35 @@ impl Report {
             preset: preset.into(),
             description: description.into(),
             machine,
+            roofline: None,
             runs: steps.iter().map(Run::from_snapshot).collect(),
         }
+    }
+
+    /// This report with every variant's floor and "% of the machine's limit" from
+    /// `roofline`.
+    pub fn with_roofline(mut self, roofline: Roofline) -> Report {
+        for run in &mut self.runs {
+            let c = &run.config;
+            let dims = ModelDims {
+                input_size: c.input_size,
+                hidden_size: c.hidden_size,
+                num_layers: c.num_layers,
+                head: c.head,
+                cell: c.cell,
+                bidirectional: c.bidirectional,
+            };
+            let (seq_len, batch, threads) = (c.seq_len, c.batch, c.threads);
+            for v in &mut run.variants {
+                let floor = roofline.forward_floor(&dims, seq_len, batch, v.name, threads);
+                v.floor_us = floor.seconds * 1e6;
+                let measured_s = v.latency_us.p50 / 1e6;
+                v.percent_of_limit = as_number(percent_of_limit(floor.seconds, measured_s));
+                v.bound_by = floor.bound_by;
+            }
+        }
+        self.roofline = Some(roofline);
+        self
     }
 }
 
@@ -207,7 +250,7 @@ impl Run {
             variants: s
                 .variants
                 .iter()
-                .map(|v| VariantResult::compare(v, reference))
+                .map(|v| VariantResult::compare(v, reference, c.batch))
                 .collect(),
             task: s.task.clone(),
             engine_gap: s.engine_gap.map(|gap| EngineGap {
@@ -220,7 +263,11 @@ impl Run {
 
 impl VariantResult {
     /// `v`'s figures, with its ratios to `reference` (FP32; without one the ratios are 0).
-    pub fn compare(v: &VariantSnapshot, reference: Option<&VariantSnapshot>) -> VariantResult {
+    pub fn compare(
+        v: &VariantSnapshot,
+        reference: Option<&VariantSnapshot>,
+        batch: usize,
+    ) -> VariantResult {
         let us = |ns: u64| ns as f64 / 1e3;
         let l = &v.latency;
         VariantResult {
@@ -240,6 +287,10 @@ impl VariantResult {
                 samples: l.count,
             },
             speedup_p50: as_number(reference.and_then(|r| speedup(&r.latency, l))),
+            sequences_per_second: as_number(sequences_per_second(batch, l)),
+            floor_us: 0.0,
+            percent_of_limit: 0.0,
+            bound_by: String::new(),
             accuracy: v.accuracy,
             task: v.task,
             generated: v.generated.clone(),
@@ -390,7 +441,8 @@ pub(crate) mod tests {
         // Without a reference, or before anything is measured, the ratios are 0.
         let unmeasured = VariantSnapshot::default();
         for reference in [None, Some(&unmeasured)] {
-            let v = VariantResult::compare(&unmeasured, reference);
+            let v = VariantResult::compare(&unmeasured, reference, 1);
+            assert_eq!(v.sequences_per_second, 0.0);
             assert_eq!((v.size_ratio, v.speedup_p50), (0.0, 0.0));
         }
     }

@@ -10,7 +10,7 @@ use super::engine::Command;
 use super::history::{self, Measured};
 use super::layout::Screen;
 use super::sliders::{Slider, first_shown};
-use crate::bench::{Config, Snapshot, SystemStats};
+use crate::bench::{Config, Roofline, Snapshot, SystemStats};
 use crate::model::ModelDims;
 use crate::scenario::{self, Advance, Preset, Replay};
 
@@ -23,6 +23,8 @@ pub struct Options {
     pub preset: Option<Preset>,
     /// Top of the threads slider.
     pub max_threads: usize,
+    /// The machine's limits, for each variant's "% of limit".
+    pub roofline: Option<Roofline>,
     /// Set from outside (the binary sets it on SIGTERM) to make the dashboard quit as if the
     /// user had pressed `q`, restoring the terminal.
     pub stop: Arc<AtomicBool>,
@@ -35,6 +37,7 @@ impl Options {
             config,
             preset: None,
             max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            roofline: None,
             stop: Arc::default(),
         }
     }
@@ -79,6 +82,8 @@ pub struct App {
     pub system: SystemStats,
     /// Top of the threads slider.
     pub max_threads: usize,
+    /// The machine's limits, for "% of limit" (none in tests that do not set one).
+    pub roofline: Option<Roofline>,
 }
 
 impl App {
@@ -96,6 +101,7 @@ impl App {
             history: Vec::new(),
             system: SystemStats::default(),
             max_threads: options.max_threads,
+            roofline: options.roofline,
         }
     }
 

@@ -117,12 +117,26 @@ fn preset() -> Preset {
     }
 }
 
+/// A made-up machine fast enough for [`snapshot`]'s made-up medians to be 10% to 90% of its
+/// limit.
+fn fast_machine() -> crate::bench::Roofline {
+    let mut machine = crate::bench::test_roofline();
+    for level in &mut machine.levels {
+        level.one_core_gbs *= 20.0;
+        level.all_cores_gbs *= 20.0;
+    }
+    machine.int8_gmacs = machine.int8_gmacs.map(|r| r * 20.0);
+    machine.f32_gfmas = machine.f32_gfmas.map(|r| r * 20.0);
+    machine
+}
+
 /// An app on step 2 of the dim-sweep that has measured dimensions 16, 64 and 256.
 fn measured_app() -> App {
     let mut app = App::new(Options {
         config: config(64),
         preset: Some(preset()),
         max_threads: 8,
+        roofline: Some(fast_machine()),
         stop: Default::default(),
     });
     for (generation, dim) in [16, 64].into_iter().enumerate() {
@@ -169,6 +183,7 @@ fn before_the_first_snapshot() {
         },
         preset: None,
         max_threads: 8,
+        roofline: None,
         stop: Default::default(),
     });
     insta::assert_snapshot!(draw(100, 30, |f| panels::render(f, &app)));
@@ -806,6 +821,7 @@ fn weight_file_app() -> App {
         config: weights.clone(),
         preset: None,
         max_threads: 8,
+        roofline: None,
         stop: Default::default(),
     });
     app.on_snapshot(Snapshot {
@@ -877,6 +893,7 @@ fn the_header_names_the_cell_and_the_directions() {
             },
             preset: None,
             max_threads: 8,
+            roofline: None,
             stop: Default::default(),
         });
         draw(120, 4, |f| panels::header(f, &app, f.area()))

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::Command;
 
 /// Every reference case produced by PyTorch: the LSTM cases copied from shared/reference, and
 /// the GRU and bidirectional ones `tools/gen_reference.py` wrote.
@@ -29,4 +30,15 @@ pub const CASES: [&str; 18] = [
 /// Path of a fixture by case name.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.safetensors"))
+}
+
+/// The dynq binary, its roofline cache in the build folder (measured once there) rather than
+/// in the user's cache.
+pub fn dynq_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dynq"));
+    command.env(
+        "DYNQ_CACHE_DIR",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/roofline"),
+    );
+    command
 }

@@ -1,0 +1,547 @@
+//! The machine's own limits, measured by dynq (`kernels::probe`), and the floor they put under
+//! every forward: the weights each step streams from the cache level they live in, and the
+//! multiply-adds at the peak rate of the kernel in use. "% of the machine's limit" is that
+//! floor over the measured median (`metrics::percent_of_limit`). Measured once per machine and kernel (half a second) and
+//! cached in the user's cache folder.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{DynqError, Result};
+use crate::kernels::{Kernel, probe};
+use crate::model::ModelDims;
+use crate::quant::Scheme;
+
+/// The environment variable that moves the cache folder (tests use it; so can users).
+pub const CACHE_DIR_ENV: &str = "DYNQ_CACHE_DIR";
+/// Bumped whenever what is measured changes, so that older caches are measured again.
+const FORMAT: u32 = 1;
+
+/// Read bandwidth from one level of the memory hierarchy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Level {
+    /// `L1`, `L2`, `L3` or `memory`.
+    pub name: String,
+    /// What one core can keep at this level: the cache's size (L3: its share of it per core);
+    /// for memory, 0 (no limit).
+    pub bytes_per_core: u64,
+    /// GB/s one core reads from it.
+    pub one_core_gbs: f64,
+    /// GB/s all cores read from it together.
+    pub all_cores_gbs: f64,
+}
+
+/// A machine's limits with one kernel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Roofline {
+    /// Format of the cached file.
+    pub format: u32,
+    /// The CPU's model name.
+    pub cpu: String,
+    /// Logical cores.
+    pub cores: usize,
+    /// The kernel the compute rates are for.
+    pub kernel: String,
+    /// L1, L2, L3 and memory, fastest first.
+    pub levels: Vec<Level>,
+    /// G multiply-adds of 8-bit values per second: one core, all cores.
+    pub int8_gmacs: [f64; 2],
+    /// G fused f32 multiply-adds per second: one core, all cores.
+    pub f32_gfmas: [f64; 2],
+    /// How long the probe took, seconds.
+    pub probe_seconds: f64,
+}
+
+/// The floor under one forward.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Floor {
+    /// The forward's least possible time, seconds.
+    pub seconds: f64,
+    /// What bounds the largest part: `L2 bandwidth`, `int8 compute`, ...
+    pub bound_by: String,
+    /// Each part: the input projections, the recurrent steps, the head.
+    pub parts: Vec<FloorPart>,
+}
+
+/// One part of a forward's floor.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FloorPart {
+    /// `layer 0 input projection`, `layer 0 steps`, `head`.
+    pub what: String,
+    /// Its least possible time, seconds.
+    pub seconds: f64,
+    /// What bounds it.
+    pub bound_by: String,
+}
+
+impl Roofline {
+    /// The cached figures for this machine and `kernel`, or new ones (measured with every
+    /// core, then saved) when there are none, they are unreadable, or `remeasure`.
+    pub fn load_or_measure(kernel: Kernel, remeasure: bool) -> Roofline {
+        let cpu = super::Machine::detect().cpu;
+        let path = cache_path(&cpu, kernel);
+        if !remeasure
+            && let Some(cached) = path
+                .as_deref()
+                .and_then(|p| Roofline::read(p, &cpu, kernel))
+        {
+            return cached;
+        }
+        let measured = Roofline::measure(kernel, cpu);
+        if let Some(path) = &path {
+            // A cache that cannot be written is measured again next time; nothing else.
+            let _ = measured.write(path);
+        }
+        measured
+    }
+
+    /// Measures this machine with `kernel` (about half a second).
+    pub fn measure(kernel: Kernel, cpu: String) -> Roofline {
+        let start = Instant::now();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let caches = CacheSizes::detect();
+        let bandwidth_budget = Duration::from_millis(25);
+        let sizes = [
+            ("L1", caches.l1, caches.l1 / 2),
+            ("L2", caches.l2, caches.l2 / 2),
+            ("L3", caches.l3 / cores as u64, caches.l3 / cores as u64 / 2),
+            ("memory", 0, (caches.l3 * 4).max(64 << 20) / cores as u64),
+        ];
+        let levels = sizes
+            .into_iter()
+            .map(|(name, bytes_per_core, probe_bytes)| {
+                let words = (probe_bytes as usize / 8).max(512);
+                let rate = |threads| {
+                    on_threads(threads, || {
+                        // Aligned to a cache line, as the packed weights are: a vector load
+                        // that straddles two lines costs two.
+                        let buffer = vec![1u64; words + 8];
+                        let skip = buffer.as_ptr().align_offset(64).min(8);
+                        probe::read_rate(kernel, &buffer[skip..skip + words], bandwidth_budget)
+                    })
+                };
+                Level {
+                    name: name.into(),
+                    bytes_per_core,
+                    one_core_gbs: rate(1) / 1e9,
+                    all_cores_gbs: rate(cores) / 1e9,
+                }
+            })
+            .collect();
+        let compute_budget = Duration::from_millis(20);
+        let int8 = |threads| on_threads(threads, || probe::int8_rate(kernel, compute_budget)) / 1e9;
+        let f32 = |threads| on_threads(threads, || probe::f32_rate(kernel, compute_budget)) / 1e9;
+        Roofline {
+            format: FORMAT,
+            cpu,
+            cores,
+            kernel: kernel.name().into(),
+            levels,
+            int8_gmacs: [int8(1), int8(cores)],
+            f32_gfmas: [f32(1), f32(cores)],
+            probe_seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The floor under one forward of a model of `dims` in `scheme` over `seq_len` steps of
+    /// `batch` rows with `threads` threads: per layer (and direction) the input projection,
+    /// one GEMM over every step that reads `W_ih` once, then the steps, each reading `W_hh`
+    /// from the level the thread's share of it fits in; then the head. Each part takes the
+    /// longer of its bytes at that level's bandwidth and its multiply-adds at peak.
+    pub fn forward_floor(
+        &self,
+        dims: &ModelDims,
+        seq_len: usize,
+        batch: usize,
+        scheme: Scheme,
+        threads: usize,
+    ) -> Floor {
+        let threads = threads.clamp(1, self.cores.max(1));
+        // FP16 weights are rounded to f16 but kept, and read, as f32.
+        let weight_bytes = if scheme.is_int8() { 1 } else { 4 };
+        let rows = (seq_len * batch) as f64;
+        let gate_rows = dims.cell.gates() * dims.hidden_size;
+        let directions = dims.directions();
+        let mut parts = Vec::new();
+        for layer in 0..dims.num_layers {
+            let input = dims.layer_input_size(layer);
+            let ih = (gate_rows * input * directions) as f64;
+            parts.push(self.part(
+                format!("layer {layer} input projection"),
+                ih * weight_bytes as f64,
+                ih * rows,
+                scheme,
+                threads,
+            ));
+            let hh = (gate_rows * dims.hidden_size * directions) as f64;
+            let step = self.part(
+                format!("layer {layer} steps"),
+                hh * weight_bytes as f64,
+                hh * batch as f64,
+                scheme,
+                threads,
+            );
+            parts.push(FloorPart {
+                seconds: step.seconds * seq_len as f64,
+                ..step
+            });
+        }
+        if dims.head > 0 {
+            let head = (dims.head * dims.output_size()) as f64;
+            parts.push(self.part(
+                "head".into(),
+                head * weight_bytes as f64,
+                head * rows,
+                scheme,
+                threads,
+            ));
+        }
+        let seconds = parts.iter().map(|p| p.seconds).sum();
+        let bound_by = parts
+            .iter()
+            .max_by(|a, b| a.seconds.total_cmp(&b.seconds))
+            .map_or_else(String::new, |p| p.bound_by.clone());
+        Floor {
+            seconds,
+            bound_by,
+            parts,
+        }
+    }
+
+    /// One part reading `bytes` of weights (split over `threads`) and doing `macs`.
+    fn part(
+        &self,
+        what: String,
+        bytes: f64,
+        macs: f64,
+        scheme: Scheme,
+        threads: usize,
+    ) -> FloorPart {
+        let share = bytes / threads as f64;
+        let level = self
+            .levels
+            .iter()
+            .find(|l| l.bytes_per_core == 0 || share <= l.bytes_per_core as f64)
+            .or(self.levels.last());
+        let (memory_s, level_name) = match level {
+            Some(l) => (
+                bytes / (self.scaled(threads, l.one_core_gbs, l.all_cores_gbs) * 1e9),
+                l.name.as_str(),
+            ),
+            None => (0.0, "memory"),
+        };
+        let (rates, unit) = if scheme.is_int8() {
+            (self.int8_gmacs, "int8 compute")
+        } else {
+            (self.f32_gfmas, "f32 compute")
+        };
+        let compute_s = macs / (self.scaled(threads, rates[0], rates[1]) * 1e9);
+        let (seconds, bound_by) = if memory_s >= compute_s {
+            (memory_s, format!("{level_name} bandwidth"))
+        } else {
+            (compute_s, unit.to_string())
+        };
+        FloorPart {
+            what,
+            seconds,
+            bound_by,
+        }
+    }
+
+    /// A rate with `threads` threads, between the one-core and all-core figures.
+    fn scaled(&self, threads: usize, one: f64, all: f64) -> f64 {
+        if self.cores <= 1 || threads <= 1 {
+            return one.max(f64::MIN_POSITIVE);
+        }
+        let fraction = (threads - 1) as f64 / (self.cores - 1) as f64;
+        (one + (all - one) * fraction).max(f64::MIN_POSITIVE)
+    }
+
+    /// The figures as `dynq roofline` prints them.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} ({} cores), kernel {}: measured in {:.2} s\n\n",
+            self.cpu, self.cores, self.kernel, self.probe_seconds
+        );
+        let _ = writeln!(
+            out,
+            "{:<8} {:>10} {:>12} {:>12}",
+            "read", "per core", "one core", "all cores"
+        );
+        for level in &self.levels {
+            let size = if level.bytes_per_core == 0 {
+                "-".to_string()
+            } else {
+                let kib = level.bytes_per_core >> 10;
+                if kib >= 1024 {
+                    format!("{} MiB", kib >> 10)
+                } else {
+                    format!("{kib} KiB")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "{:<8} {:>10} {:>7.1} GB/s {:>7.1} GB/s",
+                level.name, size, level.one_core_gbs, level.all_cores_gbs
+            );
+        }
+        let _ = writeln!(
+            out,
+            "int8 multiply-adds   {:>7.1} G/s {:>7.1} G/s",
+            self.int8_gmacs[0], self.int8_gmacs[1]
+        );
+        let _ = writeln!(
+            out,
+            "f32 multiply-adds    {:>7.1} G/s {:>7.1} G/s",
+            self.f32_gfmas[0], self.f32_gfmas[1]
+        );
+        out
+    }
+
+    fn read(path: &Path, cpu: &str, kernel: Kernel) -> Option<Roofline> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let cached: Roofline = serde_json::from_str(&text).ok()?;
+        let sane = cached.format == FORMAT
+            && cached.cpu == cpu
+            && cached.kernel == kernel.name()
+            && cached.levels.len() == 4
+            && cached
+                .levels
+                .iter()
+                .all(|l| l.one_core_gbs > 0.0 && l.all_cores_gbs > 0.0)
+            && cached
+                .int8_gmacs
+                .iter()
+                .chain(&cached.f32_gfmas)
+                .all(|&r| r > 0.0);
+        sane.then_some(cached)
+    }
+
+    fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| DynqError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| DynqError::Benchmark(e.to_string()))?;
+        crate::io::write_atomically(path, json.as_bytes())
+    }
+}
+
+/// Where the figures of this CPU and kernel are cached: `$DYNQ_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/dynq`, else `~/.cache/dynq` (`None` without any of them).
+pub fn cache_path(cpu: &str, kernel: Kernel) -> Option<PathBuf> {
+    let dir = match std::env::var_os(CACHE_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("XDG_CACHE_HOME") {
+            Some(cache) => PathBuf::from(cache).join("dynq"),
+            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/dynq"),
+        },
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let id: String = format!("{cpu}-{cores}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Some(dir.join(format!("roofline-{id}-{}.json", kernel.name())))
+}
+
+/// The caches' sizes per core (L1 and L2) and in all (L3), from Linux's sysfs, else usual
+/// figures.
+struct CacheSizes {
+    l1: u64,
+    l2: u64,
+    l3: u64,
+}
+
+impl CacheSizes {
+    fn detect() -> CacheSizes {
+        let mut sizes = CacheSizes {
+            l1: 32 << 10,
+            l2: 1 << 20,
+            l3: 32 << 20,
+        };
+        let base = Path::new("/sys/devices/system/cpu/cpu0/cache");
+        for index in 0..8 {
+            let dir = base.join(format!("index{index}"));
+            let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+            let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size"))
+            else {
+                continue;
+            };
+            if kind.trim() == "Instruction" {
+                continue;
+            }
+            let Some(bytes) = parse_size(size.trim()) else {
+                continue;
+            };
+            match level.trim() {
+                "1" => sizes.l1 = bytes,
+                "2" => sizes.l2 = bytes,
+                "3" => sizes.l3 = bytes,
+                _ => {}
+            }
+        }
+        sizes
+    }
+}
+
+/// `32K`, `1024K`, `32M` as bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits.parse().ok()?;
+    match unit {
+        "" => Some(n),
+        "K" => Some(n << 10),
+        "M" => Some(n << 20),
+        "G" => Some(n << 30),
+        _ => None,
+    }
+}
+
+/// Runs `probe` on `threads` threads at once and adds up their rates.
+fn on_threads(threads: usize, probe: impl Fn() -> f64 + Sync) -> f64 {
+    if threads <= 1 {
+        return probe();
+    }
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    probe()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::io::Cell;
+
+    /// A made-up 2-core machine with round figures.
+    pub(crate) fn machine() -> Roofline {
+        let level = |name: &str, bytes_per_core, one, all| Level {
+            name: name.into(),
+            bytes_per_core,
+            one_core_gbs: one,
+            all_cores_gbs: all,
+        };
+        Roofline {
+            format: FORMAT,
+            cpu: "Test CPU".into(),
+            cores: 2,
+            kernel: "avx512-vnni".into(),
+            levels: vec![
+                level("L1", 32 << 10, 200.0, 400.0),
+                level("L2", 1 << 20, 100.0, 200.0),
+                level("L3", 16 << 20, 50.0, 100.0),
+                level("memory", 0, 20.0, 25.0),
+            ],
+            int8_gmacs: [200.0, 400.0],
+            f32_gfmas: [50.0, 100.0],
+            probe_seconds: 0.5,
+        }
+    }
+
+    #[test]
+    fn an_int8_lstm_at_dim_512_streams_its_recurrent_weights_from_l2() {
+        let m = machine();
+        let dims = ModelDims::square(512);
+        let floor = m.forward_floor(&dims, 20, 1, Scheme::Int8, 2);
+        // W_hh: 2048 × 512 bytes = 1 MB, half per core: L2 at 200 GB/s, 20 steps.
+        let steps = &floor.parts[1];
+        assert_eq!(steps.bound_by, "L2 bandwidth");
+        let want = 20.0 * (2048.0 * 512.0) / 200e9;
+        assert!(
+            (steps.seconds - want).abs() < 1e-12,
+            "{} vs {want}",
+            steps.seconds
+        );
+        // W_ih's projection: 20 rows of 1M multiply-adds at 400 G/s, above its bytes' time.
+        let projection = &floor.parts[0];
+        assert_eq!(projection.bound_by, "int8 compute");
+        assert!((projection.seconds - 20.0 * 2048.0 * 512.0 / 400e9).abs() < 1e-12);
+        assert!((floor.seconds - steps.seconds - projection.seconds).abs() < 1e-15);
+        assert_eq!(floor.bound_by, "L2 bandwidth");
+    }
+
+    #[test]
+    fn floors_grow_with_bytes_and_shrink_with_threads() {
+        let m = machine();
+        let dims = ModelDims::square(1024);
+        let int8 = m.forward_floor(&dims, 20, 1, Scheme::Int8, 2).seconds;
+        let fp32 = m.forward_floor(&dims, 20, 1, Scheme::Fp32, 2).seconds;
+        let fp16 = m.forward_floor(&dims, 20, 1, Scheme::Fp16, 2).seconds;
+        assert!(fp32 > 3.0 * int8, "{fp32} vs {int8}");
+        assert_eq!(fp16, fp32, "fp16 weights are read as f32");
+        let one = m.forward_floor(&dims, 20, 1, Scheme::Int8, 1).seconds;
+        assert!(one > int8);
+        let bidirectional = ModelDims {
+            bidirectional: true,
+            ..dims
+        };
+        let both = m
+            .forward_floor(&bidirectional, 20, 1, Scheme::Int8, 2)
+            .seconds;
+        assert!(
+            (both - 2.0 * int8).abs() < 1e-9 * int8,
+            "{both} vs 2 × {int8}"
+        );
+        let gru = ModelDims {
+            cell: Cell::Gru,
+            ..dims
+        };
+        let gru = m.forward_floor(&gru, 20, 1, Scheme::Int8, 2).seconds;
+        assert!(
+            (gru - 0.75 * int8).abs() < 1e-9 * int8,
+            "three gates of four"
+        );
+    }
+
+    #[test]
+    fn a_cache_round_trips_and_a_corrupt_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roofline.json");
+        let m = machine();
+        m.write(&path).unwrap();
+        let kernel = Kernel::Avx512Vnni;
+        assert_eq!(Roofline::read(&path, "Test CPU", kernel), Some(m.clone()));
+        assert_eq!(Roofline::read(&path, "Other CPU", kernel), None);
+        assert_eq!(Roofline::read(&path, "Test CPU", Kernel::Scalar), None);
+        std::fs::write(&path, "{\"format\": 1, \"cpu\": ").unwrap();
+        assert_eq!(Roofline::read(&path, "Test CPU", kernel), None);
+        let mut zero = m;
+        zero.int8_gmacs = [0.0, 0.0];
+        zero.write(&path).unwrap();
+        assert_eq!(
+            Roofline::read(&path, "Test CPU", kernel),
+            None,
+            "a rate of 0"
+        );
+    }
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_size("32K"), Some(32 << 10));
+        assert_eq!(parse_size("1024K"), Some(1 << 20));
+        assert_eq!(parse_size("32M"), Some(32 << 20));
+        assert_eq!(parse_size("lots"), None);
+    }
+}
