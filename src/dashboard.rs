@@ -82,6 +82,7 @@ pub fn run(preset: Preset, stop: Arc<AtomicBool>) -> std::io::Result<()> {
         preset: Some(preset.clone()),
         stop,
         roofline: roofline.clone(),
+        crossover: Preset::find("crossover", &Default::default()).ok(),
         ..Options::new(first)
     };
     let mut worker = Worker {

@@ -435,3 +435,68 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
 }
+
+#[test]
+fn the_crossover_preset_says_where_int8_starts_to_win() {
+    // One thread keeps it to 18 points, a hundredth of a second each.
+    let sweep = |format| {
+        let args = [
+            "--preset",
+            "crossover",
+            "--threads",
+            "1",
+            "--duration",
+            "0.01",
+        ];
+        dynq(&[&args[..], &["--report", "-", "--format", format]].concat())
+    };
+    let out = sweep("json");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["runs"].as_array().unwrap().len(),
+        18,
+        "9 dims × 2 batches"
+    );
+    let crossover = json["crossover"].as_array().unwrap();
+    let keys: Vec<(u64, u64)> = crossover
+        .iter()
+        .map(|c| (c["threads"].as_u64().unwrap(), c["batch"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(keys, [(1, 1), (1, 64)]);
+    for c in crossover {
+        assert_eq!(c["scheme"], "int8");
+        assert_eq!(c["shape"], "LSTM, 1 layer, seq 20");
+        let points = c["points"].as_array().unwrap();
+        let dims: Vec<u64> = points.iter().map(|p| p["dim"].as_u64().unwrap()).collect();
+        assert_eq!(dims, [8, 16, 32, 64, 80, 128, 256, 512, 1024]);
+        for p in points {
+            let (fp32, int8) = (
+                p["fp32_p50_us"].as_f64().unwrap(),
+                p["p50_us"].as_f64().unwrap(),
+            );
+            assert!(
+                (p["speedup"].as_f64().unwrap() - fp32 / int8).abs() < 1e-9,
+                "{p}"
+            );
+        }
+        // From the first dim after the last one where INT8 is not faster, or null.
+        let last_slower = points
+            .iter()
+            .rposition(|p| p["speedup"].as_f64().unwrap() <= 1.0);
+        let want = match last_slower {
+            None => Some(8),
+            Some(k) => points.get(k + 1).map(|p| p["dim"].as_u64().unwrap()),
+        };
+        assert_eq!(c["from_dim"].as_u64(), want, "{c}");
+    }
+    let out = sweep("md");
+    let markdown = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = markdown
+        .lines()
+        .filter(|l| l.starts_with("- INT8 (int8) is"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{markdown}");
+    assert!(lines[0].contains("than FP32") && lines[0].contains("at 1 thread, batch 1 "));
+    assert!(lines[1].contains("at 1 thread, batch 64 "), "{}", lines[1]);
+}

@@ -3,6 +3,7 @@
 //! derived from two of them, ratios and speed-ups ([`ratio`]), always against [`REFERENCE`].
 
 mod accuracy;
+mod crossover;
 mod latency;
 pub mod ratio;
 mod task;
@@ -10,6 +11,7 @@ mod task;
 use crate::quant::Scheme;
 
 pub use accuracy::{Accuracy, max_abs_diff, mean_abs, mean_abs_diff, percent_diff};
+pub use crossover::{Crossover, CrossoverPoint, Sample, crossovers, from_dim, shape};
 pub use latency::LatencyStats;
 pub use ratio::{percent_of_limit, sequences_per_second, speedup, times_smaller};
 pub use task::{TaskAccuracy, TaskTotals};

@@ -36,6 +36,7 @@ pub fn to_markdown(report: &Report) -> String {
         );
     }
     let _ = writeln!(out, "- dynq {}", report.dynq_version);
+    out.push_str(&crossover_section(report));
     for (k, run) in report.runs.iter().enumerate() {
         let _ = write!(
             out,
@@ -51,6 +52,34 @@ pub fn to_markdown(report: &Report) -> String {
         out.push_str(&size_section(run));
         out.push_str(&engine_gap(run));
         out.push_str(&task_section(run));
+    }
+    out
+}
+
+/// Where INT8 starts to win, one line per (shape, threads, batch, variant), with the
+/// speed-ups it is read from.
+fn crossover_section(report: &Report) -> String {
+    if report.crossover.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n## Where INT8 starts to win\n");
+    let mut shape = "";
+    for c in &report.crossover {
+        if c.shape != shape {
+            shape = &c.shape;
+            let _ = write!(out, "\n{shape}:\n\n");
+        }
+        let speedups: Vec<String> = c
+            .points
+            .iter()
+            .map(|p| format!("{} {:.2}x", p.dim, p.speedup))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {} (speed-up by dim: {})",
+            c.sentence(),
+            speedups.join(", ")
+        );
     }
     out
 }

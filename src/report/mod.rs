@@ -10,7 +10,8 @@ use std::path::Path;
 use crate::bench::{Machine, Roofline, Snapshot, TaskProgress, VariantSnapshot};
 use crate::io::Cell;
 use crate::metrics::{
-    Accuracy, TaskAccuracy, percent_of_limit, sequences_per_second, speedup, times_smaller,
+    Accuracy, Crossover, Sample, TaskAccuracy, crossovers, percent_of_limit, sequences_per_second,
+    speedup, times_smaller,
 };
 use crate::model::ModelDims;
 use crate::quant::{ModuleSize, Scheme};
@@ -37,6 +38,11 @@ pub struct Report {
     pub roofline: Option<Roofline>,
     /// One entry per step, in order.
     pub runs: Vec<Run>,
+    /// Where each INT8 variant starts to beat FP32: per model shape, (threads, batch) and
+    /// variant, the speed-up at every dimension measured and the dimension from which INT8 is
+    /// faster (`from_dim`, null when it is not at the largest). Empty unless some shape was
+    /// measured at two dimensions or more.
+    pub crossover: Vec<Crossover>,
 }
 
 /// One step's Config and results.
@@ -96,6 +102,15 @@ pub struct RunConfig {
     /// The text a language model was evaluated on, with how (runs with `--data` only).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<EvaluationConfig>,
+}
+
+impl RunConfig {
+    /// The model's shape apart from its dimension: `LSTM, 1 layer, seq 20` (with
+    /// `bidirectional` and the head when they apply).
+    pub fn shape(&self) -> String {
+        let (cell, layers) = (self.cell.name(), self.num_layers);
+        crate::metrics::shape(cell, self.bidirectional, layers, self.seq_len, self.head)
+    }
 }
 
 /// How a language model's text was evaluated.
@@ -190,7 +205,34 @@ impl Report {
             machine,
             roofline: None,
             runs: steps.iter().map(Run::from_snapshot).collect(),
+            crossover: Vec::new(),
         }
+        .with_crossover()
+    }
+
+    /// Fills [`Report::crossover`] from the runs of random square models.
+    fn with_crossover(mut self) -> Report {
+        let samples = self.runs.iter().flat_map(|run| {
+            let c = &run.config;
+            let square = c.weights.is_none() && c.input_size == c.hidden_size;
+            let reference = run.variants.first().filter(|v| v.name == Scheme::Fp32);
+            let fp32_p50_us = reference.map_or(0.0, |r| r.latency_us.p50);
+            let shape = run.config.shape();
+            run.variants
+                .iter()
+                .filter(move |v| square && v.name.is_int8())
+                .map(move |v| Sample {
+                    shape: shape.clone(),
+                    scheme: v.name,
+                    threads: c.threads,
+                    batch: c.batch,
+                    dim: c.hidden_size,
+                    fp32_p50_us,
+                    p50_us: v.latency_us.p50,
+                })
+        });
+        self.crossover = crossovers(samples.collect::<Vec<_>>());
+        self
     }
 
     /// This report with every variant's floor and "% of the machine's limit" from

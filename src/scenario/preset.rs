@@ -44,7 +44,7 @@ pub fn accepts_seconds(seconds: f64) -> bool {
 }
 
 /// The presets shipped with dynq: name and file text.
-const SHIPPED: [(&str, &str); 9] = [
+const SHIPPED: [(&str, &str); 10] = [
     ("recipe", include_str!("../../presets/recipe.toml")),
     ("dim-sweep", include_str!("../../presets/dim-sweep.toml")),
     (
@@ -66,7 +66,11 @@ const SHIPPED: [(&str, &str); 9] = [
         "shakespeare",
         include_str!("../../presets/shakespeare.toml"),
     ),
+    ("crossover", include_str!("../../presets/crossover.toml")),
 ];
+
+/// The shipped preset whose steps run once per thread count, 1 to the machine's cores.
+const EVERY_THREAD_COUNT: &str = "crossover";
 
 /// Why a preset cannot be used; every message names the preset and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +258,19 @@ pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(name, _)| *name).collect()
 }
 
+/// `steps` once with 1 thread, then again with 2, ... up to `cores`.
+fn at_every_thread_count(steps: &[Step], cores: usize) -> Vec<Step> {
+    (1..=cores.max(1))
+        .flat_map(|threads| {
+            steps.iter().map(move |step| {
+                let mut step = step.clone();
+                step.config.threads = threads;
+                step
+            })
+        })
+        .collect()
+}
+
 impl Preset {
     /// The shipped presets, in display order.
     pub fn shipped() -> Vec<Preset> {
@@ -275,6 +292,10 @@ impl Preset {
                 .steps
                 .iter_mut()
                 .for_each(|s| locate_shipped_files(&mut s.config));
+            if *name == EVERY_THREAD_COUNT && overrides.threads.is_none() {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                preset.steps = at_every_thread_count(&preset.steps, cores);
+            }
             return Ok(preset);
         }
         let path = Path::new(name_or_path);

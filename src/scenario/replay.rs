@@ -55,6 +55,14 @@ impl Replay {
         Replay::default()
     }
 
+    /// Replays `preset` from its first step instead, stepping by itself, and returns the
+    /// first step's Config (to send to the worker); snapshots seen so far become stale.
+    pub fn switch_to(&mut self, preset: Preset) -> Option<&Config> {
+        self.auto = preset.steps.len() > 1;
+        self.preset = Some(preset);
+        self.go_to(0)
+    }
+
     /// The preset being replayed, if any.
     pub fn preset(&self) -> Option<&Preset> {
         self.preset.as_ref()

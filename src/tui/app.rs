@@ -25,6 +25,8 @@ pub struct Options {
     pub max_threads: usize,
     /// The machine's limits, for each variant's "% of limit".
     pub roofline: Option<Roofline>,
+    /// The sweep the crossover view (the `c` key) measures.
+    pub crossover: Option<Preset>,
     /// Set from outside (the binary sets it on SIGTERM) to make the dashboard quit as if the
     /// user had pressed `q`, restoring the terminal.
     pub stop: Arc<AtomicBool>,
@@ -38,6 +40,7 @@ impl Options {
             preset: None,
             max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             roofline: None,
+            crossover: None,
             stop: Arc::default(),
         }
     }
@@ -84,6 +87,10 @@ pub struct App {
     pub max_threads: usize,
     /// The machine's limits, for "% of limit" (none in tests that do not set one).
     pub roofline: Option<Roofline>,
+    /// The sweep the crossover view measures, if there is one.
+    pub crossover: Option<Preset>,
+    /// Whether the crossover view replaces the size and latency panels.
+    pub crossover_view: bool,
 }
 
 impl App {
@@ -102,6 +109,8 @@ impl App {
             system: SystemStats::default(),
             max_threads: options.max_threads,
             roofline: options.roofline,
+            crossover: options.crossover,
+            crossover_view: false,
         }
     }
 
@@ -186,6 +195,7 @@ impl App {
                 None
             }
             KeyCode::Char('s') => Some(Action::WriteReport),
+            KeyCode::Char('c') => self.toggle_crossover(),
             KeyCode::Char('i') => self.toggle_linked(),
             KeyCode::Up | KeyCode::Char('k') => {
                 self.selected = self.selected.saturating_sub(1);
@@ -276,6 +286,29 @@ impl App {
         self.replay.config_replaced();
         self.snapshot = None;
         Action::Send(Command::SetConfig(config))
+    }
+
+    /// Shows or hides the crossover view; the first time, starts measuring its sweep (it
+    /// goes on in the background, step by step, while the keys keep answering).
+    fn toggle_crossover(&mut self) -> Option<Action> {
+        if self.crossover_view {
+            self.crossover_view = false;
+            return None;
+        }
+        let Some(preset) = self.crossover.clone() else {
+            self.set_status("no crossover sweep to measure");
+            return None;
+        };
+        self.crossover_view = true;
+        if self.replay.preset().is_some_and(|p| p.name == preset.name) {
+            return None;
+        }
+        let points = preset.steps.len();
+        let config = self.replay.switch_to(preset)?.clone();
+        self.set_status(format!(
+            "measuring where INT8 starts to win: {points} points (c: back to the panels)"
+        ));
+        Some(self.show_step(config))
     }
 
     fn toggle_pause(&mut self) -> Action {

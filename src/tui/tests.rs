@@ -137,6 +137,7 @@ fn measured_app() -> App {
         preset: Some(preset()),
         max_threads: 8,
         roofline: Some(fast_machine()),
+        crossover: None,
         stop: Default::default(),
     });
     for (generation, dim) in [16, 64].into_iter().enumerate() {
@@ -184,6 +185,7 @@ fn before_the_first_snapshot() {
         preset: None,
         max_threads: 8,
         roofline: None,
+        crossover: None,
         stop: Default::default(),
     });
     insta::assert_snapshot!(draw(100, 30, |f| panels::render(f, &app)));
@@ -822,6 +824,7 @@ fn weight_file_app() -> App {
         preset: None,
         max_threads: 8,
         roofline: None,
+        crossover: None,
         stop: Default::default(),
     });
     app.on_snapshot(Snapshot {
@@ -894,6 +897,7 @@ fn the_header_names_the_cell_and_the_directions() {
             preset: None,
             max_threads: 8,
             roofline: None,
+            crossover: None,
             stop: Default::default(),
         });
         draw(120, 4, |f| panels::header(f, &app, f.area()))
@@ -922,4 +926,107 @@ fn the_header_names_the_cell_and_the_directions() {
         let shown = header(cell, bidirectional);
         assert!(shown.contains(title) && shown.contains(line), "{shown}");
     }
+}
+
+/// A small crossover sweep: dims 8, 64, 256 × threads 1, 2 × batch 1, 64.
+fn crossover_sweep() -> Preset {
+    let mut steps = Vec::new();
+    for threads in [1, 2] {
+        for batch in [1, 64] {
+            for dim in [8, 64, 256] {
+                steps.push(Step {
+                    config: Config {
+                        threads,
+                        batch,
+                        schemes: vec![Scheme::Fp32, Scheme::Int8],
+                        ..config(dim)
+                    },
+                    length: RunLength {
+                        seconds: Some(0.25),
+                        min_samples: None,
+                    },
+                });
+            }
+        }
+    }
+    Preset {
+        name: "crossover".into(),
+        description: "where INT8 starts to win".into(),
+        steps,
+    }
+}
+
+/// What the worker would publish for `config`: FP32 faster at small dims, INT8 from 64 on
+/// (at batch 64 and 2 threads only from 256).
+fn crossover_snapshot(config: &Config, generation: u64) -> Snapshot {
+    let dim = config.hidden_size as u64;
+    let fp32 = 1_000 + dim * dim / 8;
+    let slowdown = if config.batch == 64 && config.threads == 2 && dim < 256 {
+        3
+    } else {
+        1
+    };
+    let int8 = (1_500 + dim * dim / 30) * slowdown;
+    Snapshot {
+        config: config.clone(),
+        generation,
+        elapsed: Duration::from_millis(300),
+        variants: vec![
+            variant(Scheme::Fp32, 1000, fp32, 0.0),
+            variant(Scheme::Int8, 300, int8, 0.8),
+        ],
+        ..snapshot(config.hidden_size, generation)
+    }
+}
+
+#[test]
+fn the_crossover_view_measures_its_sweep_in_the_background_and_draws_it() {
+    let mut app = App::new(Options {
+        crossover: Some(crossover_sweep()),
+        ..Options::new(config(64))
+    });
+    let press = |app: &mut App, c| app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    // `c` starts the sweep at its first point and shows the view.
+    let first = match press(&mut app, 'c') {
+        Some(Action::Send(Command::SetConfig(c))) => c,
+        other => panic!("expected the sweep's first Config, got {other:?}"),
+    };
+    assert!(app.crossover_view && app.replay.auto());
+    assert_eq!((first.hidden_size, first.threads, first.batch), (8, 1, 1));
+    // The worker measures each point; the app steps on by itself.
+    let mut config = first;
+    for generation in 0..12u64 {
+        match app.on_snapshot(crossover_snapshot(&config, generation)) {
+            Some(Action::Send(Command::SetConfig(next))) => config = next,
+            None => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(app.replay.current(), 11, "every point measured");
+    // Keys still answer mid-view: help opens and closes, q quits.
+    assert_eq!(press(&mut app, '?'), None);
+    assert!(app.help);
+    assert_eq!(press(&mut app, '?'), None);
+    insta::assert_snapshot!(draw(120, 40, |f| panels::render(f, &app)));
+    // `c` hides the view; pressing it again shows it without measuring anew.
+    assert_eq!(press(&mut app, 'c'), None);
+    assert!(!app.crossover_view);
+    assert_eq!(press(&mut app, 'c'), None);
+    assert!(app.crossover_view);
+    assert_eq!(press(&mut app, 'q'), Some(Action::Quit));
+}
+
+#[test]
+fn q_quits_in_the_middle_of_a_crossover_sweep() {
+    let mut app = App::new(Options {
+        crossover: Some(crossover_sweep()),
+        ..Options::new(config(64))
+    });
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let Some(Action::Send(Command::SetConfig(first))) = app.on_key(key('c')) else {
+        panic!("the sweep starts");
+    };
+    app.on_snapshot(crossover_snapshot(&first, 0));
+    assert_eq!(app.replay.current(), 1);
+    assert_eq!(app.on_key(key('q')), Some(Action::Quit));
 }

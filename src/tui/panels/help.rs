@@ -9,7 +9,7 @@ use crate::tui::app::App;
 use crate::tui::theme;
 
 /// Every key and what it does.
-pub const KEYS: [(&str, &str); 16] = [
+pub const KEYS: [(&str, &str); 17] = [
     ("q  Esc  Ctrl-C", "quit"),
     ("?", "show / hide this help"),
     ("space", "pause / resume the worker"),
@@ -26,6 +26,7 @@ pub const KEYS: [(&str, &str); 16] = [
     ("p", "previous preset step"),
     ("a", "automatic preset stepping on / off"),
     ("s", "write a report of what is on screen"),
+    ("c", "where INT8 starts to win: measure / show / hide"),
     ("", ""),
     ("", "Slider changes reach the worker at once."),
     ("", "A weight file sets the cell and the directions."),

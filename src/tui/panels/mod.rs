@@ -1,6 +1,7 @@
 //! The screen: one `render(frame, app, area)` per panel, placed by [`App::screen`].
 
 mod accuracy;
+mod crossover;
 mod generated;
 mod header;
 mod help;
@@ -29,8 +30,12 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     };
     header::render(frame, app, screen.header);
-    size::render(frame, app, screen.size);
-    latency::render(frame, app, screen.latency);
+    if app.crossover_view {
+        crossover::render(frame, app, screen.size.union(screen.latency));
+    } else {
+        size::render(frame, app, screen.size);
+        latency::render(frame, app, screen.latency);
+    }
     accuracy::render(frame, app, screen.accuracy);
     sliders::render(frame, app, screen.sliders);
     system::render(frame, app, screen.system);

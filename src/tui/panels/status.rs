@@ -9,7 +9,7 @@ use crate::tui::app::App;
 use crate::tui::theme;
 
 /// The most used keys, `(key, what)`.
-const HINTS: [(&str, &str); 8] = [
+const HINTS: [(&str, &str); 9] = [
     ("q", "quit"),
     ("?", "help"),
     ("space", "pause"),
@@ -18,6 +18,7 @@ const HINTS: [(&str, &str); 8] = [
     ("a", "auto"),
     ("r", "reset"),
     ("s", "report"),
+    ("c", "crossover"),
 ];
 
 /// Draws the status line.
