@@ -742,6 +742,46 @@ fn row_mask(n: usize) -> __mmask16 {
     if n >= PANEL { 0xffff } else { (1 << n) - 1 }
 }
 
+/// See [`super::lstm_cell`]: sixteen units a vector while they last, the rest on AVX2 (the
+/// same operations, lane for lane).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32]) {
+    let n = c.len();
+    assert!(h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
+    let full = n / 16 * 16;
+    for j in (0..full).step_by(16) {
+        // SAFETY: every slice has n >= j + 16 floats (checked above).
+        unsafe {
+            let load = |s: &[f32]| _mm512_loadu_ps(s.as_ptr().add(j));
+            let gates = [0, 1, 2, 3].map(|k| _mm512_add_ps(load(hh[k]), load(ih[k])));
+            let (c_new, h_new) = cell(gates, load(c));
+            _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+    let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
+    avx2::lstm_cell(hh, ih, &mut c[full..], &mut h[full..]);
+}
+
+/// See [`super::gru_cell`]: sixteen units a vector while they last, the rest on AVX2.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn gru_cell_rows(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
+    let n = h.len();
+    assert!(h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
+    let full = n / 16 * 16;
+    for j in (0..full).step_by(16) {
+        // SAFETY: every slice has n >= j + 16 floats (checked above).
+        unsafe {
+            let load = |s: &[f32]| _mm512_loadu_ps(s.as_ptr().add(j));
+            let r_z = [0, 1].map(|k| _mm512_add_ps(load(hh[k]), load(ih[k])));
+            let h_new = gru_cell(r_z, load(ih[2]), load(hh[2]), load(h_old));
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+    let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
+    avx2::gru_cell(hh, ih, &h_old[full..], &mut h[full..]);
+}
+
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
 /// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the

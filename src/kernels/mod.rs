@@ -228,6 +228,9 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
     coverage::record(kernel, coverage::Function::LstmCell);
     match kernel {
         Kernel::Scalar => scalar::lstm_cell(hh, ih, c, h),
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::lstm_cell(hh, ih, c, h) },
         // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::lstm_cell(hh, ih, c, h) },
@@ -253,6 +256,9 @@ pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32],
     coverage::record(kernel, coverage::Function::GruCell);
     match kernel {
         Kernel::Scalar => scalar::gru_cell(hh, ih, h_old, h),
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::gru_cell_rows(hh, ih, h_old, h) },
         // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::gru_cell(hh, ih, h_old, h) },
