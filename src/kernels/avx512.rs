@@ -368,6 +368,14 @@ pub fn lstm_units_u8i8(
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    let aligned = [hidden, units.start, n]
+        .iter()
+        .all(|v| v.is_multiple_of(PANEL));
+    if batch == 1 && aligned {
+        let (c, h) = state.row(0);
+        lstm_units_interleaved(h_params, w, q, ih, units.start, c, h);
+        return;
+    }
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
@@ -409,6 +417,15 @@ pub fn gru_units_u8i8(
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    let aligned = [hidden, units.start, n]
+        .iter()
+        .all(|v| v.is_multiple_of(PANEL));
+    if batch == 1 && aligned {
+        let (_, h) = state.row(0);
+        let h_old = &h_prev[units.start..units.end];
+        gru_units_interleaved(h_params, w, q, ih, units.start, h_old, h);
+        return;
+    }
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
@@ -591,6 +608,144 @@ pub fn lstm_layer_small_u8i8(
     }
 }
 
+/// One batch row's LSTM step for the `n = c.len()` units from `first` (both multiples of
+/// 16, as is the hidden size): for every 16 units, the product of the quantized `h` `q` with
+/// their four gates' panels, then at once their cell, as [`cell_from_accumulators`] computes
+/// it, from the sums still in registers. Interleaving the two lets the cell's arithmetic run
+/// while the next panels stream in from the cache, where a product over every row followed
+/// by the cell over every unit leaves the vector units idle during one and the loads idle
+/// during the other.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+fn lstm_units_interleaved(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    q: &[u8],
+    ih: &[f32],
+    first: usize,
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let n = c.len();
+    check_interleaved(4, w, q, ih, first, n);
+    assert_eq!(h.len(), n);
+    for j in (0..n).step_by(PANEL) {
+        // SAFETY: the checks above hold (see hh_of_panels); the ih index k·n + j + 16 <= 4n,
+        // and c and h hold j + 16 <= n values.
+        unsafe {
+            let hh = hh_of_panels::<4>(x, w, q, first + j);
+            let gate = |k: usize| _mm512_add_ps(hh[k], _mm512_loadu_ps(ih.as_ptr().add(k * n + j)));
+            let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
+            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
+            _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+}
+
+/// One batch row's GRU step for the `n = h.len()` units from `first`, interleaved as
+/// [`lstm_units_interleaved`] is for the LSTM, computing what [`gru_from_accumulators`] does;
+/// `h_old` is their previous state.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+fn gru_units_interleaved(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    q: &[u8],
+    ih: &[f32],
+    first: usize,
+    h_old: &[f32],
+    h: &mut [f32],
+) {
+    let n = h.len();
+    check_interleaved(3, w, q, ih, first, n);
+    assert_eq!(h_old.len(), n);
+    for j in (0..n).step_by(PANEL) {
+        // SAFETY: the checks above hold (see hh_of_panels); the ih index k·n + j + 16 <= 3n,
+        // and h_old and h hold j + 16 <= n values.
+        unsafe {
+            let hh = hh_of_panels::<3>(x, w, q, first + j);
+            let ih = |k: usize| _mm512_loadu_ps(ih.as_ptr().add(k * n + j));
+            let r_z = [0, 1].map(|k| _mm512_add_ps(hh[k], ih(k)));
+            let h_new = gru_cell(r_z, ih(2), hh[2], _mm512_loadu_ps(h_old.as_ptr().add(j)));
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+        }
+    }
+}
+
+/// The conditions [`hh_of_panels`] needs for every 16 of the `n` units from `first` of a
+/// layer with `gates` gates, and `ih` holding their `gates · n` input projections.
+///
+/// # Panics
+/// If they do not hold.
+fn check_interleaved(
+    gates: usize,
+    w: QuantizedRecurrent<'_>,
+    q: &[u8],
+    ih: &[f32],
+    first: usize,
+    n: usize,
+) {
+    let (hidden, rows) = (w.weight.cols(), gates * w.weight.cols());
+    assert!(
+        [hidden, first, n].iter().all(|v| v.is_multiple_of(PANEL))
+            && first + n <= hidden
+            && w.weight.rows() == rows
+            && w.bias.len() == rows
+            && (w.scales.len() == 1 || w.scales.len() == rows)
+            && ih.len() == gates * n
+            && q.len() >= 4 * w.weight.groups(),
+        "interleaved step: shapes"
+    );
+}
+
+/// `W_hh h + b_hh` of the `G` gates for the 16 units from `unit`, dequantized as
+/// [`super::dequantize`] computes it, from the sums of one panel per gate (eight dpbusd
+/// chains for an LSTM) with the quantized `h` `q` (zero point and scale `x`).
+///
+/// # Safety
+/// [`check_interleaved`] holds for `G` gates and these units: the hidden size and `unit`
+/// are multiples of 16, so gate k's rows `k·H + unit..+16` are one whole panel.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn hh_of_panels<const G: usize>(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    q: &[u8],
+    unit: usize,
+) -> [__m512; G] {
+    let (hidden, groups) = (w.weight.cols(), w.weight.groups());
+    let panel_len = groups * PANEL * 4;
+    let row = |k: usize| k * hidden + unit;
+    // SAFETY: row(k) + 16 <= G·H rows, so the panel, its row sums, bias and scales exist
+    // (the caller's contract); q holds `groups` groups.
+    unsafe {
+        let zp = _mm512_set1_epi32(x.zero_point);
+        let init = std::array::from_fn(|k| {
+            let sums = w.weight.row_sums().as_ptr().add(row(k));
+            zero_point_term(_mm512_loadu_si512(sums.cast()), zp)
+        });
+        let data = w.weight.data().as_ptr();
+        let panels = std::array::from_fn(|k| data.add(row(k) / PANEL * panel_len));
+        let acc = panels_dot::<G>(q.as_ptr(), panels, groups, init);
+        std::array::from_fn(|k| {
+            let scale = if w.scales.len() == 1 {
+                _mm512_set1_ps(x.scale * w.scales[0])
+            } else {
+                let w_scales = _mm512_loadu_ps(w.scales.as_ptr().add(row(k)));
+                _mm512_mul_ps(_mm512_set1_ps(x.scale), w_scales)
+            };
+            let bias = _mm512_loadu_ps(w.bias.as_ptr().add(row(k)));
+            rescale(
+                x.engine.fused_rescale(),
+                _mm512_cvtepi32_ps(acc[k]),
+                scale,
+                bias,
+            )
+        })
+    }
+}
+
 /// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row), four
 /// panels at a time (eight dpbusd chains, so the product runs at the units' throughput rather
 /// than one chain's latency), each panel starting from its zero-point term (exact integer
@@ -613,7 +768,8 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
                 zero_point_term(_mm512_loadu_si512(sums.cast()), zp_v)
             });
             let wp = w.data().as_ptr().add(panel * panel_len);
-            let sums = panels_dot::<4>(q.as_ptr(), wp, panel_len, groups, init);
+            let panels = std::array::from_fn(|p| wp.add(p * panel_len));
+            let sums = panels_dot::<4>(q.as_ptr(), panels, groups, init);
             for (p, sum) in sums.iter().enumerate() {
                 let dst = acc.as_mut_ptr().add((panel + p) * PANEL);
                 _mm512_storeu_si512(dst.cast(), *sum);
@@ -627,7 +783,7 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
             let sums = _mm512_maskz_loadu_epi32(mask, w.row_sums().as_ptr().add(r));
             let wp = w.data().as_ptr().add(panel * panel_len);
             let init = [zero_point_term(sums, zp_v)];
-            let [sum] = panels_dot::<1>(q.as_ptr(), wp, panel_len, groups, init);
+            let [sum] = panels_dot::<1>(q.as_ptr(), [wp], groups, init);
             // A full store can forward to the cell's loads; a masked one makes them wait.
             if mask == 0xffff {
                 _mm512_storeu_si512(acc.as_mut_ptr().add(r).cast(), sum);
@@ -645,20 +801,19 @@ fn zero_point_term(sums: __m512i, zp: __m512i) -> __m512i {
     _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(sums, zp))
 }
 
-/// `init[p] + Σ_g dpbusd(q[g], panel p group g)` for `NP` consecutive panels, with two chains
-/// per panel (even and odd groups).
+/// `init[p] + Σ_g dpbusd(q[g], panel p group g)` for the `NP` panels starting at `w[p]`, with
+/// two chains per panel (even and odd groups).
 ///
 /// # Safety
-/// `w` must point at `NP` panels of `panel_len` bytes holding `groups` groups each, and `q`
-/// at `4 · groups` bytes.
+/// Every `w[p]` must point at a panel holding `groups` groups of 64 bytes, and `q` at
+/// `4 · groups` bytes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 // Indexing even[p] and odd[p] by the panel reads clearer than zipped iterators.
 #[allow(clippy::needless_range_loop)]
 #[inline]
 unsafe fn panels_dot<const NP: usize>(
     q: *const u8,
-    w: *const i8,
-    panel_len: usize,
+    w: [*const i8; NP],
     groups: usize,
     init: [__m512i; NP],
 ) -> [__m512i; NP] {
@@ -666,8 +821,7 @@ unsafe fn panels_dot<const NP: usize>(
     let mut odd = [_mm512_setzero_si512(); NP];
     // SAFETY: the caller guarantees every group g < groups of every panel, and of q.
     let x = |g: usize| unsafe { _mm512_set1_epi32(q.add(g * 4).cast::<i32>().read_unaligned()) };
-    let wv =
-        |p: usize, g: usize| unsafe { _mm512_loadu_si512(w.add(p * panel_len + g * 64).cast()) };
+    let wv = |p: usize, g: usize| unsafe { _mm512_loadu_si512(w[p].add(g * 64).cast()) };
     for g in (0..groups - groups % 2).step_by(2) {
         let (x0, x1) = (x(g), x(g + 1));
         for p in 0..NP {
