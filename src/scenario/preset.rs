@@ -352,9 +352,26 @@ impl Preset {
                 .map_err(|e| invalid(Some(span), format!("step {}: {e}", k + 1)))?;
             steps.push(step);
         }
+        // The preset's own words no longer describe a model or input the command line
+        // changed (how long, on which threads and kernel it is measured they never give).
+        let measurement_only = Overrides {
+            seconds: None,
+            min_samples: None,
+            threads: None,
+            kernel: None,
+            ..overrides.clone()
+        };
+        let description = if measurement_only == Overrides::default() {
+            file.description
+        } else {
+            format!(
+                "{} (changed from the command line: each step's heading gives its set-up)",
+                file.description.trim_end()
+            )
+        };
         Ok(Preset {
             name: file.name,
-            description: file.description,
+            description,
             steps,
         })
     }
@@ -417,6 +434,30 @@ mod tests {
 
     fn parse(text: &str) -> Result<Preset, PresetError> {
         Preset::parse(text, "p.toml", &Overrides::default())
+    }
+
+    #[test]
+    fn a_description_says_when_the_command_line_changed_the_preset() {
+        let plain = Preset::find("recipe", &Overrides::default()).unwrap();
+        assert!(!plain.description.contains("command line"));
+        let overrides = Overrides {
+            dim: Some(256),
+            ..Overrides::default()
+        };
+        let changed = Preset::find("recipe", &overrides).unwrap();
+        assert!(
+            changed
+                .description
+                .starts_with(plain.description.trim_end())
+        );
+        assert!(
+            changed
+                .description
+                .ends_with("(changed from the command line: each step's heading gives its set-up)"),
+            "{}",
+            changed.description
+        );
+        assert_eq!(changed.steps[0].config.hidden_size, 256);
     }
 
     #[test]
