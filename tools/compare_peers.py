@@ -145,7 +145,7 @@ def quiet():
 def export_onnx(model, x, path, names, exporter, opset):
     """torch.onnx.export of the float model to path. exporter "auto" tries the new (dynamo)
     exporter when onnxscript is installed and falls back to the legacy TorchScript one if it
-    fails or loses the recurrent node. Returns a note on which exporter wrote the file."""
+    fails, loses the recurrent node or computes its weights in the graph. Returns a note on which exporter wrote the file."""
     import onnx
 
     def legacy():
@@ -168,9 +168,17 @@ def export_onnx(model, x, path, names, exporter, opset):
         with quiet():
             torch.onnx.export(model, (x,), path, input_names=["x"], output_names=names,
                               opset_version=opset, dynamo=True, verbose=False)
-        ops = {n.op_type for n in onnx.load(path).graph.node}
+        graph = onnx.load(path).graph
+        ops = {n.op_type for n in graph.node}
         if not ops & RECURRENT_OPS:
             raise RuntimeError(f"no LSTM/GRU node in the exported graph ({sorted(ops)})")
+        # ORT's quantize_dynamic quantizes a recurrent node only when its W and R inputs are
+        # initializers; the new exporter can compute them with Slice and Concat instead.
+        constants = {t.name for t in graph.initializer}
+        for node in graph.node:
+            if node.op_type in RECURRENT_OPS and not set(node.input[1:3]) <= constants:
+                raise RuntimeError(f"the {node.op_type} weights are computed in the graph, not "
+                                   f"stored, so ORT cannot quantize them")
         return f"new exporter (dynamo=True), opset {opset_of()}"
     except Exception as err:  # noqa: BLE001 - any failure of the new exporter means: fall back
         if exporter == "dynamo":
