@@ -373,13 +373,14 @@ pub fn lstm_units_u8i8(
         .all(|v| v.is_multiple_of(PANEL));
     if batch == 1 && aligned {
         let (c, h) = state.row(0);
-        lstm_units_interleaved(h_params, w, q, ih, units.start, c, h);
+        lstm_units_interleaved(scratch, w, ih, units.start, c, h);
         return;
     }
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
-        super::for_each_gate(4, hidden, &units, |r, offset| {
+        let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
+        super::for_each_gate_piece(4, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 4 * n);
             gemm_u8i8(q, batch, zp, w.weight, r, out);
         });
@@ -423,13 +424,14 @@ pub fn gru_units_u8i8(
     if batch == 1 && aligned {
         let (_, h) = state.row(0);
         let h_old = &h_prev[units.start..units.end];
-        gru_units_interleaved(h_params, w, q, ih, units.start, h_old, h);
+        gru_units_interleaved(scratch, w, ih, units.start, h_old, h);
         return;
     }
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
-        super::for_each_gate(3, hidden, &units, |r, offset| {
+        let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
+        super::for_each_gate_piece(3, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 3 * n);
             gemm_u8i8(q, batch, zp, w.weight, r, out);
         });
@@ -609,27 +611,28 @@ pub fn lstm_layer_small_u8i8(
 }
 
 /// One batch row's LSTM step for the `n = c.len()` units from `first` (both multiples of
-/// 16, as is the hidden size): for every 16 units, the product of the quantized `h` `q` with
-/// their four gates' panels, then at once their cell, as [`cell_from_accumulators`] computes
-/// it, from the sums still in registers. Interleaving the two lets the cell's arithmetic run
+/// 16, as is the hidden size; last units first when `scratch.backwards`): for every 16
+/// units, the product of the quantized `h` in `scratch` with their four gates' panels, then
+/// at once their cell, as [`cell_from_accumulators`] computes it, from the sums still in
+/// registers. Interleaving the two lets the cell's arithmetic run
 /// while the next panels stream in from the cache, where a product over every row followed
 /// by the cell over every unit leaves the vector units idle during one and the loads idle
 /// during the other.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn lstm_units_interleaved(
-    x: ActivationParams,
+    scratch: &StepScratch,
     w: QuantizedRecurrent<'_>,
-    q: &[u8],
     ih: &[f32],
     first: usize,
     c: &mut [f32],
     h: &mut [f32],
 ) {
     let n = c.len();
+    let (x, q, backwards) = (scratch.h_params, &scratch.quantized[..], scratch.backwards);
     check_interleaved(4, w, q, ih, first, n);
     assert_eq!(h.len(), n);
-    for j in (0..n).step_by(PANEL) {
+    for j in piece_order(n, backwards) {
         // SAFETY: the checks above hold (see hh_of_panels); the ih index k·n + j + 16 <= 4n,
         // and c and h hold j + 16 <= n values.
         unsafe {
@@ -649,18 +652,18 @@ fn lstm_units_interleaved(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn gru_units_interleaved(
-    x: ActivationParams,
+    scratch: &StepScratch,
     w: QuantizedRecurrent<'_>,
-    q: &[u8],
     ih: &[f32],
     first: usize,
     h_old: &[f32],
     h: &mut [f32],
 ) {
     let n = h.len();
+    let (x, q, backwards) = (scratch.h_params, &scratch.quantized[..], scratch.backwards);
     check_interleaved(3, w, q, ih, first, n);
     assert_eq!(h_old.len(), n);
-    for j in (0..n).step_by(PANEL) {
+    for j in piece_order(n, backwards) {
         // SAFETY: the checks above hold (see hh_of_panels); the ih index k·n + j + 16 <= 3n,
         // and h_old and h hold j + 16 <= n values.
         unsafe {
@@ -671,6 +674,13 @@ fn gru_units_interleaved(
             _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
     }
+}
+
+/// The first unit of every 16 of `n`, last first when `backwards` (see
+/// [`super::for_each_gate_piece`]).
+fn piece_order(n: usize, backwards: bool) -> impl Iterator<Item = usize> {
+    let count = n / PANEL;
+    (0..count).map(move |i| PANEL * if backwards { count - 1 - i } else { i })
 }
 
 /// The conditions [`hh_of_panels`] needs for every 16 of the `n` units from `first` of a

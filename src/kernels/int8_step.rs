@@ -9,6 +9,7 @@ use std::ops::Range;
 use super::avx512;
 #[cfg(test)]
 use super::coverage;
+use super::pack::PANEL;
 use super::recurrence::for_each_step;
 use super::{
     Engine, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
@@ -62,6 +63,46 @@ pub fn for_each_gate(
     }
 }
 
+/// Weight bytes of one piece of [`for_each_gate_piece`].
+const PIECE_BYTES: usize = 128 << 10;
+
+/// Rows of one piece of [`for_each_gate_piece`] are a multiple of this: the 8 panels the
+/// AVX-512 micro-kernels take at once (fewer would shorten their independent chains).
+const PIECE_ROWS: usize = 8 * PANEL;
+
+/// As [`for_each_gate`], but in pieces of about [`PIECE_BYTES`] of weights (rows of
+/// `row_bytes` each, a multiple of [`PIECE_ROWS`] rows per piece) and, when `backwards`, last
+/// piece first.
+///
+/// A recurrent step reads every weight of its units: sweeping them in the same direction
+/// every step, weights larger than the cache that holds them miss on every line (the line
+/// needed next is always the one evicted longest ago). Sweeping every other step backwards
+/// starts each step on the weights the previous step read last, which are still cached. The
+/// order changes no result: every row's sum is computed whole, the same way.
+pub fn for_each_gate_piece(
+    gates: usize,
+    hidden: usize,
+    units: &Range<usize>,
+    row_bytes: usize,
+    backwards: bool,
+    mut f: impl FnMut(Range<usize>, usize),
+) {
+    let n = units.len();
+    let piece = (PIECE_BYTES / row_bytes.max(1)).max(PIECE_ROWS) / PIECE_ROWS * PIECE_ROWS;
+    let per_gate = n.div_ceil(piece);
+    let total = gates * per_gate;
+    for i in 0..total {
+        let i = if backwards { total - 1 - i } else { i };
+        let (gate, p) = (i / per_gate, i % per_gate);
+        let start = units.start + p * piece;
+        let end = (start + piece).min(units.end);
+        f(
+            gate * hidden + start..gate * hidden + end,
+            gate * n + p * piece,
+        );
+    }
+}
+
 /// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
 /// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
@@ -85,6 +126,7 @@ pub fn lstm_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::LstmStep);
     check_step("lstm_units_u8i8", 4, w, h_prev, ih, state);
+    scratch.backwards = !scratch.backwards;
     scratch
         .accumulators
         .resize(state.batch() * 4 * state.units().len(), 0);
@@ -130,6 +172,7 @@ pub fn gru_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::GruStep);
     check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
+    scratch.backwards = !scratch.backwards;
     let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
     let n = units.len();
     scratch.accumulators.resize(batch * 3 * n, 0);
@@ -194,10 +237,18 @@ fn project_h(
     quantize_h(kernel, w, h_prev, scratch);
     let h_params = scratch.h_params;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
-    for_each_gate(gates, hidden, &units, |r, offset| {
-        let out = OutputRows::new(&mut acc[offset..], row_len);
-        gemm_u8i8(kernel, q, batch, h_params, w.weight, r, out);
-    });
+    let row_bytes = w.weight.padded_cols();
+    for_each_gate_piece(
+        gates,
+        hidden,
+        &units,
+        row_bytes,
+        scratch.backwards,
+        |r, offset| {
+            let out = OutputRows::new(&mut acc[offset..], row_len);
+            gemm_u8i8(kernel, q, batch, h_params, w.weight, r, out);
+        },
+    );
     let y = &mut scratch.gates;
     y.resize(batch * row_len, 0.0);
     for b in 0..batch {

@@ -33,8 +33,8 @@ use std::ops::Range;
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use int8_step::{
-    QuantizedRecurrent, for_each_gate, gru_layer_u8i8, gru_units_u8i8, lstm_layer_u8i8,
-    lstm_units_u8i8,
+    QuantizedRecurrent, for_each_gate, for_each_gate_piece, gru_layer_u8i8, gru_units_u8i8,
+    lstm_layer_u8i8, lstm_units_u8i8,
 };
 pub(crate) use linebuf::LineBuf;
 pub use memory::return_large_blocks_when_freed;

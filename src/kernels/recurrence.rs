@@ -30,6 +30,9 @@ pub struct StepScratch {
     pub h_is_new: bool,
     /// The parameters `quantized` was made with.
     pub h_params: ActivationParams,
+    /// Whether this step reads its weights last to first: every other step does (see
+    /// [`super::for_each_gate_piece`]); each step function flips it.
+    pub backwards: bool,
 }
 
 /// Sizes of one layer's recurrence.

@@ -556,3 +556,48 @@ fn every_available_kernel_ran_every_kernel_function() {
         assert!(missed.is_empty(), "{kernel} never ran {missed:?}");
     }
 }
+
+#[test]
+fn gate_pieces_cover_each_gate_row_once_and_backwards_is_the_reverse_order() {
+    for (gates, hidden, units, row_bytes) in [
+        (4, 1024, 0..1024, 4096),
+        (4, 1024, 512..1024, 1024),
+        (3, 80, 48..80, 80),
+        (4, 300, 0..300, 4),
+        (4, 5, 1..4, 8),
+    ] {
+        // Every (weight row, output index) for_each_gate covers, one by one.
+        let mut expected = Vec::new();
+        for_each_gate(gates, hidden, &units, |rows, offset| {
+            expected.extend(rows.enumerate().map(|(i, r)| (r, offset + i)));
+        });
+        let pieces = |backwards| {
+            let mut seen = Vec::new();
+            let mut calls = Vec::new();
+            for_each_gate_piece(
+                gates,
+                hidden,
+                &units,
+                row_bytes,
+                backwards,
+                |rows, offset| {
+                    assert!(rows.len() * row_bytes <= (128 << 10).max(128 * row_bytes));
+                    calls.push((rows.clone(), offset));
+                    seen.extend(rows.enumerate().map(|(i, r)| (r, offset + i)));
+                },
+            );
+            (seen, calls)
+        };
+        let (mut forward, forward_calls) = pieces(false);
+        let (mut backward, mut backward_calls) = pieces(true);
+        assert_eq!(forward, expected, "{gates} x {hidden}, units {units:?}");
+        backward_calls.reverse();
+        assert_eq!(
+            backward_calls, forward_calls,
+            "{gates} x {hidden}, units {units:?}"
+        );
+        forward.sort_unstable();
+        backward.sort_unstable();
+        assert_eq!(backward, forward);
+    }
+}

@@ -245,7 +245,9 @@ impl LinearOp for Linear {
         let (units, batch) = (state.units(), state.batch());
         let (n, hidden, g) = (units.len(), self.in_features(), cell.gates());
         scratch.gates.resize(g * batch * n, 0.0);
-        kernels::for_each_gate(g, hidden, &units, |rows, offset| {
+        scratch.backwards = !scratch.backwards;
+        let (row_bytes, backwards) = (4 * hidden, scratch.backwards);
+        kernels::for_each_gate_piece(g, hidden, &units, row_bytes, backwards, |rows, offset| {
             let out = &mut scratch.gates[offset..];
             let out_rows = OutputRows::new(out, g * n);
             kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out_rows);
