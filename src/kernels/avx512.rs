@@ -9,6 +9,8 @@ use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell};
+#[cfg(test)]
+use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2};
 
@@ -489,6 +491,23 @@ fn gru_from_accumulators(
             _mm512_mask_storeu_ps(h.as_mut_ptr().add(j), mask, h_new);
         }
     }
+}
+
+/// `[exp, sigmoid, tanh]` of 16 values with this kernel's vectors (the tests' way to compare
+/// them with the scalar twin's).
+#[cfg(test)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub(super) fn activations(x: &[f32; PANEL]) -> [[f32; PANEL]; 3] {
+    let mut out = [[0f32; PANEL]; 3];
+    // SAFETY: 16 floats are read from x and written to each row of out; this function's
+    // features are those of __m512's F32Lanes.
+    unsafe {
+        let v = _mm512_loadu_ps(x.as_ptr());
+        for (row, y) in out.iter_mut().zip([exp(v), sigmoid(v), tanh(v)]) {
+            _mm512_storeu_ps(row.as_mut_ptr(), y);
+        }
+    }
+    out
 }
 
 /// Hidden units [`lstm_layer_small_u8i8`] handles at most: one 256-bit vector.
@@ -1137,6 +1156,12 @@ unsafe impl F32Lanes for __m512 {
             let bits = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
             _mm512_castsi512_ps(_mm512_slli_epi32::<23>(bits))
         }
+    }
+    #[inline(always)]
+    unsafe fn ldexp(self, q: Self) -> Self {
+        // `self · 2^floor(q)`, rounded once to nearest even (subnormals included, as the
+        // two steps' second rounding gives them): q holds integers, so floor(q) = q.
+        unsafe { _mm512_scalef_ps(self, q) }
     }
     #[inline(always)]
     unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self {

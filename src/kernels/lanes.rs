@@ -57,6 +57,15 @@ pub(super) unsafe trait F32Lanes: Copy {
     unsafe fn pow2(n: Self) -> Self;
     /// Per lane: `below` where `self < threshold` (ordered, quiet), else `otherwise`.
     unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self;
+    /// `self · 2^q` for lanes holding integers `q` in −150..=150 and `self` in ±[2^-30, 4)
+    /// or 0, rounded once: [`ldexp2`]'s two exact-then-rounded steps, or one instruction
+    /// where the instruction set has it (AVX-512's `vscalefps`), which rounds the same
+    /// exact product the same way.
+    #[inline(always)]
+    unsafe fn ldexp(self, q: Self) -> Self {
+        // SAFETY: the caller's CPU has this instruction set (the trait's contract).
+        unsafe { ldexp2(self, q) }
+    }
 }
 
 /// `x · 2^q` for lanes holding integers `q`, in two steps so that neither power leaves the
@@ -96,7 +105,7 @@ pub(super) unsafe fn exp<V: F32Lanes>(d: V) -> V {
             u = u.mul_add(s, V::splat(c));
         }
         let u = V::splat(1.0).add(s.mul(s).mul_add(u, s));
-        let u = ldexp2(u, q);
+        let u = u.ldexp(q);
         let u = d.select_below(V::splat(-104.0), V::splat(0.0), u);
         V::splat(100.0).select_below(d, V::splat(f32::INFINITY), u)
     }
@@ -289,8 +298,8 @@ unsafe fn exp_df<V: F32Lanes>(y: V) -> Df<V> {
         let t = s.add2(s.square().mul(t));
         let t = Df::float_add(V::splat(1.0), t);
         Df {
-            hi: ldexp2(t.hi, q),
-            lo: ldexp2(t.lo, q),
+            hi: t.hi.ldexp(q),
+            lo: t.lo.ldexp(q),
         }
     }
 }
