@@ -79,6 +79,7 @@ const PIECE_ROWS: usize = 8 * PANEL;
 /// needed next is always the one evicted longest ago). Sweeping every other step backwards
 /// starts each step on the weights the previous step read last, which are still cached. The
 /// order changes no result: every row's sum is computed whole, the same way.
+#[inline]
 pub fn for_each_gate_piece(
     gates: usize,
     hidden: usize,
@@ -89,17 +90,22 @@ pub fn for_each_gate_piece(
 ) {
     let n = units.len();
     let piece = (PIECE_BYTES / row_bytes.max(1)).max(PIECE_ROWS) / PIECE_ROWS * PIECE_ROWS;
-    let per_gate = n.div_ceil(piece);
-    let total = gates * per_gate;
+    // Every unit: the gates' rows are one contiguous range (as in for_each_gate), cut into
+    // pieces that start on whole panels, whatever the hidden size.
+    let (ranges, per_range) = if n == hidden {
+        (1, gates * hidden)
+    } else {
+        (gates, n)
+    };
+    let per_range_pieces = per_range.div_ceil(piece);
+    let total = ranges * per_range_pieces;
     for i in 0..total {
         let i = if backwards { total - 1 - i } else { i };
-        let (gate, p) = (i / per_gate, i % per_gate);
-        let start = units.start + p * piece;
-        let end = (start + piece).min(units.end);
-        f(
-            gate * hidden + start..gate * hidden + end,
-            gate * n + p * piece,
-        );
+        let (range, p) = (i / per_range_pieces, i % per_range_pieces);
+        let start = p * piece;
+        let end = (start + piece).min(per_range);
+        let first_row = range * hidden + units.start;
+        f(first_row + start..first_row + end, range * n + start);
     }
 }
 

@@ -565,6 +565,7 @@ fn gate_pieces_cover_each_gate_row_once_and_backwards_is_the_reverse_order() {
         (3, 80, 48..80, 80),
         (4, 300, 0..300, 4),
         (4, 5, 1..4, 8),
+        (4, 8, 0..8, 32),
     ] {
         // Every (weight row, output index) for_each_gate covers, one by one.
         let mut expected = Vec::new();
@@ -591,6 +592,10 @@ fn gate_pieces_cover_each_gate_row_once_and_backwards_is_the_reverse_order() {
         let (mut forward, forward_calls) = pieces(false);
         let (mut backward, mut backward_calls) = pieces(true);
         assert_eq!(forward, expected, "{gates} x {hidden}, units {units:?}");
+        if units.len() == hidden && gates * hidden * row_bytes <= 128 << 10 {
+            // Small enough for one piece: one product over every gate's rows, as before.
+            assert_eq!(forward_calls, [(0..gates * hidden, 0)]);
+        }
         backward_calls.reverse();
         assert_eq!(
             backward_calls, forward_calls,
