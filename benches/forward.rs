@@ -1,7 +1,8 @@
 //! Forward pass of the recipe's model (sequence 20, batch 1, one layer, input = hidden = dim)
 //! for every variant, with the default run options (fastest kernel, one thread per core); the
 //! same for a GRU and for bidirectional LSTM and GRU layers (`forward_gru`, `forward_bilstm`,
-//! `forward_bigru`), FP32 and INT8 at the dims PyTorch is compared at.
+//! `forward_bigru`), FP32 and INT8 at the dims PyTorch is compared at; and the LSTM at batch
+//! 64 (`batch64`).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -114,5 +115,33 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forward, other_cells, threads);
+/// The forward pass at batch 64 (`--preset batch-sweep`'s far end), where the products become
+/// matrix products: FP32 and INT8, sequence 20, one layer.
+fn batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batch64");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(10);
+    for dim in [8, 80, 256, 512] {
+        let dims = ModelDims::square(dim);
+        let model = random_model(dims, 29592).expect("valid dims");
+        let (input, state) = random_inputs(dims, 20, 64, 1);
+        for scheme in [Scheme::Fp32, Scheme::Int8] {
+            let q = quantize_dynamic(&model, scheme);
+            let mut ws = Workspace::default();
+            let mut out = RecurrentOutput::default();
+            group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
+                b.iter(|| {
+                    q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
+                        .expect("valid input");
+                    black_box(&out);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forward, other_cells, threads, batch);
 criterion_main!(benches);
