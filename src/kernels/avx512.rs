@@ -370,10 +370,7 @@ pub fn lstm_units_u8i8(
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
-    let aligned = [hidden, units.start, n]
-        .iter()
-        .all(|v| v.is_multiple_of(PANEL));
-    if batch == 1 && aligned {
+    if interleaves(batch, hidden, &units) {
         let (c, h) = state.row(0);
         lstm_units_interleaved(scratch, w, ih, units.start, c, h);
         return;
@@ -420,10 +417,7 @@ pub fn gru_units_u8i8(
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
-    let aligned = [hidden, units.start, n]
-        .iter()
-        .all(|v| v.is_multiple_of(PANEL));
-    if batch == 1 && aligned {
+    if interleaves(batch, hidden, &units) {
         let (_, h) = state.row(0);
         let h_old = &h_prev[units.start..units.end];
         gru_units_interleaved(scratch, w, ih, units.start, h_old, h);
@@ -693,6 +687,16 @@ fn gru_units_interleaved(
             _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }
     }
+}
+
+/// Whether a step of `units` runs interleaved ([`lstm_units_interleaved`],
+/// [`gru_units_interleaved`]): one batch row, and the hidden size and the units' bounds on
+/// whole panels.
+fn interleaves(batch: usize, hidden: usize, units: &Range<usize>) -> bool {
+    batch == 1
+        && [hidden, units.start, units.end]
+            .iter()
+            .all(|v| v.is_multiple_of(PANEL))
 }
 
 /// The first unit of every 16 of `n`, last first when `backwards` (see

@@ -132,7 +132,6 @@ pub fn lstm_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::LstmStep);
     check_step("lstm_units_u8i8", 4, w, h_prev, ih, state);
-    scratch.backwards = !scratch.backwards;
     scratch
         .accumulators
         .resize(state.batch() * 4 * state.units().len(), 0);
@@ -178,7 +177,6 @@ pub fn gru_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::GruStep);
     check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
-    scratch.backwards = !scratch.backwards;
     let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
     let n = units.len();
     scratch.accumulators.resize(batch * 3 * n, 0);
@@ -298,8 +296,7 @@ pub fn lstm_layer_u8i8(
         unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
         return;
     }
-    for_each_step(ih, layer, |h_prev, ih_t, state| {
-        scratch.h_is_new = true;
+    for_each_step(ih, layer, scratch, |h_prev, ih_t, state, scratch| {
         lstm_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
     });
 }
@@ -316,8 +313,7 @@ pub fn gru_layer_u8i8(
     layer: LayerBuffers<'_>,
     scratch: &mut StepScratch,
 ) {
-    for_each_step(ih, layer, |h_prev, ih_t, state| {
-        scratch.h_is_new = true;
+    for_each_step(ih, layer, scratch, |h_prev, ih_t, state, scratch| {
         gru_units_u8i8(kernel, w, h_prev, ih_t, state, scratch);
     });
 }

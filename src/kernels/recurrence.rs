@@ -31,8 +31,17 @@ pub struct StepScratch {
     /// The parameters `quantized` was made with.
     pub h_params: ActivationParams,
     /// Whether this step reads its weights last to first: every other step does (see
-    /// [`super::for_each_gate_piece`]); each step function flips it.
+    /// [`super::for_each_gate_piece`]).
     pub backwards: bool,
+}
+
+impl StepScratch {
+    /// Readies the scratch for the layer's `s`-th step: `h_is_new` as given (whether `h`
+    /// changed since this scratch's last step), and `backwards` on every odd step.
+    pub(crate) fn start_step(&mut self, s: usize, h_is_new: bool) {
+        self.h_is_new = h_is_new;
+        self.backwards = s % 2 == 1;
+    }
 }
 
 /// Sizes of one layer's recurrence.
@@ -181,17 +190,18 @@ impl<'a> UnitState<'a> {
     }
 }
 
-/// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state)` for every
-/// time step in the layer's order, with `h_prev` the previous hidden state (`h0` first),
-/// `ih_t` the step's part of the input projection `ih` and `state` every unit of `c` and of
-/// the step's row of `out`.
+/// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state, scratch)`
+/// for every time step in the layer's order, with `h_prev` the previous hidden state (`h0`
+/// first), `ih_t` the step's part of the input projection `ih`, `state` every unit of `c` and
+/// of the step's row of `out`, and `scratch` set for the step (see [`StepScratch::start_step`]).
 ///
 /// # Panics
 /// If the lengths do not match the shape.
 pub(crate) fn for_each_step(
     ih: &[f32],
     layer: LayerBuffers<'_>,
-    mut step: impl FnMut(&[f32], &[f32], &mut UnitState<'_>),
+    scratch: &mut StepScratch,
+    mut step: impl FnMut(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch),
 ) {
     layer.check("for_each_step", ih);
     let LayerBuffers { shape, h0, c, out } = layer;
@@ -210,7 +220,13 @@ pub(crate) fn for_each_step(
             let (before, after) = out.split_at_mut(t * h_len);
             (&before[(t - 1) * h_len..], &mut after[..h_len])
         };
-        step(h_prev, ih_t, &mut UnitState::whole(c, h, shape.hidden));
+        scratch.start_step(s, true);
+        step(
+            h_prev,
+            ih_t,
+            &mut UnitState::whole(c, h, shape.hidden),
+            scratch,
+        );
     }
 }
 
@@ -343,7 +359,7 @@ pub(crate) fn run_layer<P, S>(
                     continue;
                 }
                 let step_index = phase - 1;
-                s.h_is_new = step_index != last_step;
+                s.start_step(step_index, step_index != last_step);
                 last_step = step_index;
                 let t = shape.time(step_index);
                 // SAFETY (both): every task of the previous phase is done (Acquire above), so

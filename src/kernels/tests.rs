@@ -399,6 +399,8 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
                     .copied()
                     .collect();
                 let mut block = whole.block(units);
+                // Every other block reads its weights last to first, as odd steps do.
+                scratch.backwards = start / per % 2 == 1;
                 step(
                     kernel,
                     recurrent,

@@ -108,8 +108,7 @@ pub trait LinearOp: Clone + Send + Sync {
         layer: LayerBuffers<'_>,
         scratch: &mut StepScratch,
     ) {
-        kernels::for_each_step(ih, layer, |h_prev, ih_t, state| {
-            scratch.h_is_new = true;
+        kernels::for_each_step(ih, layer, scratch, |h_prev, ih_t, state, scratch| {
             self.step_units(cell, kernel, h_prev, ih_t, state, scratch);
         });
     }
@@ -245,7 +244,6 @@ impl LinearOp for Linear {
         let (units, batch) = (state.units(), state.batch());
         let (n, hidden, g) = (units.len(), self.in_features(), cell.gates());
         scratch.gates.resize(g * batch * n, 0.0);
-        scratch.backwards = !scratch.backwards;
         let (row_bytes, backwards) = (4 * hidden, scratch.backwards);
         kernels::for_each_gate_piece(g, hidden, &units, row_bytes, backwards, |rows, offset| {
             let out = &mut scratch.gates[offset..];
