@@ -7,12 +7,36 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use dynq::model::{Cell, random_inputs, random_model};
-use dynq::{ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace, quantize_dynamic};
+use dynq::{
+    Model, ModelDims, RecurrentOutput, RecurrentState, RunOptions, Scheme, Workspace,
+    quantize_dynamic,
+};
+use ndarray::Array3;
 
 /// The dimensions of the table, plus 32 and 64 around the INT8/FP32 crossover.
 const DIMS: [usize; 7] = [8, 32, 64, 80, 256, 512, 1024];
+
+/// Times the warm forward pass of `q` on `input` from `state` as benchmark `id` of `group`.
+fn time_forward(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    q: &Model,
+    input: &Array3<f32>,
+    state: &RecurrentState,
+) {
+    let mut ws = Workspace::default();
+    let mut out = RecurrentOutput::default();
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            q.forward_into(black_box(input.view()), Some(state), &mut ws, &mut out)
+                .expect("valid input");
+            black_box(&out);
+        });
+    });
+}
 
 fn forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward");
@@ -26,15 +50,8 @@ fn forward(c: &mut Criterion) {
         let (input, state) = random_inputs(dims, 20, 1, 1);
         for scheme in Scheme::RECURRENT {
             let q = quantize_dynamic(&model, scheme);
-            let mut ws = Workspace::default();
-            let mut out = RecurrentOutput::default();
-            group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
-                b.iter(|| {
-                    q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
-                        .expect("valid input");
-                    black_box(&out);
-                });
-            });
+            let id = BenchmarkId::new(scheme.name(), dim);
+            time_forward(&mut group, id, &q, &input, &state);
         }
     }
     group.finish();
@@ -64,15 +81,8 @@ fn other_cells(c: &mut Criterion) {
             let (input, state) = random_inputs(dims, 20, 1, 1);
             for scheme in [Scheme::Fp32, Scheme::Int8] {
                 let q = quantize_dynamic(&model, scheme);
-                let mut ws = Workspace::default();
-                let mut out = RecurrentOutput::default();
-                group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
-                    b.iter(|| {
-                        q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
-                            .expect("valid input");
-                        black_box(&out);
-                    });
-                });
+                let id = BenchmarkId::new(scheme.name(), dim);
+                time_forward(&mut group, id, &q, &input, &state);
             }
         }
         group.finish();
@@ -99,16 +109,8 @@ fn threads(c: &mut Criterion) {
                 let q = quantize_dynamic(&model, scheme)
                     .with_run_options(options)
                     .expect("auto kernel");
-                let mut ws = Workspace::default();
-                let mut out = RecurrentOutput::default();
-                let id = format!("{}/{threads}", scheme.name());
-                group.bench_function(BenchmarkId::new(id, dim), |b| {
-                    b.iter(|| {
-                        q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
-                            .expect("valid input");
-                        black_box(&out);
-                    });
-                });
+                let id = BenchmarkId::new(format!("{}/{threads}", scheme.name()), dim);
+                time_forward(&mut group, id, &q, &input, &state);
             }
         }
     }
@@ -129,15 +131,8 @@ fn batch(c: &mut Criterion) {
         let (input, state) = random_inputs(dims, 20, 64, 1);
         for scheme in [Scheme::Fp32, Scheme::Int8] {
             let q = quantize_dynamic(&model, scheme);
-            let mut ws = Workspace::default();
-            let mut out = RecurrentOutput::default();
-            group.bench_function(BenchmarkId::new(scheme.name(), dim), |b| {
-                b.iter(|| {
-                    q.forward_into(black_box(input.view()), Some(&state), &mut ws, &mut out)
-                        .expect("valid input");
-                    black_box(&out);
-                });
-            });
+            let id = BenchmarkId::new(scheme.name(), dim);
+            time_forward(&mut group, id, &q, &input, &state);
         }
     }
     group.finish();

@@ -145,7 +145,8 @@ def quiet():
 def export_onnx(model, x, path, names, exporter, opset):
     """torch.onnx.export of the float model to path. exporter "auto" tries the new (dynamo)
     exporter when onnxscript is installed and falls back to the legacy TorchScript one if it
-    fails, loses the recurrent node or computes its weights in the graph. Returns a note on which exporter wrote the file."""
+    fails, loses the recurrent node or computes its weights in the graph. Returns a note on
+    which exporter wrote the file."""
     import onnx
 
     def legacy():
