@@ -40,13 +40,16 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn forward_into_allocates_nothing_once_warm() {
-    // Big enough that threads 2 really splits the recurrence and the input projection; GRUs
-    // and bidirectional layers (whose directions run at once on two threads) too.
-    for (cell, bidirectional) in [
-        (Cell::Lstm, false),
-        (Cell::Gru, false),
-        (Cell::Lstm, true),
-        (Cell::Gru, true),
+    // Big enough that threads 2 really splits the recurrence and the input projection (by
+    // units at batch 2, by batch rows at batch 16); GRUs and bidirectional layers (whose
+    // directions run at once on two threads) too.
+    for (cell, bidirectional, batch) in [
+        (Cell::Lstm, false, 2),
+        (Cell::Gru, false, 2),
+        (Cell::Lstm, true, 2),
+        (Cell::Gru, true, 2),
+        (Cell::Lstm, false, 16),
+        (Cell::Gru, false, 16),
     ] {
         let dims = ModelDims {
             input_size: 72,
@@ -57,7 +60,7 @@ fn forward_into_allocates_nothing_once_warm() {
             bidirectional,
         };
         let model = random_model(dims, 3).unwrap();
-        let (input, state) = random_inputs(dims, 7, 2, 4);
+        let (input, state) = random_inputs(dims, 7, batch, 4);
         for scheme in Scheme::ALL {
             for threads in [1, 2] {
                 let q = quantize_dynamic(&model, scheme)
@@ -76,8 +79,9 @@ fn forward_into_allocates_nothing_once_warm() {
                         .unwrap();
                 }
                 let after = ALLOCATIONS.load(Ordering::SeqCst);
-                let what =
-                    format!("{cell} bidirectional {bidirectional} {scheme} threads {threads}");
+                let what = format!(
+                    "{cell} bidirectional {bidirectional} batch {batch} {scheme} threads {threads}"
+                );
                 assert_eq!(after - before, 0, "{what}");
             }
         }

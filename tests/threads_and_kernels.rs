@@ -63,11 +63,23 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             },
             2,
         ),
+        // A batch large enough for the threads to split each step by batch rows rather than
+        // by units (a ragged last block of rows, and of units in the single-threaded run).
+        (
+            ModelDims {
+                input_size: 12,
+                hidden_size: 40,
+                num_layers: 1,
+                head: 0,
+                ..ModelDims::square(1)
+            },
+            33,
+        ),
     ];
     // Every shape as an LSTM and as a GRU, one direction and two (whose directions run on two
     // threads at once); the largest shape all but as a bidirectional GRU, to bound the time.
     let variants = shapes.iter().enumerate().flat_map(|(k, &(dims, batch))| {
-        let last = k == shapes.len() - 1;
+        let largest = k == 3;
         [
             (Cell::Lstm, false),
             (Cell::Gru, false),
@@ -75,7 +87,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             (Cell::Gru, true),
         ]
         .into_iter()
-        .filter(move |&(cell, bi)| !(last && cell == Cell::Gru && bi))
+        .filter(move |&(cell, bi)| !(largest && cell == Cell::Gru && bi))
         .map(move |(cell, bidirectional)| {
             let dims = ModelDims {
                 cell,

@@ -369,12 +369,13 @@ pub fn lstm_units_u8i8(
     super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
-    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    let q = state.rows_of(&scratch.quantized, w.weight.padded_cols());
     if interleaves(batch, hidden, &units) {
         let (c, h) = state.row(0);
-        lstm_units_interleaved(scratch, w, ih, units.start, c, h);
+        lstm_units_interleaved(scratch, q, w, ih, units.start, c, h);
         return;
     }
+    let acc = &mut scratch.accumulators[..];
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
@@ -416,13 +417,15 @@ pub fn gru_units_u8i8(
     super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
-    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
+    let q = state.rows_of(&scratch.quantized, w.weight.padded_cols());
+    let h_rows = state.rows_of(h_prev, hidden);
     if interleaves(batch, hidden, &units) {
         let (_, h) = state.row(0);
-        let h_old = &h_prev[units.start..units.end];
-        gru_units_interleaved(scratch, w, ih, units.start, h_old, h);
+        let h_old = &h_rows[units.start..units.end];
+        gru_units_interleaved(scratch, q, w, ih, units.start, h_old, h);
         return;
     }
+    let acc = &mut scratch.accumulators[..];
     if batch == 1 && n == hidden {
         gemv_all_rows(q, zp, w.weight, acc);
     } else {
@@ -434,7 +437,7 @@ pub fn gru_units_u8i8(
     }
     for b in 0..batch {
         let (_, h) = state.row(b);
-        let h_old = &h_prev[b * hidden + units.start..][..n];
+        let h_old = &h_rows[b * hidden + units.start..][..n];
         let (acc, ih) = (&acc[b * 3 * n..][..3 * n], &ih[b * 3 * n..][..3 * n]);
         gru_from_accumulators(h_params, w, acc, ih, units.start, h_old, h);
     }
@@ -625,7 +628,7 @@ pub fn lstm_layer_small_u8i8(
 
 /// One batch row's LSTM step for the `n = c.len()` units from `first` (both multiples of
 /// 16, as is the hidden size; last units first when `scratch.backwards`): for every 16
-/// units, the product of the quantized `h` in `scratch` with their four gates' panels, then
+/// units, the product of the row's quantized `h` `q` with their four gates' panels, then
 /// at once their cell, as [`cell_from_accumulators`] computes it, from the sums still in
 /// registers. Interleaving the two lets the cell's arithmetic run
 /// while the next panels stream in from the cache, where a product over every row followed
@@ -635,6 +638,7 @@ pub fn lstm_layer_small_u8i8(
 #[inline]
 fn lstm_units_interleaved(
     scratch: &StepScratch,
+    q: &[u8],
     w: QuantizedRecurrent<'_>,
     ih: &[f32],
     first: usize,
@@ -642,7 +646,7 @@ fn lstm_units_interleaved(
     h: &mut [f32],
 ) {
     let n = c.len();
-    let (x, q, backwards) = (scratch.h_params, &scratch.quantized[..], scratch.backwards);
+    let (x, backwards) = (scratch.h_params, scratch.backwards);
     check_interleaved(4, w, q, ih, first, n);
     assert_eq!(h.len(), n);
     for j in piece_order(n, backwards) {
@@ -666,6 +670,7 @@ fn lstm_units_interleaved(
 #[inline]
 fn gru_units_interleaved(
     scratch: &StepScratch,
+    q: &[u8],
     w: QuantizedRecurrent<'_>,
     ih: &[f32],
     first: usize,
@@ -673,7 +678,7 @@ fn gru_units_interleaved(
     h: &mut [f32],
 ) {
     let n = h.len();
-    let (x, q, backwards) = (scratch.h_params, &scratch.quantized[..], scratch.backwards);
+    let (x, backwards) = (scratch.h_params, scratch.backwards);
     check_interleaved(3, w, q, ih, first, n);
     assert_eq!(h_old.len(), n);
     for j in piece_order(n, backwards) {

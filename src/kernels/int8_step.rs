@@ -141,7 +141,7 @@ pub fn lstm_units_u8i8(
         Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
         _ => {
             let n = state.units().len();
-            project_h(kernel, 4, w, h_prev, state.units(), state.batch(), scratch);
+            project_h(kernel, 4, w, h_prev, state, scratch);
             for b in 0..state.batch() {
                 let gates = &scratch.gates[b * 4 * n..][..4 * n];
                 let ih = &ih[b * 4 * n..][..4 * n];
@@ -186,11 +186,12 @@ pub fn gru_units_u8i8(
         unsafe { avx512::gru_units_u8i8(w, h_prev, ih, state, scratch) };
         return;
     }
-    project_h(kernel, 3, w, h_prev, units.clone(), batch, scratch);
+    project_h(kernel, 3, w, h_prev, state, scratch);
+    let h_rows = state.rows_of(h_prev, hidden);
     for b in 0..batch {
         let gates = &scratch.gates[b * 3 * n..][..3 * n];
         let ih = &ih[b * 3 * n..][..3 * n];
-        let h_old = &h_prev[b * hidden + units.start..][..n];
+        let h_old = &h_rows[b * hidden + units.start..][..n];
         let (_, h) = state.row(b);
         gru_cell(
             kernel,
@@ -218,30 +219,32 @@ fn check_step(
             && units.end <= hidden
             && (w.scales.len() == 1 || w.scales.len() == rows)
             && w.bias.len() == rows
-            && h_prev.len() == batch * hidden
+            && h_prev.len().is_multiple_of(hidden.max(1))
+            && state.rows().end * hidden <= h_prev.len()
             && ih.len() == batch * gates * units.len(),
         "{caller}: lengths"
     );
 }
 
-/// `W_hh h_prev + b_hh` for the gate rows of `units` into `scratch.gates`
-/// (`[batch][gate][unit]`): quantizes `h_prev` ([`quantize_h`]), multiplies in i32 and
-/// dequantizes.
+/// `W_hh h_prev + b_hh` for the gate rows of `state`'s units and its batch rows into
+/// `scratch.gates` (`[batch][gate][unit]`): quantizes the whole `h_prev` ([`quantize_h`]),
+/// multiplies the state's rows in i32 and dequantizes.
 fn project_h(
     kernel: Kernel,
     gates: usize,
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
-    units: Range<usize>,
-    batch: usize,
+    state: &UnitState<'_>,
     scratch: &mut StepScratch,
 ) {
+    let (units, batch) = (state.units(), state.batch());
     let (hidden, n) = (w.weight.cols(), units.len());
     let row_len = gates * n;
     quantize_h(kernel, w, h_prev, scratch);
     let h_params = scratch.h_params;
-    let (q, acc) = (&scratch.quantized[..], &mut scratch.accumulators[..]);
     let row_bytes = w.weight.padded_cols();
+    let q = state.rows_of(&scratch.quantized, row_bytes);
+    let acc = &mut scratch.accumulators[..];
     for_each_gate_piece(
         gates,
         hidden,

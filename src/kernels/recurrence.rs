@@ -106,12 +106,15 @@ impl LayerBuffers<'_> {
 }
 
 /// The cell state `c` and the new hidden state `h` (both `batch × hidden`) of one block of
-/// hidden units, for every batch row: the part of a step's state one task may write.
+/// hidden units in one block of batch rows: the part of a step's state one task may write.
 pub struct UnitState<'a> {
     c: *mut f32,
     h: *mut f32,
     hidden: usize,
     units: Range<usize>,
+    /// The first batch row this state covers.
+    first_row: usize,
+    /// Batch rows this state covers.
     batch: usize,
     _borrow: PhantomData<&'a mut [f32]>,
 }
@@ -132,34 +135,55 @@ impl<'a> UnitState<'a> {
             h: h.as_mut_ptr(),
             hidden,
             units: 0..hidden,
+            first_row: 0,
             _borrow: PhantomData,
         }
     }
 
-    /// The part of this state for `units`, which must lie within [`UnitState::units`] (the
-    /// tests' way to run a step in blocks without the thread pool).
+    /// The part of this state for `units` and batch rows `rows` (counted from this state's
+    /// first), which must lie within it (the tests' way to run a step in blocks without the
+    /// thread pool).
     ///
     /// # Panics
     /// If they do not.
     #[cfg(test)]
-    pub fn block(&mut self, units: Range<usize>) -> UnitState<'_> {
+    pub fn block(&mut self, units: Range<usize>, rows: Range<usize>) -> UnitState<'_> {
+        let within = |inner: &Range<usize>, outer: &Range<usize>| {
+            outer.start <= inner.start && inner.start <= inner.end && inner.end <= outer.end
+        };
         assert!(
-            self.units.start <= units.start
-                && units.start <= units.end
-                && units.end <= self.units.end,
-            "UnitState::block: units {units:?} outside {:?}",
-            self.units
+            within(&units, &self.units) && within(&rows, &(0..self.batch)),
+            "UnitState::block: units {units:?}, rows {rows:?} outside {:?}, 0..{}",
+            self.units,
+            self.batch
         );
         UnitState {
+            first_row: self.first_row + rows.start,
+            batch: rows.len(),
             units,
             _borrow: PhantomData,
             ..*self
         }
     }
 
-    /// Batch rows.
+    /// Batch rows this state covers.
     pub fn batch(&self) -> usize {
         self.batch
+    }
+
+    /// The batch rows this state covers, counted from the step's first.
+    pub fn rows(&self) -> Range<usize> {
+        self.first_row..self.first_row + self.batch
+    }
+
+    /// This state's rows of `whole`, a buffer of the step's every batch row, `row_len`
+    /// values a row (the previous hidden state, say, or its quantized copy).
+    ///
+    /// # Panics
+    /// If `whole` is too short.
+    pub fn rows_of<'w, T>(&self, whole: &'w [T], row_len: usize) -> &'w [T] {
+        let rows = self.rows();
+        &whole[rows.start * row_len..rows.end * row_len]
     }
 
     /// The hidden units this state covers.
@@ -167,7 +191,8 @@ impl<'a> UnitState<'a> {
         self.units.clone()
     }
 
-    /// `(c, h)` of these units in batch row `b`.
+    /// `(c, h)` of these units in this state's batch row `b` (the step's row
+    /// `rows().start + b`).
     ///
     /// # Panics
     /// If `b >= batch`.
@@ -177,10 +202,11 @@ impl<'a> UnitState<'a> {
             "UnitState::row: batch row {b} of {}",
             self.batch
         );
-        let at = b * self.hidden + self.units.start;
-        // SAFETY: `at + units.len() <= batch * hidden` (units lie within 0..hidden), and
-        // whoever made this state (`whole`, or `run_layer` for a task) gave it these units of
-        // both buffers alone; the borrow of `self` keeps the two slices unique.
+        let at = (self.first_row + b) * self.hidden + self.units.start;
+        // SAFETY: `at + units.len()` lies within both buffers (the units within 0..hidden, the
+        // rows within the buffers' rows), and whoever made this state (`whole`, or `run_layer`
+        // for a task) gave it these units and rows of both buffers alone; the borrow of
+        // `self` keeps the two slices unique.
         unsafe {
             (
                 std::slice::from_raw_parts_mut(self.c.add(at), self.units.len()),
@@ -262,37 +288,119 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
     (hidden.div_ceil(per), per)
 }
 
-/// Runs one layer on up to `threads` threads: its input projection, then its recurrence.
+/// Fewest batch rows per thread for [`row_threads`] to split a step by rows.
+const MIN_ROWS_PER_THREAD: usize = 8;
+
+/// The threads (at most `requested`) to split each step of a layer between by batch rows,
+/// when that beats splitting it by hidden units; `None` when it does not.
 ///
-/// The hidden units are split into blocks, and the work into (phase, block) tasks. Phase 0
-/// is the input projection: `project(units, ih_block, scratch)` must fill `ih_block`
-/// (`steps × batch × gates × units.len()`, `[row][gate][unit]`) with the projection of every
-/// input row onto the units' gate rows. Phase `s + 1` is the layer's `s`-th step (time
-/// `shape.time(s)`): `step(h, ih_t, state, scratch)` must project the full previous hidden
-/// state `h` (`batch × hidden`) onto the units' gate rows, add their input projection `ih_t`
-/// (`batch × gates × units.len()`) and update `state` (their `c`, and their `h` of this
-/// step); `scratch.h_is_new` tells it whether `h` changed since this scratch's last call (so
-/// work on the whole `h`, such as quantizing it, can be reused).
+/// Split by rows, every thread runs the whole step for its rows, so the threads stay even
+/// whatever the hidden size; split by units, each thread reads only its share of `W_hh`, but
+/// the units go out in whole panels, unevenly when the panels do not divide by the threads
+/// (at dim 80, 3:2 panels a gate on two threads). Measured at batch 8 to 64 on two threads,
+/// rows beat units at dims 8 and 80 (batch 64 FP32 1.12–1.45 → 0.92–0.95 ms at dim 80)
+/// and were level or slower at 256 and 512, where the panels divide evenly.
+pub(crate) fn row_threads(requested: usize, batch: usize, hidden: usize) -> Option<usize> {
+    let threads = requested.min(batch / MIN_ROWS_PER_THREAD);
+    (threads >= 2 && !hidden.div_ceil(PANEL).is_multiple_of(threads)).then_some(threads)
+}
+
+/// A layer's input projection for one block of hidden units (see [`Split::Units`]).
+pub(crate) type ProjectUnits<'p> = dyn Fn(Range<usize>, &mut [f32], &mut StepScratch) + Sync + 'p;
+
+/// How [`run_layer`] shares each step of a layer between threads.
+#[derive(Clone, Copy)]
+pub(crate) enum Split<'p> {
+    /// Blocks of hidden units, every batch row each. The layer's first phase is then its input
+    /// projection: `project(units, ih_block, scratch)` must fill `ih_block`
+    /// (`steps × batch × gates × units.len()`, `[row][gate][unit]`) with the projection of
+    /// every input row onto the units' gate rows.
+    Units(&'p ProjectUnits<'p>),
+    /// Blocks of batch rows, every hidden unit each; `ih` already holds the input projection.
+    Rows,
+}
+
+/// The blocks of one layer's steps: of `per` hidden units each (every batch row), or of
+/// `per` batch rows each (every unit).
+struct Blocks {
+    count: usize,
+    per: usize,
+    by_rows: bool,
+    hidden: usize,
+    batch: usize,
+}
+
+impl Blocks {
+    fn new(split: Split<'_>, threads: usize, hidden: usize, batch: usize) -> Self {
+        let (count, per, by_rows) = match split {
+            Split::Units(_) => {
+                let (count, per) = unit_blocks(threads, hidden);
+                (count, per, false)
+            }
+            Split::Rows => {
+                let per = batch.div_ceil(threads.min(MAX_BLOCKS)).max(1);
+                (batch.div_ceil(per), per, true)
+            }
+        };
+        Blocks {
+            count,
+            per,
+            by_rows,
+            hidden,
+            batch,
+        }
+    }
+
+    /// Block `i`'s hidden units and batch rows.
+    fn get(&self, i: usize) -> (Range<usize>, Range<usize>) {
+        let part = |len: usize| (i * self.per).min(len)..((i + 1) * self.per).min(len);
+        if self.by_rows {
+            (0..self.hidden, part(self.batch))
+        } else {
+            (part(self.hidden), 0..self.batch)
+        }
+    }
+
+    /// Most units and batch rows of a block.
+    fn largest(&self) -> (usize, usize) {
+        if self.by_rows {
+            (self.hidden, self.per)
+        } else {
+            (self.per, self.batch)
+        }
+    }
+}
+
+/// Runs one layer's recurrence (and, split by units, its input projection first) on up to
+/// `threads` threads.
 ///
-/// `ih` is where the projection goes (`steps × batch × gates · hidden`, block after block),
-/// and `layer` the state (see [`LayerBuffers`]).
+/// The step is split into blocks as `split` says, and the work into (phase, block) tasks.
+/// Split by units, phase 0 is the input projection (see [`Split::Units`]). Every later phase
+/// is one of the layer's steps (the `s`-th, time `shape.time(s)`): `step(h, ih_t, state,
+/// scratch)` must project the full previous hidden state `h` (`batch × hidden`, every row)
+/// onto the gate rows of `state`'s units, for `state`'s batch rows, add their input
+/// projection `ih_t` (`rows × gates × units.len()`) and update `state` (their `c`, and their
+/// `h` of this step); `scratch.h_is_new` tells it whether `h` changed since this scratch's
+/// last call (so work on the whole `h`, such as quantizing it, can be reused).
+///
+/// `ih` is the input projection (`steps × batch × gates · hidden`, block after block when
+/// split by units), and `layer` the state (see [`LayerBuffers`]).
 ///
 /// In every phase each thread takes its own blocks first (so their weights and their part of
 /// the projection stay in its caches) and then any block not yet taken, so a descheduled
 /// worker never holds the others up; a phase starts once every task of the previous one is
-/// done. Each unit's arithmetic is the same whoever runs it.
+/// done. Each unit's arithmetic is the same whoever runs it, and however the step is split.
 ///
 /// # Panics
 /// If the lengths do not match `shape`.
-pub(crate) fn run_layer<P, S>(
+pub(crate) fn run_layer<S>(
     threads: usize,
     pool: &mut Pool,
     scratch: &mut Vec<StepScratch>,
-    (project, step): (&P, &S),
+    (split, step): (Split<'_>, &S),
     ih: &mut [f32],
     layer: LayerBuffers<'_>,
 ) where
-    P: Fn(Range<usize>, &mut [f32], &mut StepScratch) + Sync,
     S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
     layer.check("run_layer", ih);
@@ -306,16 +414,23 @@ pub(crate) fn run_layer<P, S>(
     } = shape;
     let h_len = batch * hidden;
     let rows = steps * batch;
-    let threads = threads.clamp(1, hidden.div_ceil(PANEL).max(1));
+    let (project, most_threads) = match split {
+        Split::Units(project) => (Some(project), hidden.div_ceil(PANEL)),
+        Split::Rows => (None, batch),
+    };
+    let threads = threads.clamp(1, most_threads.max(1));
     if scratch.len() < threads {
         scratch.resize_with(threads, StepScratch::default);
     }
-    let (blocks, per) = unit_blocks(threads, hidden);
+    let blocks = Blocks::new(split, threads, hidden, batch);
+    let (most_units, most_rows) = blocks.largest();
     // Size every thread's buffers here, so a worker joining a later forward pass for the
     // first time allocates nothing.
     for s in &mut scratch[..threads] {
-        s.gates.reserve_total(gates * batch * per);
-        s.accumulators.reserve_total(gates * rows * per);
+        s.gates.reserve_total(gates * most_rows * most_units);
+        let projected_rows = if project.is_some() { rows } else { most_rows };
+        s.accumulators
+            .reserve_total(gates * projected_rows * most_units);
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
     }
@@ -324,6 +439,8 @@ pub(crate) fn run_layer<P, S>(
     let claims: [Padded<AtomicUsize>; MAX_BLOCKS] =
         std::array::from_fn(|_| Padded(AtomicUsize::new(0)));
     let done = Padded(AtomicUsize::new(0));
+    // Without an input projection to run, phase 0 is the first step.
+    let first_phase = usize::from(project.is_none());
     let ih = SharedSlice::new(ih);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
@@ -332,29 +449,32 @@ pub(crate) fn run_layer<P, S>(
         // SAFETY: the pool gives each thread of a run its own index.
         let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
         let mut last_step = usize::MAX;
-        for phase in 0..=steps {
-            spin_until(|| done.0.load(Ordering::Acquire) >= phase * blocks);
+        for phase in first_phase..=steps {
+            let task = phase - first_phase;
+            spin_until(|| done.0.load(Ordering::Acquire) >= task * blocks.count);
             // This thread's own blocks first (their weights stay in its caches), then any
             // block nobody has taken yet.
-            let own = (0..blocks).filter(|b| b % threads == index % threads);
-            let others = (0..blocks).filter(|b| b % threads != index % threads);
+            let own = (0..blocks.count).filter(|b| b % threads == index % threads);
+            let others = (0..blocks.count).filter(|b| b % threads != index % threads);
             for block in own.chain(others) {
-                // claims[block] counts the phases of that block taken so far.
-                if claims[block].0.load(Ordering::Relaxed) != phase
+                // claims[block] counts the tasks of that block taken so far.
+                if claims[block].0.load(Ordering::Relaxed) != task
                     || claims[block]
                         .0
-                        .compare_exchange(phase, phase + 1, Ordering::AcqRel, Ordering::Relaxed)
+                        .compare_exchange(task, task + 1, Ordering::AcqRel, Ordering::Relaxed)
                         .is_err()
                 {
                     continue;
                 }
-                let units = (block * per).min(hidden)..((block + 1) * per).min(hidden);
+                let (units, batch_rows) = blocks.get(block);
                 let n = units.len();
                 let ih_block = gates * rows * units.start..gates * rows * units.end;
                 if phase == 0 {
-                    // SAFETY: this task alone writes the block's part of `ih`, which nobody
-                    // reads before every task of phase 0 is done.
-                    project(units, unsafe { ih.get_mut(ih_block) }, s);
+                    if let Some(project) = project {
+                        // SAFETY: this task alone writes the block's part of `ih`, which
+                        // nobody reads before every task of phase 0 is done.
+                        project(units, unsafe { ih.get_mut(ih_block) }, s);
+                    }
                     done.0.fetch_add(1, Ordering::Release);
                     continue;
                 }
@@ -371,18 +491,19 @@ pub(crate) fn run_layer<P, S>(
                     let prev = shape.time(step_index - 1);
                     unsafe { out.get(prev * h_len..(prev + 1) * h_len) }
                 };
-                let at = ih_block.start + t * batch * gates * n;
-                let ih_t = unsafe { ih.get(at..at + batch * gates * n) };
+                let at = ih_block.start + (t * batch + batch_rows.start) * gates * n;
+                let ih_t = unsafe { ih.get(at..at + batch_rows.len() * gates * n) };
                 let mut state = UnitState {
                     c: c.as_ptr(),
                     // SAFETY: row t of `out` lies within it (checked by LayerBuffers::check).
                     h: unsafe { out.as_ptr().add(t * h_len) },
                     hidden,
                     units,
-                    batch,
+                    first_row: batch_rows.start,
+                    batch: batch_rows.len(),
                     _borrow: PhantomData,
                 };
-                // This task alone owns `units` of every batch row of `c` and of row t of
+                // This task alone owns `units` of its batch rows of `c` and of row t of
                 // `out`, which is read only once every task of this step is done.
                 step(h_prev, ih_t, &mut state, s);
                 done.0.fetch_add(1, Ordering::Release);

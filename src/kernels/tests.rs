@@ -364,16 +364,16 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
         } else {
             gru_units_u8i8
         };
-        // Two cases in eight (one per-channel, one per-tensor) a multiple of 16 units, one batch
-        // row and (below) blocks of a multiple of 16: the AVX-512 LSTM step then interleaves
-        // its product and its cell.
+        // Two cases in eight (one per-channel, one per-tensor) a multiple of 16 units and
+        // (below) blocks of a multiple of 16 units and one batch row: the AVX-512 steps then
+        // interleave their product and their cell, on any row of the batch.
         let aligned = matches!(case % 8, 3 | 6);
         let hidden = if aligned {
             PANEL * (1 + rng.below(5))
         } else {
             1 + rng.below(70)
         };
-        let batch = if aligned { 1 } else { 1 + rng.below(3) };
+        let batch = 1 + rng.below(3);
         let rows = gates * hidden;
         let per_channel = case % 2 == 1;
         let engine = [Engine::X86, Engine::Qnnpack][case / 4 % 2];
@@ -383,37 +383,41 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
         let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
         let ih: Vec<f32> = (0..batch * rows).map(|_| rng.f32(scale)).collect();
         let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
-        // The whole step in blocks of `per` units (one block when per >= hidden).
-        let run = |kernel: Kernel, per: usize| {
+        // The whole step in blocks of `per` units (one block when per >= hidden), each for
+        // batch rows `rows_per` at a time, as the threads split a step by units or by rows.
+        let run = |kernel: Kernel, per: usize, rows_per: usize| {
             let (mut c, mut h) = (c0.clone(), vec![0f32; batch * hidden]);
             let mut scratch = StepScratch {
                 h_is_new: true,
                 ..StepScratch::default()
             };
             let mut whole = UnitState::whole(&mut c, &mut h, hidden);
-            for start in (0..hidden).step_by(per) {
-                let units = start..(start + per).min(hidden);
-                // The block's part of the input projection, [batch][gate][unit].
-                let ih_block: Vec<f32> = (0..batch * gates)
-                    .flat_map(|row| &ih[row * hidden + units.start..row * hidden + units.end])
-                    .copied()
-                    .collect();
-                let mut block = whole.block(units);
-                // Every other block reads its weights last to first, as odd steps do.
-                scratch.backwards = start / per % 2 == 1;
-                step(
-                    kernel,
-                    recurrent,
-                    &h_prev,
-                    &ih_block,
-                    &mut block,
-                    &mut scratch,
-                );
+            for first_row in (0..batch).step_by(rows_per) {
+                let batch_rows = first_row..(first_row + rows_per).min(batch);
+                for start in (0..hidden).step_by(per) {
+                    let units = start..(start + per).min(hidden);
+                    // The block's part of the input projection, [batch][gate][unit].
+                    let ih_block: Vec<f32> = (batch_rows.start * gates..batch_rows.end * gates)
+                        .flat_map(|row| &ih[row * hidden + units.start..row * hidden + units.end])
+                        .copied()
+                        .collect();
+                    let mut block = whole.block(units, batch_rows.clone());
+                    // Every other block reads its weights last to first, as odd steps do.
+                    scratch.backwards = start / per % 2 == 1;
+                    step(
+                        kernel,
+                        recurrent,
+                        &h_prev,
+                        &ih_block,
+                        &mut block,
+                        &mut scratch,
+                    );
+                }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             (bits(&c), bits(&h))
         };
-        let expected = run(Kernel::Scalar, hidden);
+        let expected = run(Kernel::Scalar, hidden, batch);
         if gates == 3 {
             // A GRU leaves `c` alone and its `h` is the cell's on the dequantized products.
             assert_eq!(
@@ -426,17 +430,28 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
         } else {
             1 + rng.below(hidden)
         };
+        let rows_per = if aligned { 1 } else { 1 + rng.below(batch) };
         assert_eq!(
-            run(Kernel::Scalar, per),
+            run(Kernel::Scalar, per, batch),
             expected,
             "scalar in blocks of {per}, case {case}"
         );
+        assert_eq!(
+            run(Kernel::Scalar, hidden, rows_per),
+            expected,
+            "scalar in blocks of {rows_per} rows, case {case}"
+        );
         for kernel in simd_kernels() {
-            assert_eq!(run(kernel, hidden), expected, "{kernel} case {case}");
+            assert_eq!(run(kernel, hidden, batch), expected, "{kernel} case {case}");
             assert_eq!(
-                run(kernel, per),
+                run(kernel, per, batch),
                 expected,
                 "{kernel} in blocks of {per}, case {case}"
+            );
+            assert_eq!(
+                run(kernel, per, rows_per),
+                expected,
+                "{kernel} in blocks of {per} units and {rows_per} rows, case {case}"
             );
         }
     }

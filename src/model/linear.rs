@@ -243,12 +243,13 @@ impl LinearOp for Linear {
     ) {
         let (units, batch) = (state.units(), state.batch());
         let (n, hidden, g) = (units.len(), self.in_features(), cell.gates());
+        let h_rows = state.rows_of(h, hidden);
         scratch.gates.resize(g * batch * n, 0.0);
         let (row_bytes, backwards) = (4 * hidden, scratch.backwards);
         kernels::for_each_gate_piece(g, hidden, &units, row_bytes, backwards, |rows, offset| {
             let out = &mut scratch.gates[offset..];
             let out_rows = OutputRows::new(out, g * n);
-            kernels::gemm_f32(kernel, h, batch, &self.packed, rows.clone(), out_rows);
+            kernels::gemm_f32(kernel, h_rows, batch, &self.packed, rows.clone(), out_rows);
             for b in 0..batch {
                 let row = &mut out[b * g * n..][..rows.len()];
                 for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {
@@ -271,7 +272,7 @@ impl LinearOp for Linear {
                     );
                 }
                 Cell::Gru => {
-                    let h_old = &h[b * hidden + units.start..][..n];
+                    let h_old = &h_rows[b * hidden + units.start..][..n];
                     let (_, h) = state.row(b);
                     kernels::gru_cell(
                         kernel,

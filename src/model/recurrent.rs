@@ -15,7 +15,8 @@ use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
-    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, RunOptions, StepScratch, UnitState,
+    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, RunOptions, Split, StepScratch,
+    UnitState,
 };
 
 /// One direction of one layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in PyTorch's
@@ -445,11 +446,13 @@ impl<L: LinearOp> Recurrent<L> {
         resize(&mut ws.c, batch * hidden);
         load_state(&mut ws.h, &mut ws.c, state, k);
         let work = gates * hidden * batch;
-        let threads =
-            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden);
-        if threads == 1 {
-            // Too small to share a step: no tasks, no atomics, one fused step at a time
-            // (the input projection may still use threads: it is one big product).
+        let row_threads = kernels::row_threads(exec.threads, batch, hidden);
+        let threads = row_threads.unwrap_or_else(|| {
+            kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden)
+        });
+        if threads == 1 || row_threads.is_some() {
+            // The input projection as one product over the whole sequence, which may still
+            // use threads (split by units, each block projects its own gate rows instead).
             layer.ih.forward_with(
                 exec,
                 &mut ws.pool,
@@ -458,6 +461,9 @@ impl<L: LinearOp> Recurrent<L> {
                 &mut ws.input_projection,
                 &mut ws.scratch,
             );
+        }
+        if threads == 1 {
+            // Too small to share a step: no tasks, no atomics, one fused step at a time.
             if ws.step_scratch.is_empty() {
                 ws.step_scratch.push(StepScratch::default());
             }
@@ -473,6 +479,28 @@ impl<L: LinearOp> Recurrent<L> {
                 .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             return;
         }
+        let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
+            layer
+                .hh
+                .step_units(cell, exec.kernel, h, ih, state, scratch);
+        };
+        let buffers = LayerBuffers {
+            shape,
+            h0: &ws.h,
+            c: &mut ws.c,
+            out: &mut ws.sequence_b,
+        };
+        if row_threads.is_some() {
+            kernels::run_layer(
+                threads,
+                &mut ws.pool,
+                &mut ws.step_scratch,
+                (Split::Rows, &step),
+                &mut ws.input_projection,
+                buffers,
+            );
+            return;
+        }
         layer
             .ih
             .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
@@ -483,23 +511,13 @@ impl<L: LinearOp> Recurrent<L> {
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, units, ih, scratch);
         };
-        let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
-            layer
-                .hh
-                .step_units(cell, exec.kernel, h, ih, state, scratch);
-        };
         kernels::run_layer(
             threads,
             &mut ws.pool,
             &mut ws.step_scratch,
-            (&project, &step),
+            (Split::Units(&project), &step),
             &mut ws.input_projection,
-            LayerBuffers {
-                shape,
-                h0: &ws.h,
-                c: &mut ws.c,
-                out: &mut ws.sequence_b,
-            },
+            buffers,
         );
     }
 }
