@@ -1,5 +1,6 @@
 //! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
-//! (`4H × H` weights, one activation row) and the input projection's GEMM (20 rows).
+//! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
+//! batch-64 step's GEMM (64 rows).
 //! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s.
 
 use std::hint::black_box;
@@ -15,7 +16,7 @@ fn matrix_kernels(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(800))
         .sample_size(20);
-    for (hidden, m) in [(256, 1), (1024, 1), (1024, 20)] {
+    for (hidden, m) in [(256, 1), (1024, 1), (1024, 20), (256, 64)] {
         let (rows, cols) = (4 * hidden, hidden);
         let w8: Vec<i8> = (0..rows * cols).map(|i| (i * 7 % 255) as i8).collect();
         let wf: Vec<f32> = w8.iter().map(|&v| f32::from(v) / 128.0).collect();
