@@ -438,7 +438,16 @@ pub(crate) fn run_layer<S>(
     // line that the other thread has no reason to touch.
     let claims: [Padded<AtomicUsize>; MAX_BLOCKS] =
         std::array::from_fn(|_| Padded(AtomicUsize::new(0)));
-    let done = Padded(AtomicUsize::new(0));
+    // done[block] counts the tasks of that block finished. Each is written by one thread at
+    // a time (the one that took the task) with a plain store, and read by the others while
+    // they wait: the finishing thread never stalls on a line the others are reading.
+    let done: [Padded<AtomicUsize>; MAX_BLOCKS] =
+        std::array::from_fn(|_| Padded(AtomicUsize::new(0)));
+    let all_done = |tasks: usize| {
+        done[..blocks.count]
+            .iter()
+            .all(|d| d.0.load(Ordering::Acquire) >= tasks)
+    };
     // Without an input projection to run, phase 0 is the first step.
     let first_phase = usize::from(project.is_none());
     let ih = SharedSlice::new(ih);
@@ -451,7 +460,7 @@ pub(crate) fn run_layer<S>(
         let mut last_step = usize::MAX;
         for phase in first_phase..=steps {
             let task = phase - first_phase;
-            spin_until(|| done.0.load(Ordering::Acquire) >= task * blocks.count);
+            spin_until(|| all_done(task));
             // This thread's own blocks first (their weights stay in its caches), then any
             // block nobody has taken yet.
             let own = (0..blocks.count).filter(|b| b % threads == index % threads);
@@ -475,7 +484,7 @@ pub(crate) fn run_layer<S>(
                         // nobody reads before every task of phase 0 is done.
                         project(units, unsafe { ih.get_mut(ih_block) }, s);
                     }
-                    done.0.fetch_add(1, Ordering::Release);
+                    done[block].0.store(task + 1, Ordering::Release);
                     continue;
                 }
                 let step_index = phase - 1;
@@ -506,7 +515,7 @@ pub(crate) fn run_layer<S>(
                 // This task alone owns `units` of its batch rows of `c` and of row t of
                 // `out`, which is read only once every task of this step is done.
                 step(h_prev, ih_t, &mut state, s);
-                done.0.fetch_add(1, Ordering::Release);
+                done[block].0.store(task + 1, Ordering::Release);
             }
         }
     };
