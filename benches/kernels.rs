@@ -1,6 +1,7 @@
 //! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
-//! batch-64 step's GEMM (64 rows).
+//! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
+//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time.
 //! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s.
 
 use std::hint::black_box;
@@ -69,5 +70,45 @@ fn matrix_kernels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matrix_kernels);
+/// The cells alone, per kernel family: `8192` units (64 batch rows × 128 units), their gate
+/// pre-activations spread over the range of a trained model's. Throughput is in units.
+fn cells(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cells");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    let n = 64 * 128;
+    let values = |seed: usize, scale: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37 + seed * 11) % 101) as f32 / 101.0 * 2.0 * scale - scale)
+            .collect()
+    };
+    let hh: Vec<Vec<f32>> = (0..4).map(|k| values(k, 3.0)).collect();
+    let ih: Vec<Vec<f32>> = (0..4).map(|k| values(k + 4, 2.0)).collect();
+    let (c0, mut h) = (values(8, 1.0), vec![0f32; n]);
+    group.throughput(Throughput::Elements(n as u64));
+    for kernel in Kernel::available() {
+        let mut c_state = c0.clone();
+        group.bench_function(BenchmarkId::new("lstm", kernel.name()), |b| {
+            b.iter(|| {
+                c_state.copy_from_slice(&c0);
+                let (hh, ih) = (
+                    [0, 1, 2, 3].map(|k| &hh[k][..]),
+                    [0, 1, 2, 3].map(|k| &ih[k][..]),
+                );
+                kernels::lstm_cell(kernel, hh, black_box(ih), &mut c_state, &mut h);
+            });
+        });
+        group.bench_function(BenchmarkId::new("gru", kernel.name()), |b| {
+            b.iter(|| {
+                let (hh, ih) = ([0, 1, 2].map(|k| &hh[k][..]), [0, 1, 2].map(|k| &ih[k][..]));
+                kernels::gru_cell(kernel, hh, black_box(ih), &c0, &mut h);
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matrix_kernels, cells);
 criterion_main!(benches);
