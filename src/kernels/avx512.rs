@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, cell, gru_cell};
+use super::lanes::{F32Lanes, Two, cell, gru_cell};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -465,7 +465,40 @@ fn gru_from_accumulators(
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
     let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     let per_tensor = x_scale * w.scales[0];
-    for j in (0..n).step_by(PANEL) {
+    // `hh` of gate k for the 16 units from j.
+    //
+    // SAFETY: callers pass j with j + 16 <= n: every gate's acc index (k·n + unit) is below
+    // 3n and its weight row (k·hidden + first + unit) below `rows` (checked above).
+    let hh = |k: usize, j: usize| unsafe {
+        let (a, r) = (k * n + j, k * hidden + first + j);
+        let scale = if w.scales.len() == 1 {
+            _mm512_set1_ps(per_tensor)
+        } else {
+            _mm512_mul_ps(
+                _mm512_set1_ps(x_scale),
+                _mm512_loadu_ps(w.scales.as_ptr().add(r)),
+            )
+        };
+        let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
+        rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)))
+    };
+    // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, the last
+    // ones masked.
+    let pairs = n / 32 * 32;
+    for j in (0..pairs).step_by(32) {
+        // SAFETY: j + 32 <= n, so every index below is within ih, h_old and h (n values a
+        // gate) and `hh` may read both halves.
+        unsafe {
+            let two = |p: *const f32| Two(_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
+            let hh2 = |k: usize| Two(hh(k, j), hh(k, j + 16));
+            let ih = |k: usize| two(ih.as_ptr().add(k * n + j));
+            let r_z = [0, 1].map(|k| hh2(k).add(ih(k)));
+            let Two(h0, h1) = gru_cell(r_z, ih(2), hh2(2), two(h_old.as_ptr().add(j)));
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
+        }
+    }
+    for j in (pairs..n).step_by(PANEL) {
         let mask = row_mask(n - j);
         // SAFETY: the mask covers units j..min(j + 16, n) only; for every gate k their acc
         // and ih indices (k·n + unit) are below 3n and their weight rows (k·hidden + first +
@@ -941,14 +974,26 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     let n = c.len();
     assert!(h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
     let full = n / 16 * 16;
-    for j in (0..full).step_by(16) {
-        // SAFETY: every slice has n >= j + 16 floats (checked above).
+    // Two vectors at a time ([`Two`]: two independent chains), then one.
+    for j in (0..full).step_by(32) {
+        // SAFETY: every slice has n >= j + 16 floats (checked above), and j + 32 when the
+        // second vector is read.
         unsafe {
-            let load = |s: &[f32]| _mm512_loadu_ps(s.as_ptr().add(j));
-            let gates = [0, 1, 2, 3].map(|k| _mm512_add_ps(load(hh[k]), load(ih[k])));
-            let (c_new, h_new) = cell(gates, load(c));
-            _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
-            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+            let load = |s: &[f32], j: usize| _mm512_loadu_ps(s.as_ptr().add(j));
+            let gates_at = |j| [0, 1, 2, 3].map(|k| _mm512_add_ps(load(hh[k], j), load(ih[k], j)));
+            if full - j >= 32 {
+                let (a, b) = (gates_at(j), gates_at(j + 16));
+                let c_old = Two(load(c, j), load(c, j + 16));
+                let (Two(c0, c1), Two(h0, h1)) = cell([0, 1, 2, 3].map(|k| Two(a[k], b[k])), c_old);
+                for (at, c_new, h_new) in [(j, c0, h0), (j + 16, c1, h1)] {
+                    _mm512_storeu_ps(c.as_mut_ptr().add(at), c_new);
+                    _mm512_storeu_ps(h.as_mut_ptr().add(at), h_new);
+                }
+            } else {
+                let (c_new, h_new) = cell(gates_at(j), load(c, j));
+                _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
+                _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+            }
         }
     }
     let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
@@ -961,13 +1006,24 @@ pub fn gru_cell_rows(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f
     let n = h.len();
     assert!(h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
     let full = n / 16 * 16;
-    for j in (0..full).step_by(16) {
-        // SAFETY: every slice has n >= j + 16 floats (checked above).
+    // Two vectors at a time ([`Two`]: two independent chains), then one.
+    for j in (0..full).step_by(32) {
+        // SAFETY: every slice has n >= j + 16 floats (checked above), and j + 32 when the
+        // second vector is read.
         unsafe {
-            let load = |s: &[f32]| _mm512_loadu_ps(s.as_ptr().add(j));
-            let r_z = [0, 1].map(|k| _mm512_add_ps(load(hh[k]), load(ih[k])));
-            let h_new = gru_cell(r_z, load(ih[2]), load(hh[2]), load(h_old));
-            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+            let load = |s: &[f32], j: usize| _mm512_loadu_ps(s.as_ptr().add(j));
+            let r_z_at = |j| [0, 1].map(|k| _mm512_add_ps(load(hh[k], j), load(ih[k], j)));
+            if full - j >= 32 {
+                let (a, b) = (r_z_at(j), r_z_at(j + 16));
+                let two = |s: &[f32]| Two(load(s, j), load(s, j + 16));
+                let r_z = [0, 1].map(|k| Two(a[k], b[k]));
+                let Two(h0, h1) = gru_cell(r_z, two(ih[2]), two(hh[2]), two(h_old));
+                _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
+                _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
+            } else {
+                let h_new = gru_cell(r_z_at(j), load(ih[2], j), load(hh[2], j), load(h_old, j));
+                _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
+            }
         }
     }
     let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
@@ -998,32 +1054,49 @@ fn cell_from_accumulators(
     let per_tensor = x_scale * w.scales[0];
     // (acc and ih index, weight row) of gate k, unit j.
     let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
+    // Gate k's pre-activation `hh + ih` for the 16 units from j.
+    //
+    // SAFETY: callers pass j with j + 16 <= n: for every gate k, acc index + 16 <= 4n and
+    // weight row + 16 <= rows (checked above).
+    let gate = |k: usize, j: usize| unsafe {
+        let (a, r) = at(k, j);
+        let scale = if w.scales.len() == 1 {
+            _mm512_set1_ps(per_tensor)
+        } else {
+            _mm512_mul_ps(
+                _mm512_set1_ps(x_scale),
+                _mm512_loadu_ps(w.scales.as_ptr().add(r)),
+            )
+        };
+        let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
+        let hh = rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
+        _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
+    };
     let mut j = 0;
-    // Sixteen units at a time while they last, then eight at a time, the last ones masked:
-    // the cell is one long dependent chain, which 256-bit operations run with less latency
-    // than 512-bit ones on Zen 4, and unmasked loads can take their values straight from the
-    // stores just before them (a step at dimension 8 took 125 ns with one masked 16-lane
-    // block, 111 ns with an unmasked 8-lane one).
-    while n - j >= 16 {
-        // SAFETY: for every gate k, acc index + 16 <= 4n and weight row + 16 <= rows; c and h
-        // hold n >= j + 16 values (all checked above).
+    // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, then
+    // eight at a time, the last ones masked: the cell is one long dependent chain, which
+    // 256-bit operations run with less latency than 512-bit ones on Zen 4, and unmasked loads
+    // can take their values straight from the stores just before them (a step at dimension 8
+    // took 125 ns with one masked 16-lane block, 111 ns with an unmasked 8-lane one).
+    while n - j >= 32 {
+        // SAFETY: c and h hold n >= j + 32 values (checked above); so does every gate.
         unsafe {
-            let gate = |k: usize| {
-                let (a, r) = at(k, j);
-                let scale = if w.scales.len() == 1 {
-                    _mm512_set1_ps(per_tensor)
-                } else {
-                    _mm512_mul_ps(
-                        _mm512_set1_ps(x_scale),
-                        _mm512_loadu_ps(w.scales.as_ptr().add(r)),
-                    )
-                };
-                let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
-                let hh = rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
-                _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
-            };
+            let gates = [0, 1, 2, 3].map(|k| Two(gate(k, j), gate(k, j + 16)));
+            let load = |p: *const f32| _mm512_loadu_ps(p);
+            let c_old = Two(load(c.as_ptr().add(j)), load(c.as_ptr().add(j + 16)));
+            let (Two(c0, c1), Two(h0, h1)) = cell(gates, c_old);
+            _mm512_storeu_ps(c.as_mut_ptr().add(j), c0);
+            _mm512_storeu_ps(c.as_mut_ptr().add(j + 16), c1);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
+            _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
+        }
+        j += 32;
+    }
+    while n - j >= 16 {
+        // SAFETY: c and h hold n >= j + 16 values (checked above); so does every gate.
+        unsafe {
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
+            let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| gate(k, j)), c_old);
             _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
             _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
         }

@@ -359,3 +359,85 @@ pub(super) unsafe fn cell<V: F32Lanes>(gates: [V; 4], c_old: V) -> (V, V) {
         (c_new, o.mul(tanh(c_new)))
     }
 }
+
+/// Two vectors of lanes as one: every operation runs on both, one right after the other.
+///
+/// A cell is a long chain of dependent operations (a few hundred instructions from the gates
+/// to `h'`), about as long as the out-of-order window: a loop over single vectors partly waits
+/// on each chain in turn. Two independent chains written side by side fill each other's
+/// latency (the GRU cell gains most, its chain being the shorter share of its work). Each
+/// lane still sees the same operations in the same order, so the results are bit for bit
+/// those of `V` alone.
+#[derive(Clone, Copy)]
+pub(super) struct Two<V>(pub V, pub V);
+
+// SAFETY: every method is `V`'s on each half; `Two<V>` is used only where `V` may be.
+unsafe impl<V: F32Lanes> F32Lanes for Two<V> {
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        // SAFETY (every method): the trait's contract, passed on to V.
+        unsafe { Two(V::splat(v), V::splat(v)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { Two(self.0.add(b.0), self.1.add(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe { Two(self.0.sub(b.0), self.1.sub(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe { Two(self.0.mul(b.0), self.1.mul(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        unsafe { Two(self.0.div(b.0), self.1.div(b.1)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { Two(self.0.mul_add(b.0, c.0), self.1.mul_add(b.1, c.1)) }
+    }
+    #[inline(always)]
+    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
+        unsafe { Two(self.0.mul_sub(b.0, c.0), self.1.mul_sub(b.1, c.1)) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { Two(self.0.neg_mul_add(b.0, c.0), self.1.neg_mul_add(b.1, c.1)) }
+    }
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        unsafe { Two(self.0.floor(), self.1.floor()) }
+    }
+    #[inline(always)]
+    unsafe fn round_even(self) -> Self {
+        unsafe { Two(self.0.round_even(), self.1.round_even()) }
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        unsafe { Two(self.0.abs(), self.1.abs()) }
+    }
+    #[inline(always)]
+    unsafe fn or_sign_of(self, x: Self) -> Self {
+        unsafe { Two(self.0.or_sign_of(x.0), self.1.or_sign_of(x.1)) }
+    }
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        unsafe { Two(V::pow2(n.0), V::pow2(n.1)) }
+    }
+    #[inline(always)]
+    unsafe fn ldexp(self, q: Self) -> Self {
+        // V's own ldexp (one instruction on AVX-512), not the trait's two-step default.
+        unsafe { Two(self.0.ldexp(q.0), self.1.ldexp(q.1)) }
+    }
+    #[inline(always)]
+    unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self {
+        unsafe {
+            Two(
+                self.0.select_below(threshold.0, below.0, otherwise.0),
+                self.1.select_below(threshold.1, below.1, otherwise.1),
+            )
+        }
+    }
+}

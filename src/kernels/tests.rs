@@ -236,7 +236,7 @@ fn min_max_skips_nan_on_every_kernel() {
 #[test]
 fn lstm_cell_equals_scalar_bit_for_bit() {
     let mut rng = Rng(17);
-    for n in [1, 7, 8, 9, 16, 23, 64] {
+    for n in [1, 7, 8, 9, 16, 23, 32, 48, 57, 64] {
         for scale in [1e-6, 0.1, 2.0, 30.0, 200.0] {
             let mut vecs = (0..8).map(|_| (0..n).map(|_| rng.f32(scale)).collect::<Vec<f32>>());
             let mut gates: Vec<Vec<f32>> = Vec::new();
@@ -262,7 +262,7 @@ fn lstm_cell_equals_scalar_bit_for_bit() {
 #[test]
 fn gru_cell_equals_scalar_bit_for_bit() {
     let mut rng = Rng(19);
-    for n in [1, 7, 8, 9, 16, 23, 64] {
+    for n in [1, 7, 8, 9, 16, 23, 32, 48, 57, 64] {
         for scale in [1e-6, 0.1, 2.0, 30.0, 200.0] {
             let gates: Vec<Vec<f32>> = (0..7)
                 .map(|_| (0..n).map(|_| rng.f32(scale)).collect())
