@@ -134,7 +134,7 @@ pub fn lstm_units_u8i8(
     check_step("lstm_units_u8i8", 4, w, h_prev, ih, state);
     scratch
         .accumulators
-        .resize(state.batch() * 4 * state.units().len(), 0);
+        .resize_for_overwrite(state.batch() * 4 * state.units().len());
     match kernel {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
@@ -179,7 +179,7 @@ pub fn gru_units_u8i8(
     check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
     let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
     let n = units.len();
-    scratch.accumulators.resize(batch * 3 * n, 0);
+    scratch.accumulators.resize_for_overwrite(batch * 3 * n);
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512Vnni {
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.

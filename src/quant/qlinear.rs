@@ -193,7 +193,7 @@ impl LinearOp for QLinear {
     ) {
         let params = self.quantize_input(exec.kernel, x, &mut scratch.quantized);
         let (out, stride) = (self.out_features(), self.weight.padded_cols());
-        scratch.accumulators.resize(rows * out, 0);
+        scratch.accumulators.resize_for_overwrite(rows * out);
         let work = rows * stride * out;
         let threads = exec
             .threads
@@ -235,7 +235,7 @@ impl LinearOp for QLinear {
         let gates = cell.gates();
         let (n, hidden) = (units.len(), self.out_features() / gates);
         let params = prepared.params;
-        scratch.accumulators.resize(rows * gates * n, 0);
+        scratch.accumulators.resize_for_overwrite(rows * gates * n);
         let acc = &mut scratch.accumulators[..];
         kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let (q, w) = (&prepared.quantized[..], &self.weight);
