@@ -30,6 +30,7 @@ fn matrix_kernels(c: &mut Criterion) {
             .map(|i| (i * 5 % 256) as u8)
             .collect();
         let af: Vec<f32> = (0..m * cols).map(|i| (i % 17) as f32 / 17.0).collect();
+        let bias: Vec<f32> = (0..rows).map(|i| (i % 5) as f32 / 5.0).collect();
         let (mut o8, mut of) = (vec![0i32; m * rows], vec![0f32; m * rows]);
         group.throughput(Throughput::Elements((2 * m * rows * cols) as u64));
         for kernel in Kernel::available() {
@@ -62,7 +63,7 @@ fn matrix_kernels(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("f32", &id), |b| {
                 b.iter(|| {
                     let out = OutputRows::new(&mut of, rows);
-                    kernels::gemm_f32(kernel, black_box(&af), m, &pf, 0..rows, out)
+                    kernels::gemm_f32(kernel, black_box(&af), m, &pf, &bias, 0..rows, out)
                 });
             });
         }

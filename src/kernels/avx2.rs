@@ -55,8 +55,15 @@ pub fn gemm_u8i8(
 
 /// See [`super::gemm_f32`].
 #[target_feature(enable = "avx2,fma")]
-pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
-    gemm(&F32, a, m, w, rows, out);
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    bias: &[f32],
+    rows: Range<usize>,
+    out: OutputRows<'_, f32>,
+) {
+    gemm(&F32 { bias }, a, m, w, rows, out);
 }
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in two 256-bit accumulators; its store
@@ -188,13 +195,16 @@ unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
     }
 }
 
-/// The f32 micro-kernel: 16 rows of a panel in two 256-bit accumulators, stored as they are.
-/// Made only inside [`gemm_f32`].
-struct F32;
+/// The f32 micro-kernel: 16 rows of a panel in two 256-bit accumulators; its store adds each
+/// row's bias. Made only inside [`gemm_f32`].
+struct F32<'a> {
+    /// One per weight row.
+    bias: &'a [f32],
+}
 
 // SAFETY: an F32 exists only inside gemm_f32, which enables avx2 and fma and is called only
 // behind a Kernel::Avx2 value.
-unsafe impl MicroKernel for F32 {
+unsafe impl MicroKernel for F32<'_> {
     type Lhs = f32;
     type Rhs = f32;
     type Out = f32;
@@ -252,25 +262,33 @@ unsafe impl MicroKernel for F32 {
     }
 
     #[inline(always)]
-    unsafe fn store_panel(&self, acc: Self::Acc, _first_row: usize, dst: *mut f32) {
-        // SAFETY: the caller guarantees 16 values at dst; the two stores write 8 each.
+    unsafe fn store_panel(&self, acc: Self::Acc, first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees weight rows first_row..first_row + 16 (so their bias)
+        // and 16 values at dst; each half loads and stores 8.
         unsafe {
-            _mm256_storeu_ps(dst, acc[0]);
-            _mm256_storeu_ps(dst.add(8), acc[1]);
+            let bias = self.bias.as_ptr().add(first_row);
+            _mm256_storeu_ps(dst, _mm256_add_ps(acc[0], _mm256_loadu_ps(bias)));
+            _mm256_storeu_ps(
+                dst.add(8),
+                _mm256_add_ps(acc[1], _mm256_loadu_ps(bias.add(8))),
+            );
         }
     }
 
     #[inline(always)]
     unsafe fn lanes(&self, acc: Self::Acc) -> [f32; PANEL] {
         let mut lanes = [0f32; PANEL];
-        // SAFETY: `store_panel` writes 16 f32, which lanes holds.
-        unsafe { self.store_panel(acc, 0, lanes.as_mut_ptr()) };
+        // SAFETY: lanes holds 16 f32; the two stores write 8 each.
+        unsafe {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+        }
         lanes
     }
 
     #[inline(always)]
-    fn finish_lane(&self, lane: f32, _row: usize) -> f32 {
-        lane
+    fn finish_lane(&self, lane: f32, row: usize) -> f32 {
+        lane + self.bias[row]
     }
 }
 

@@ -37,8 +37,15 @@ pub fn gemm_u8i8(
 
 /// See [`super::gemm_f32`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
-    gemm(&F32, a, m, w, rows, out);
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    bias: &[f32],
+    rows: Range<usize>,
+    out: OutputRows<'_, f32>,
+) {
+    gemm(&F32 { bias }, a, m, w, rows, out);
 }
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in one accumulator; its store subtracts the
@@ -163,13 +170,16 @@ unsafe impl MicroKernel for U8I8<'_> {
     }
 }
 
-/// The f32 micro-kernel: 16 rows of a panel in one accumulator, stored as they are. Made only
-/// inside [`gemm_f32`].
-struct F32;
+/// The f32 micro-kernel: 16 rows of a panel in one accumulator; its store adds each row's
+/// bias. Made only inside [`gemm_f32`].
+struct F32<'a> {
+    /// One per weight row.
+    bias: &'a [f32],
+}
 
 // SAFETY: an F32 exists only inside gemm_f32, which enables the AVX-512 features and is called
 // only behind a Kernel::Avx512Vnni value.
-unsafe impl MicroKernel for F32 {
+unsafe impl MicroKernel for F32<'_> {
     type Lhs = f32;
     type Rhs = f32;
     type Out = f32;
@@ -256,9 +266,13 @@ unsafe impl MicroKernel for F32 {
     }
 
     #[inline(always)]
-    unsafe fn store_panel(&self, acc: __m512, _first_row: usize, dst: *mut f32) {
-        // SAFETY: the caller guarantees 16 values at dst.
-        unsafe { _mm512_storeu_ps(dst, acc) };
+    unsafe fn store_panel(&self, acc: __m512, first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees weight rows first_row..first_row + 16 (so their bias)
+        // and 16 values at dst.
+        unsafe {
+            let bias = _mm512_loadu_ps(self.bias.as_ptr().add(first_row));
+            _mm512_storeu_ps(dst, _mm512_add_ps(acc, bias));
+        }
     }
 
     #[inline(always)]
@@ -270,8 +284,8 @@ unsafe impl MicroKernel for F32 {
     }
 
     #[inline(always)]
-    fn finish_lane(&self, lane: f32, _row: usize) -> f32 {
-        lane
+    fn finish_lane(&self, lane: f32, row: usize) -> f32 {
+        lane + self.bias[row]
     }
 }
 

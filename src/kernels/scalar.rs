@@ -45,7 +45,14 @@ pub fn gemm_u8i8(
 }
 
 /// See [`super::gemm_f32`].
-pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: OutputRows<'_, f32>) {
+pub fn gemm_f32(
+    a: &[f32],
+    m: usize,
+    w: &PackedF32,
+    bias: &[f32],
+    rows: Range<usize>,
+    out: OutputRows<'_, f32>,
+) {
     let OutputRows {
         data: out,
         stride: out_stride,
@@ -63,7 +70,7 @@ pub fn gemm_f32(a: &[f32], m: usize, w: &PackedF32, rows: Range<usize>, out: Out
             for (kk, &x) in a_row.iter().enumerate() {
                 acc = panel[kk * PANEL].mul_add(x, acc);
             }
-            *o = acc;
+            *o = acc + bias[r];
         }
     }
 }

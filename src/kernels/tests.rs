@@ -167,20 +167,33 @@ fn f32_products_equal_scalar_bit_for_bit() {
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.f32(1.0)).collect();
         let packed = PackedF32::pack(&w, rows, cols);
         let a: Vec<f32> = (0..m * cols).map(|_| rng.f32(3.0)).collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(2.0)).collect();
         let len = shape.out_len();
         let mut expected = vec![0f32; len];
         let out = OutputRows::new(&mut expected, out_stride);
-        gemm_f32(Kernel::Scalar, &a, m, &packed, start..end, out);
+        gemm_f32(Kernel::Scalar, &a, m, &packed, &bias, start..end, out);
         let exact = |i: usize, r: usize| -> f64 {
             (0..cols)
                 .map(|k| f64::from(a[i * cols + k]) * f64::from(w[r * cols + k]))
-                .sum()
+                .sum::<f64>()
+                + f64::from(bias[r])
         };
         assert!((f64::from(expected[0]) - exact(0, start)).abs() < 1e-4);
+        // The bias is added once, to the finished sum, as PyTorch's addmm rounds it.
+        let mut sums = vec![0f32; len];
+        let zeros = vec![0f32; rows];
+        let out = OutputRows::new(&mut sums, out_stride);
+        gemm_f32(Kernel::Scalar, &a, m, &packed, &zeros, start..end, out);
+        for i in 0..m {
+            for (j, r) in (start..end).enumerate() {
+                let at = i * out_stride + j;
+                assert_eq!(expected[at].to_bits(), (sums[at] + bias[r]).to_bits());
+            }
+        }
         for kernel in simd_kernels() {
             let mut got = vec![0f32; len];
             let out = OutputRows::new(&mut got, out_stride);
-            gemm_f32(kernel, &a, m, &packed, start..end, out);
+            gemm_f32(kernel, &a, m, &packed, &bias, start..end, out);
             for i in 0..m {
                 let row = shape.out_row(i);
                 let (g, e): (Vec<u32>, Vec<u32>) = (

@@ -191,14 +191,10 @@ impl LinearOp for Linear {
                     x_part,
                     part.len(),
                     &self.packed,
+                    &self.bias,
                     0..out,
                     y_rows,
                 );
-                for row in y_part.chunks_exact_mut(out) {
-                    for (v, b) in row.iter_mut().zip(&self.bias) {
-                        *v += b;
-                    }
-                }
             },
         );
     }
@@ -221,13 +217,7 @@ impl LinearOp for Linear {
         kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let part = &mut out[offset..];
             let part_rows = OutputRows::new(part, gates * n);
-            kernels::gemm_f32(kernel, x, rows, &self.packed, r.clone(), part_rows);
-            for row in 0..rows {
-                let row = &mut part[row * gates * n..][..r.len()];
-                for (v, bias) in row.iter_mut().zip(&self.bias[r.clone()]) {
-                    *v += bias;
-                }
-            }
+            kernels::gemm_f32(kernel, x, rows, &self.packed, &self.bias, r, part_rows);
         });
     }
 
@@ -249,13 +239,15 @@ impl LinearOp for Linear {
         kernels::for_each_gate_piece(g, hidden, &units, row_bytes, backwards, |rows, offset| {
             let out = &mut scratch.gates[offset..];
             let out_rows = OutputRows::new(out, g * n);
-            kernels::gemm_f32(kernel, h_rows, batch, &self.packed, rows.clone(), out_rows);
-            for b in 0..batch {
-                let row = &mut out[b * g * n..][..rows.len()];
-                for (v, bias) in row.iter_mut().zip(&self.bias[rows.clone()]) {
-                    *v += bias;
-                }
-            }
+            kernels::gemm_f32(
+                kernel,
+                h_rows,
+                batch,
+                &self.packed,
+                &self.bias,
+                rows,
+                out_rows,
+            );
         });
         for b in 0..batch {
             let gates = &scratch.gates[b * g * n..][..g * n];
