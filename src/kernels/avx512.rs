@@ -485,16 +485,7 @@ fn gru_from_accumulators(
     // 3n and its weight row (k·hidden + first + unit) below `rows` (checked above).
     let hh = |k: usize, j: usize| unsafe {
         let (a, r) = (k * n + j, k * hidden + first + j);
-        let scale = if w.scales.len() == 1 {
-            _mm512_set1_ps(per_tensor)
-        } else {
-            _mm512_mul_ps(
-                _mm512_set1_ps(x_scale),
-                _mm512_loadu_ps(w.scales.as_ptr().add(r)),
-            )
-        };
-        let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
-        rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)))
+        dequantize_panel(x, w, _mm512_loadu_si512(acc.as_ptr().add(a).cast()), r)
     };
     // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, the last
     // ones masked.
@@ -813,21 +804,38 @@ unsafe fn hh_of_panels<const G: usize>(
         let data = w.weight.data().as_ptr();
         let panels = std::array::from_fn(|k| data.add(row(k) / PANEL * panel_len));
         let acc = panels_dot::<G>(q.as_ptr(), panels, groups, init);
-        std::array::from_fn(|k| {
-            let scale = if w.scales.len() == 1 {
-                _mm512_set1_ps(x.scale * w.scales[0])
-            } else {
-                let w_scales = _mm512_loadu_ps(w.scales.as_ptr().add(row(k)));
-                _mm512_mul_ps(_mm512_set1_ps(x.scale), w_scales)
-            };
-            let bias = _mm512_loadu_ps(w.bias.as_ptr().add(row(k)));
-            rescale(
-                x.engine.fused_rescale(),
-                _mm512_cvtepi32_ps(acc[k]),
-                scale,
-                bias,
-            )
-        })
+        std::array::from_fn(|k| dequantize_panel(x, w, acc[k], row(k)))
+    }
+}
+
+/// `acc · (x_scale · w_scale) + b_hh` for the 16 weight rows from `row`, whose sums `acc`
+/// holds, as [`super::dequantize`] computes it.
+///
+/// # Safety
+/// Weight rows `row..row + 16` must exist (their bias, and their scales when per row).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn dequantize_panel(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    acc: __m512i,
+    row: usize,
+) -> __m512 {
+    // SAFETY: the caller guarantees rows row..row + 16.
+    unsafe {
+        let scale = if w.scales.len() == 1 {
+            _mm512_set1_ps(x.scale * w.scales[0])
+        } else {
+            let w_scales = _mm512_loadu_ps(w.scales.as_ptr().add(row));
+            _mm512_mul_ps(_mm512_set1_ps(x.scale), w_scales)
+        };
+        let bias = _mm512_loadu_ps(w.bias.as_ptr().add(row));
+        rescale(
+            x.engine.fused_rescale(),
+            _mm512_cvtepi32_ps(acc),
+            scale,
+            bias,
+        )
     }
 }
 
@@ -1074,16 +1082,7 @@ fn cell_from_accumulators(
     // weight row + 16 <= rows (checked above).
     let gate = |k: usize, j: usize| unsafe {
         let (a, r) = at(k, j);
-        let scale = if w.scales.len() == 1 {
-            _mm512_set1_ps(per_tensor)
-        } else {
-            _mm512_mul_ps(
-                _mm512_set1_ps(x_scale),
-                _mm512_loadu_ps(w.scales.as_ptr().add(r)),
-            )
-        };
-        let v = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.as_ptr().add(a).cast()));
-        let hh = rescale(fused, v, scale, _mm512_loadu_ps(w.bias.as_ptr().add(r)));
+        let hh = dequantize_panel(x, w, _mm512_loadu_si512(acc.as_ptr().add(a).cast()), r);
         _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
     };
     let mut j = 0;
