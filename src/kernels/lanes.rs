@@ -364,8 +364,8 @@ pub(super) unsafe fn cell<V: F32Lanes>(gates: [V; 4], c_old: V) -> (V, V) {
 ///
 /// A cell is a long chain of dependent operations (a few hundred instructions from the gates
 /// to `h'`), about as long as the out-of-order window: a loop over single vectors partly waits
-/// on each chain in turn. Two independent chains written side by side fill each other's
-/// latency (the GRU cell gains most, its chain being the shorter share of its work). Each
+/// on each chain in turn. Two independent chains written side by side fill some of each
+/// other's latency (measured on Zen 4: the GRU cell 24% faster, the LSTM's 5 to 15%). Each
 /// lane still sees the same operations in the same order, so the results are bit for bit
 /// those of `V` alone.
 #[derive(Clone, Copy)]
