@@ -111,5 +111,31 @@ fn cells(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matrix_kernels, cells);
+/// Quantizing one batch-64 step's hidden state at dim 256 (64 × 256 values), as every step
+/// does before its product: its range, then the bytes. Throughput is in values.
+fn quantize_h(c: &mut Criterion) {
+    let mut group = c.benchmark_group("quantize_h");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    let (rows, cols) = (64, 256);
+    let h: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 1.6)
+        .collect();
+    let mut q = vec![0u8; rows * cols];
+    group.throughput(Throughput::Elements((rows * cols) as u64));
+    for kernel in Kernel::available() {
+        group.bench_function(BenchmarkId::from_parameter(kernel.name()), |b| {
+            b.iter(|| {
+                let (lo, hi) = kernels::min_max(kernel, black_box(&h));
+                let inv_scale = 127.0 / (hi - lo.min(0.0));
+                kernels::quantize_u8(kernel, &h, cols, inv_scale, 3, &mut q, cols);
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matrix_kernels, cells, quantize_h);
 criterion_main!(benches);

@@ -931,6 +931,74 @@ unsafe fn panels_dot<const NP: usize>(
     std::array::from_fn(|p| _mm512_add_epi32(even[p], odd[p]))
 }
 
+/// See [`super::min_max`]: 32 values a pass in two pairs of accumulators (two independent
+/// chains), then the last ones one by one. A NaN is skipped as [`avx2::min_max`] skips it.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn min_max(x: &[f32]) -> (f32, f32) {
+    let chunks = x.chunks_exact(32);
+    let tail = chunks.remainder();
+    if chunks.len() == 0 {
+        return avx2::min_max(x);
+    }
+    let mut lo = [_mm512_set1_ps(f32::INFINITY); 2];
+    let mut hi = [_mm512_set1_ps(f32::NEG_INFINITY); 2];
+    for c in chunks {
+        for k in 0..2 {
+            // SAFETY: c has exactly 32 floats.
+            let v = unsafe { _mm512_loadu_ps(c.as_ptr().add(16 * k)) };
+            // `v` first: vminps/vmaxps return the second operand when either is NaN.
+            lo[k] = _mm512_min_ps(v, lo[k]);
+            hi[k] = _mm512_max_ps(v, hi[k]);
+        }
+    }
+    let (lo, hi) = (_mm512_min_ps(lo[0], lo[1]), _mm512_max_ps(hi[0], hi[1]));
+    let upper = |v: __m512| _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+    let (mut lo, mut hi) = avx2::fold_lanes(
+        _mm256_min_ps(_mm512_castps512_ps256(lo), upper(lo)),
+        _mm256_max_ps(_mm512_castps512_ps256(hi), upper(hi)),
+    );
+    for &v in tail {
+        (lo, hi) = (lo.min(v), hi.max(v));
+    }
+    (lo, hi)
+}
+
+/// See [`super::quantize_u8`]: 16 values a vector, stored with one saturating narrowing
+/// (exact: they are already clamped to 0..=255), the rest of each row on AVX2.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn quantize_u8(
+    x: &[f32],
+    cols: usize,
+    inv_scale: f32,
+    zero_point: i32,
+    out: &mut [u8],
+    out_stride: usize,
+) {
+    let inv = _mm512_set1_ps(inv_scale);
+    let zp = _mm512_set1_ps(zero_point as f32);
+    let (lo, hi) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    let full = cols / 16 * 16;
+    for (x_row, out_row) in x.chunks_exact(cols).zip(out.chunks_exact_mut(out_stride)) {
+        for j in (0..full).step_by(16) {
+            // SAFETY: j + 16 <= cols = x_row.len() <= out_row.len().
+            unsafe {
+                let t = _mm512_mul_ps(_mm512_loadu_ps(x_row.as_ptr().add(j)), inv);
+                let t =
+                    _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+                // max first: a NaN becomes 0, as on AVX2.
+                let t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, zp), lo), hi);
+                let bytes = _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(t));
+                _mm_storeu_si128(out_row.as_mut_ptr().add(j).cast(), bytes);
+            }
+        }
+        if full < cols {
+            let rest = cols - full;
+            let (x_rest, out_rest) = (&x_row[full..], &mut out_row[full..cols]);
+            avx2::quantize_u8(x_rest, rest, inv_scale, zero_point, out_rest, rest);
+        }
+    }
+}
+
 /// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {

@@ -170,6 +170,9 @@ pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
     coverage::record(kernel, coverage::Function::MinMax);
     match kernel {
         Kernel::Scalar => scalar::min_max(x),
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::min_max(x) },
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::min_max(x) },
@@ -210,6 +213,11 @@ pub fn quantize_u8(
     coverage::record(kernel, coverage::Function::QuantizeU8);
     match kernel {
         Kernel::Scalar => scalar::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride),
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe {
+            avx512::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride)
+        },
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride) },

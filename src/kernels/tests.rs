@@ -229,10 +229,46 @@ fn quantization_and_range_equal_scalar() {
     }
 }
 
+/// Ties, values far outside the range (clamped at both ends), infinities and NaN (mapped to
+/// 0) quantize alike on every kernel, whatever a row's length and position in the vector.
+#[test]
+fn quantization_clamps_ties_and_nan_alike_on_every_kernel() {
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e30,
+        -1e30,
+        -0.0,
+        300.0,
+        -300.0,
+    ];
+    let mut rng = Rng(43);
+    for cols in [1, 15, 16, 17, 31, 32, 33, 70] {
+        let rows = 3;
+        // Halves: exact ties once multiplied by an inverse scale of 1.
+        let mut x: Vec<f32> = (0..rows * cols).map(|i| (i as f32 - 40.0) + 0.5).collect();
+        for (k, &v) in specials.iter().enumerate() {
+            let at = (k * 7 + rng.below(rows * cols)) % (rows * cols);
+            x[at] = v;
+        }
+        for zp in [0, 64, 127] {
+            let stride = cols + 3;
+            let mut expected = vec![7u8; rows * stride];
+            quantize_u8(Kernel::Scalar, &x, cols, 1.0, zp, &mut expected, stride);
+            for kernel in simd_kernels() {
+                let mut got = vec![7u8; rows * stride];
+                quantize_u8(kernel, &x, cols, 1.0, zp, &mut got, stride);
+                assert_eq!(got, expected, "{kernel} cols {cols} zero point {zp}");
+            }
+        }
+    }
+}
+
 #[test]
 fn min_max_skips_nan_on_every_kernel() {
     let mut rng = Rng(41);
-    for n in [1, 8, 9, 17, 64, 100] {
+    for n in [1, 8, 9, 17, 31, 32, 33, 64, 100] {
         let mut x: Vec<f32> = (0..n).map(|_| rng.f32(3.0)).collect();
         for at in [0, n / 2, n - 1] {
             x[at] = f32::NAN;
