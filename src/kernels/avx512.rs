@@ -494,13 +494,11 @@ fn gru_from_accumulators(
         // SAFETY: j + 32 <= n, so every index below is within ih, h_old and h (n values a
         // gate) and `hh` may read both halves.
         unsafe {
-            let two = |p: *const f32| Two(_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
             let hh2 = |k: usize| Two(hh(k, j), hh(k, j + 16));
-            let ih = |k: usize| two(ih.as_ptr().add(k * n + j));
+            let ih = |k: usize| Two::load(ih.as_ptr().add(k * n + j));
             let r_z = [0, 1].map(|k| hh2(k).add(ih(k)));
-            let Two(h0, h1) = gru_cell(r_z, ih(2), hh2(2), two(h_old.as_ptr().add(j)));
-            _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
-            _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
+            let h_new = gru_cell(r_z, ih(2), hh2(2), Two::load(h_old.as_ptr().add(j)));
+            h_new.store(h.as_mut_ptr().add(j));
         }
     }
     for j in (pairs..n).step_by(PANEL) {
@@ -1057,67 +1055,132 @@ fn row_mask(n: usize) -> __mmask16 {
     if n >= PANEL { 0xffff } else { (1 << n) - 1 }
 }
 
-/// See [`super::lstm_cell`]: sixteen units a vector while they last, the rest on AVX2 (the
-/// same operations, lane for lane).
+/// See [`super::lstm_cell`]: thirty-two units a pass while they last (two vectors, [`Two`]),
+/// then sixteen, the rest on AVX2 (the same operations, lane for lane).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32]) {
     let n = c.len();
     assert!(h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
-    let full = n / 16 * 16;
-    // Two vectors at a time ([`Two`]: two independent chains), then one.
-    for j in (0..full).step_by(32) {
-        // SAFETY: every slice has n >= j + 16 floats (checked above), and j + 32 when the
-        // second vector is read.
-        unsafe {
-            let load = |s: &[f32], j: usize| _mm512_loadu_ps(s.as_ptr().add(j));
-            let gates_at = |j| [0, 1, 2, 3].map(|k| _mm512_add_ps(load(hh[k], j), load(ih[k], j)));
-            if full - j >= 32 {
-                let (a, b) = (gates_at(j), gates_at(j + 16));
-                let c_old = Two(load(c, j), load(c, j + 16));
-                let (Two(c0, c1), Two(h0, h1)) = cell([0, 1, 2, 3].map(|k| Two(a[k], b[k])), c_old);
-                for (at, c_new, h_new) in [(j, c0, h0), (j + 16, c1, h1)] {
-                    _mm512_storeu_ps(c.as_mut_ptr().add(at), c_new);
-                    _mm512_storeu_ps(h.as_mut_ptr().add(at), h_new);
-                }
-            } else {
-                let (c_new, h_new) = cell(gates_at(j), load(c, j));
-                _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
-                _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
-            }
+    let (pairs, full) = (n / 32 * 32, n / 16 * 16);
+    // SAFETY (both loops): every slice holds n >= full floats (checked above), and each
+    // pass reads and writes below j + 32 <= pairs or j + 16 <= full.
+    unsafe {
+        for j in (0..pairs).step_by(32) {
+            lstm_lanes::<Two<__m512>>(hh, ih, c, h, j);
+        }
+        for j in (pairs..full).step_by(16) {
+            lstm_lanes::<__m512>(hh, ih, c, h, j);
         }
     }
     let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
     avx2::lstm_cell(hh, ih, &mut c[full..], &mut h[full..]);
 }
 
-/// See [`super::gru_cell`]: sixteen units a vector while they last, the rest on AVX2.
+/// The LSTM cell for the units from `j` of [`lstm_cell`]'s slices, as many as `V` has lanes.
+///
+/// # Safety
+/// Every slice must hold `j` values plus `V`'s lanes; AVX-512 only.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn lstm_lanes<V: Wide>(
+    hh: [&[f32]; 4],
+    ih: [&[f32]; 4],
+    c: &mut [f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
+        let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| load(hh[k]).add(load(ih[k]))), load(c));
+        c_new.store(c.as_mut_ptr().add(j));
+        h_new.store(h.as_mut_ptr().add(j));
+    }
+}
+
+/// See [`super::gru_cell`]: thirty-two units a pass while they last (two vectors, [`Two`]),
+/// then sixteen, the rest on AVX2.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn gru_cell_rows(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
     let n = h.len();
     assert!(h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
-    let full = n / 16 * 16;
-    // Two vectors at a time ([`Two`]: two independent chains), then one.
-    for j in (0..full).step_by(32) {
-        // SAFETY: every slice has n >= j + 16 floats (checked above), and j + 32 when the
-        // second vector is read.
-        unsafe {
-            let load = |s: &[f32], j: usize| _mm512_loadu_ps(s.as_ptr().add(j));
-            let r_z_at = |j| [0, 1].map(|k| _mm512_add_ps(load(hh[k], j), load(ih[k], j)));
-            if full - j >= 32 {
-                let (a, b) = (r_z_at(j), r_z_at(j + 16));
-                let two = |s: &[f32]| Two(load(s, j), load(s, j + 16));
-                let r_z = [0, 1].map(|k| Two(a[k], b[k]));
-                let Two(h0, h1) = gru_cell(r_z, two(ih[2]), two(hh[2]), two(h_old));
-                _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
-                _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
-            } else {
-                let h_new = gru_cell(r_z_at(j), load(ih[2], j), load(hh[2], j), load(h_old, j));
-                _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
-            }
+    let (pairs, full) = (n / 32 * 32, n / 16 * 16);
+    // SAFETY (both loops): every slice holds n >= full floats (checked above), and each
+    // pass reads and writes below j + 32 <= pairs or j + 16 <= full.
+    unsafe {
+        for j in (0..pairs).step_by(32) {
+            gru_lanes::<Two<__m512>>(hh, ih, h_old, h, j);
+        }
+        for j in (pairs..full).step_by(16) {
+            gru_lanes::<__m512>(hh, ih, h_old, h, j);
         }
     }
     let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
     avx2::gru_cell(hh, ih, &h_old[full..], &mut h[full..]);
+}
+
+/// The GRU cell for the units from `j` of [`gru_cell_rows`]'s slices, as many as `V` has lanes.
+///
+/// # Safety
+/// Every slice must hold `j` values plus `V`'s lanes; AVX-512 only.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn gru_lanes<V: Wide>(
+    hh: [&[f32]; 3],
+    ih: [&[f32]; 3],
+    h_old: &[f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
+        let r_z = [0, 1].map(|k| load(hh[k]).add(load(ih[k])));
+        gru_cell(r_z, load(ih[2]), load(hh[2]), load(h_old)).store(h.as_mut_ptr().add(j));
+    }
+}
+
+/// Vectors the cells read from and write to consecutive floats: one of 16 lanes, or two
+/// ([`Two`]) of 32.
+///
+/// # Safety
+/// As [`F32Lanes`] (AVX-512 only); each pointer must hold as many floats as the vector has lanes.
+unsafe trait Wide: F32Lanes {
+    /// The vector's floats from `p`.
+    unsafe fn load(p: *const f32) -> Self;
+    /// Writes the lanes to `p`.
+    unsafe fn store(self, p: *mut f32);
+}
+
+// SAFETY: __m512 reaches these only from functions enabling AVX-512F.
+unsafe impl Wide for __m512 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the trait's contract.
+        unsafe { _mm512_storeu_ps(p, self) }
+    }
+}
+
+// SAFETY: as __m512's, on two consecutive vectors.
+unsafe impl Wide for Two<__m512> {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract: 32 floats at p.
+        unsafe { Two(_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the trait's contract: 32 floats at p.
+        unsafe {
+            _mm512_storeu_ps(p, self.0);
+            _mm512_storeu_ps(p.add(16), self.1);
+        }
+    }
 }
 
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
@@ -1163,13 +1226,9 @@ fn cell_from_accumulators(
         // SAFETY: c and h hold n >= j + 32 values (checked above); so does every gate.
         unsafe {
             let gates = [0, 1, 2, 3].map(|k| Two(gate(k, j), gate(k, j + 16)));
-            let load = |p: *const f32| _mm512_loadu_ps(p);
-            let c_old = Two(load(c.as_ptr().add(j)), load(c.as_ptr().add(j + 16)));
-            let (Two(c0, c1), Two(h0, h1)) = cell(gates, c_old);
-            _mm512_storeu_ps(c.as_mut_ptr().add(j), c0);
-            _mm512_storeu_ps(c.as_mut_ptr().add(j + 16), c1);
-            _mm512_storeu_ps(h.as_mut_ptr().add(j), h0);
-            _mm512_storeu_ps(h.as_mut_ptr().add(j + 16), h1);
+            let (c_new, h_new) = cell(gates, Two::load(c.as_ptr().add(j)));
+            c_new.store(c.as_mut_ptr().add(j));
+            h_new.store(h.as_mut_ptr().add(j));
         }
         j += 32;
     }
