@@ -55,10 +55,20 @@ impl<T: Copy + Default> LineBuf<T> {
         self.len = new_len;
     }
 
+    /// Elements the buffer can hold without a new allocation.
+    pub fn capacity(&self) -> usize {
+        self.storage.len().saturating_sub(self.offset + Self::pad())
+    }
+
+    /// Elements of padding kept after the last one (two cache lines).
+    fn pad() -> usize {
+        (2 * LINE).div_ceil(size_of::<T>().max(1))
+    }
+
     /// Makes room for `len` elements without changing the contents.
     pub fn reserve_total(&mut self, len: usize) {
-        let pad = (2 * LINE).div_ceil(size_of::<T>().max(1));
-        if self.storage.len() >= self.offset + len + pad {
+        let pad = Self::pad();
+        if self.capacity() >= len {
             return;
         }
         let mut storage = vec![T::default(); len + 2 * pad];

@@ -308,14 +308,18 @@ pub(crate) fn row_threads(requested: usize, batch: usize, hidden: usize) -> Opti
 /// A layer's input projection for one block of hidden units (see [`Split::Units`]).
 pub(crate) type ProjectUnits<'p> = dyn Fn(Range<usize>, &mut [f32], &mut StepScratch) + Sync + 'p;
 
+/// The i32 accumulators a [`ProjectUnits`] uses in its scratch for a block of so many units.
+pub(crate) type ProjectionAccumulators<'p> = dyn Fn(usize) -> usize + Sync + 'p;
+
 /// How [`run_layer`] shares each step of a layer between threads.
 #[derive(Clone, Copy)]
 pub(crate) enum Split<'p> {
     /// Blocks of hidden units, every batch row each. The layer's first phase is then its input
     /// projection: `project(units, ih_block, scratch)` must fill `ih_block`
     /// (`steps × batch × gates × units.len()`, `[row][gate][unit]`) with the projection of
-    /// every input row onto the units' gate rows.
-    Units(&'p ProjectUnits<'p>),
+    /// every input row onto the units' gate rows, using at most `accumulators(units.len())`
+    /// of the scratch's accumulators.
+    Units(&'p ProjectUnits<'p>, &'p ProjectionAccumulators<'p>),
     /// Blocks of batch rows, every hidden unit each; `ih` already holds the input projection.
     Rows,
 }
@@ -333,7 +337,7 @@ struct Blocks {
 impl Blocks {
     fn new(split: Split<'_>, threads: usize, hidden: usize, batch: usize) -> Self {
         let (count, per, by_rows) = match split {
-            Split::Units(_) => {
+            Split::Units(..) => {
                 let (count, per) = unit_blocks(threads, hidden);
                 (count, per, false)
             }
@@ -415,7 +419,9 @@ pub(crate) fn run_layer<S>(
     let h_len = batch * hidden;
     let rows = steps * batch;
     let (project, most_threads) = match split {
-        Split::Units(project) => (Some(project), hidden.div_ceil(PANEL)),
+        Split::Units(project, accumulators) => {
+            (Some((project, accumulators)), hidden.div_ceil(PANEL))
+        }
         Split::Rows => (None, batch),
     };
     let threads = threads.clamp(1, most_threads.max(1));
@@ -426,11 +432,11 @@ pub(crate) fn run_layer<S>(
     let (most_units, most_rows) = blocks.largest();
     // Size every thread's buffers here, so a worker joining a later forward pass for the
     // first time allocates nothing.
+    let projection_accumulators = project.map_or(0, |(_, accumulators)| accumulators(most_units));
     for s in &mut scratch[..threads] {
         s.gates.reserve_total(gates * most_rows * most_units);
-        let projected_rows = if project.is_some() { rows } else { most_rows };
         s.accumulators
-            .reserve_total(gates * projected_rows * most_units);
+            .reserve_total(projection_accumulators.max(gates * most_rows * most_units));
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
     }
@@ -479,7 +485,7 @@ pub(crate) fn run_layer<S>(
                 let n = units.len();
                 let ih_block = gates * rows * units.start..gates * rows * units.end;
                 if phase == 0 {
-                    if let Some(project) = project {
+                    if let Some((project, _)) = project {
                         // SAFETY: this task alone writes the block's part of `ih`, which
                         // nobody reads before every task of phase 0 is done.
                         project(units, unsafe { ih.get_mut(ih_block) }, s);
@@ -611,5 +617,62 @@ impl<'a, T> SharedSlice<'a, T> {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (checked); exclusive (the caller's contract).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever thread ends up running a block's projection finds its accumulators already
+    /// reserved (so a warm forward allocates nothing), and a projection that uses none (the
+    /// f32 one) gets only what a step uses, not room for the whole sequence.
+    #[test]
+    fn run_layer_reserves_the_accumulators_the_projection_says_it_uses() {
+        // 64 units: two blocks of 32 on two threads; 3 steps of 2 batch rows.
+        let shape = LayerShape {
+            steps: 3,
+            batch: 2,
+            hidden: 64,
+            gates: 4,
+            reverse: false,
+        };
+        let step_accumulators = shape.gates * shape.batch * 32;
+        let whole_sequence = shape.gates * shape.steps * shape.batch * 32;
+        for used in [0, 5000] {
+            let mut pool = Pool::default();
+            let mut scratch = Vec::new();
+            // It does not size its scratch itself: what it finds is what run_layer reserved.
+            let project = |_: Range<usize>, ih: &mut [f32], _: &mut StepScratch| ih.fill(0.5);
+            let accumulators = |units: usize| if units == 32 { used } else { usize::MAX };
+            let step = |_: &[f32], _: &[f32], _: &mut UnitState<'_>, _: &mut StepScratch| {};
+            let h_len = shape.batch * shape.hidden;
+            let mut ih = vec![0.0; shape.steps * shape.gates * h_len];
+            let (h0, mut c, mut out) = (
+                vec![0.0; h_len],
+                vec![0.0; h_len],
+                vec![0.0; shape.steps * h_len],
+            );
+            let layer = LayerBuffers {
+                shape,
+                h0: &h0,
+                c: &mut c,
+                out: &mut out,
+            };
+            let split = Split::Units(&project, &accumulators);
+            run_layer(2, &mut pool, &mut scratch, (split, &step), &mut ih, layer);
+            assert!(ih.iter().all(|&v| v == 0.5), "every block projected");
+            assert_eq!(scratch.len(), 2);
+            for s in &scratch {
+                let capacity = s.accumulators.capacity();
+                assert!(
+                    capacity >= used.max(step_accumulators),
+                    "{used}: {capacity}"
+                );
+                if used == 0 {
+                    assert!(capacity < whole_sequence, "{capacity}");
+                }
+            }
+        }
     }
 }

@@ -80,6 +80,13 @@ pub trait LinearOp: Clone + Send + Sync {
         scratch: &mut StepScratch,
     );
 
+    /// The i32 accumulators (in the scratch's `accumulators`) [`LinearOp::project_units`]
+    /// uses for `rows` input rows and `units` hidden units of a `cell` layer; the f32 map
+    /// uses none.
+    fn projection_accumulators(&self, _cell: Cell, _rows: usize, _units: usize) -> usize {
+        0
+    }
+
     /// One time step of a `cell` layer for the hidden units of `state`: with this map being
     /// `W_hh` and `h` the previous hidden state (`batch × H`), computes `W_hh h + b_hh` for the
     /// units' gate rows, runs the cell with their input projection `ih` (`batch × G × units`,

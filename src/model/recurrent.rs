@@ -511,11 +511,13 @@ impl<L: LinearOp> Recurrent<L> {
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, units, ih, scratch);
         };
+        let rows = shape.steps * shape.batch;
+        let accumulators = |units| layer.ih.projection_accumulators(cell, rows, units);
         kernels::run_layer(
             threads,
             &mut ws.pool,
             &mut ws.step_scratch,
-            (Split::Units(&project), &step),
+            (Split::Units(&project, &accumulators), &step),
             &mut ws.input_projection,
             buffers,
         );

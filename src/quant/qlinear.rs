@@ -260,7 +260,9 @@ impl LinearOp for QLinear {
         let (n, hidden) = (units.len(), self.out_features() / gates);
         let (params, stride, row_len) = (prepared.params, self.weight.padded_cols(), gates * n);
         let block = projection_block_rows(rows, row_len, row_len * stride);
-        scratch.accumulators.resize_for_overwrite(block * row_len);
+        scratch
+            .accumulators
+            .resize_for_overwrite(self.projection_accumulators(cell, rows, n));
         for first in (0..rows).step_by(block) {
             let m = block.min(rows - first);
             let q = &prepared.quantized[first * stride..(first + m) * stride];
@@ -277,6 +279,12 @@ impl LinearOp for QLinear {
                 });
             }
         }
+    }
+
+    /// One block of rows' accumulators ([`projection_block_rows`]).
+    fn projection_accumulators(&self, cell: Cell, rows: usize, units: usize) -> usize {
+        let row_len = cell.gates() * units;
+        projection_block_rows(rows, row_len, row_len * self.weight.padded_cols()) * row_len
     }
 
     /// The layer kernels ([`kernels::lstm_layer_u8i8`], [`kernels::gru_layer_u8i8`]).
