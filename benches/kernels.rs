@@ -1,15 +1,20 @@
 //! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
 //! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
-//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time.
-//! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s.
+//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time;
+//! and one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool.
+//! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s,
+//! except where a group says otherwise.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dynq::Kernel;
-use dynq::kernels::{self, ActivationParams, Engine, OutputRows, PackedF32, PackedI8};
+use dynq::kernels::{
+    self, ActivationParams, Engine, OutputRows, PackedF32, PackedI8, QuantizedRecurrent,
+    StepScratch, UnitState,
+};
 
 fn matrix_kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group("kernels");
@@ -137,5 +142,55 @@ fn quantize_h(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matrix_kernels, cells, quantize_h);
+/// One thread's share of a batch-1 int8 LSTM step as two threads split it (the first half of
+/// the hidden units), at the dims where the step streams its weights from L2: quantizing `h`,
+/// the product with the units' `W_hh` rows and the cell, alternating direction as the layer
+/// does. Throughput is in bytes of `W_hh` read, so criterion's B/s compares with the L2 read
+/// bandwidth `dynq roofline` measures.
+fn batch1_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("step");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    for hidden in [256, 512, 1024] {
+        let rows = 4 * hidden;
+        let w8: Vec<i8> = (0..rows * hidden).map(|i| (i * 7919 % 255) as i8).collect();
+        let weight = PackedI8::pack(&w8, rows, hidden);
+        let bias: Vec<f32> = (0..rows).map(|i| (i % 7) as f32 * 0.01).collect();
+        let h_prev: Vec<f32> = (0..hidden)
+            .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let units = 0..hidden / 2;
+        let ih: Vec<f32> = (0..4 * units.len())
+            .map(|i| (i % 13) as f32 * 0.05 - 0.3)
+            .collect();
+        let (mut c_state, mut h) = (vec![0.1f32; hidden], vec![0f32; hidden]);
+        group.throughput(Throughput::Bytes((4 * units.len() * hidden) as u64));
+        for kernel in Kernel::available() {
+            let w = QuantizedRecurrent {
+                weight: &weight,
+                scales: &[0.003],
+                bias: &bias,
+                engine: Engine::X86,
+            };
+            let mut scratch = StepScratch::default();
+            let mut s = 0;
+            let id = BenchmarkId::new(format!("lstm_u8i8/{}", kernel.name()), hidden);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    scratch.start_step(s, true);
+                    s += 1;
+                    let mut whole = UnitState::whole(&mut c_state, &mut h, hidden);
+                    let mut state = whole.block(units.clone(), 0..1);
+                    let h_prev = black_box(&h_prev[..]);
+                    kernels::lstm_units_u8i8(kernel, w, h_prev, &ih, &mut state, &mut scratch);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matrix_kernels, cells, quantize_h, batch1_step);
 criterion_main!(benches);

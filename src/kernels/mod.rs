@@ -40,10 +40,11 @@ pub(crate) use linebuf::LineBuf;
 pub use memory::return_large_blocks_when_freed;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
-pub(crate) use recurrence::{LayerBuffers, LayerShape, StepScratch, UnitState};
+pub(crate) use recurrence::{LayerBuffers, LayerShape};
 pub(crate) use recurrence::{
     Split, for_each_step, par_rows, row_threads, run_layer, useful_threads,
 };
+pub use recurrence::{StepScratch, UnitState};
 
 /// Where a product's output rows go: row `i` is `data[i · stride..i · stride + n]` for the
 /// product's `n` weight rows.

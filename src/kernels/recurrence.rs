@@ -38,7 +38,7 @@ pub struct StepScratch {
 impl StepScratch {
     /// Readies the scratch for the layer's `s`-th step: `h_is_new` as given (whether `h`
     /// changed since this scratch's last step), and `backwards` on every odd step.
-    pub(crate) fn start_step(&mut self, s: usize, h_is_new: bool) {
+    pub fn start_step(&mut self, s: usize, h_is_new: bool) {
         self.h_is_new = h_is_new;
         self.backwards = s % 2 == 1;
     }
@@ -141,12 +141,11 @@ impl<'a> UnitState<'a> {
     }
 
     /// The part of this state for `units` and batch rows `rows` (counted from this state's
-    /// first), which must lie within it (the tests' way to run a step in blocks without the
-    /// thread pool).
+    /// first), which must lie within it (the tests' and benchmarks' way to run a step in
+    /// blocks without the thread pool).
     ///
     /// # Panics
     /// If they do not.
-    #[cfg(test)]
     pub fn block(&mut self, units: Range<usize>, rows: Range<usize>) -> UnitState<'_> {
         let within = |inner: &Range<usize>, outer: &Range<usize>| {
             outer.start <= inner.start && inner.start <= inner.end && inner.end <= outer.end
