@@ -643,6 +643,7 @@ mod tests {
             let mut scratch = Vec::new();
             // It does not size its scratch itself: what it finds is what run_layer reserved.
             let project = |_: Range<usize>, ih: &mut [f32], _: &mut StepScratch| ih.fill(0.5);
+            // Asked for any other block size, it makes the reservation fail loudly.
             let accumulators = |units: usize| if units == 32 { used } else { usize::MAX };
             let step = |_: &[f32], _: &[f32], _: &mut UnitState<'_>, _: &mut StepScratch| {};
             let h_len = shape.batch * shape.hidden;

@@ -511,7 +511,6 @@ impl<L: LinearOp> Recurrent<L> {
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, units, ih, scratch);
         };
-        let rows = shape.steps * shape.batch;
         let accumulators = |units| layer.ih.projection_accumulators(cell, rows, units);
         kernels::run_layer(
             threads,
