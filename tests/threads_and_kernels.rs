@@ -63,6 +63,18 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             },
             2,
         ),
+        // A batch large enough for each step to project its own input rows, split by units
+        // (64 units: two blocks of 32 on two threads).
+        (
+            ModelDims {
+                input_size: 20,
+                hidden_size: 64,
+                num_layers: 2,
+                head: 0,
+                ..ModelDims::square(1)
+            },
+            16,
+        ),
         // A batch large enough for the threads to split each step by batch rows rather than
         // by units (a ragged last block of rows, and of units in the single-threaded run).
         (

@@ -66,8 +66,9 @@ pub trait LinearOp: Clone + Send + Sync {
     /// A recurrent layer's input projection for some hidden units: with this map being `W_ih`
     /// (`G·H × in` for a `cell` of G gates), fills `out` (`rows × G × units.len()`) with
     /// `out[i][gate][u] = (x W_ihᵀ + b_ih)[i][gate·H + units.start + u]` for every row `i` of
-    /// `x` (`rows × in`, made ready by [`LinearOp::prepare_sequence`] into `prepared`): the
-    /// same values, bit for bit, as [`LinearOp::forward`] gives in those columns.
+    /// `x` (`rows × in`): rows `first_row..first_row + rows` of a sequence made ready by
+    /// [`LinearOp::prepare_sequence`] into `prepared`. The same values, bit for bit, as
+    /// [`LinearOp::forward`] gives in those columns, whatever rows are projected together.
     #[allow(clippy::too_many_arguments)]
     fn project_units(
         &self,
@@ -75,6 +76,7 @@ pub trait LinearOp: Clone + Send + Sync {
         kernel: Kernel,
         x: &[f32],
         prepared: &LinearScratch,
+        first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
         scratch: &mut StepScratch,
@@ -214,6 +216,7 @@ impl LinearOp for Linear {
         kernel: Kernel,
         x: &[f32],
         _prepared: &LinearScratch,
+        _first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
         _scratch: &mut StepScratch,

@@ -4,6 +4,7 @@
 //! (the reverse direction from the last step to the first); layer k + 1 reads layer k's
 //! outputs, both directions' side by side.
 
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,8 +16,8 @@ use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
-    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, RunOptions, Split, StepScratch,
-    UnitState,
+    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, Projection, RunOptions, Split,
+    StepScratch, UnitState,
 };
 
 /// One direction of one layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in PyTorch's
@@ -505,18 +506,25 @@ impl<L: LinearOp> Recurrent<L> {
             .ih
             .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
         let prepared = &ws.scratch;
-        let project = |units, ih: &mut [f32], scratch: &mut StepScratch| {
-            let x = layer_input;
+        let input_size = layer.ih.in_features();
+        let project = |units, input_rows: Range<usize>, ih: &mut [f32], scratch: &mut _| {
+            let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
+            let first = input_rows.start;
             layer
                 .ih
-                .project_units(cell, exec.kernel, x, prepared, units, ih, scratch);
+                .project_units(cell, exec.kernel, x, prepared, first, units, ih, scratch);
         };
         let accumulators = |units| layer.ih.projection_accumulators(cell, rows, units);
+        let projection = Projection {
+            project: &project,
+            accumulators: &accumulators,
+            per_step: kernels::projects_per_step(batch, layer.ih.weight_bytes() / threads),
+        };
         kernels::run_layer(
             threads,
             &mut ws.pool,
             &mut ws.step_scratch,
-            (Split::Units(&project, &accumulators), &step),
+            (Split::Units(projection), &step),
             &mut ws.input_projection,
             buffers,
         );

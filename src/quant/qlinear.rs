@@ -251,6 +251,7 @@ impl LinearOp for QLinear {
         kernel: Kernel,
         x: &[f32],
         prepared: &LinearScratch,
+        first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
         scratch: &mut StepScratch,
@@ -265,7 +266,8 @@ impl LinearOp for QLinear {
             .resize_for_overwrite(self.projection_accumulators(cell, rows, n));
         for first in (0..rows).step_by(block) {
             let m = block.min(rows - first);
-            let q = &prepared.quantized[first * stride..(first + m) * stride];
+            let at = first_row + first;
+            let q = &prepared.quantized[at * stride..(at + m) * stride];
             let acc = &mut scratch.accumulators[..m * row_len];
             kernels::for_each_gate(gates, hidden, &units, |r, offset| {
                 let out = OutputRows::new(&mut acc[offset..], row_len);
@@ -337,7 +339,8 @@ mod tests {
     }
 
     /// A sequence long enough for several blocks is projected exactly as each of its rows
-    /// alone, for every kernel: the blocks change where the products go, not their values.
+    /// alone (as a step projects its own rows, from the whole sequence's quantized input), for
+    /// every kernel: the blocks change where the products go, not their values.
     #[test]
     fn a_projection_in_blocks_equals_each_row_projected_alone() {
         let (input, hidden, rows) = (24, 256, 150);
@@ -362,26 +365,20 @@ mod tests {
                     kernel,
                     &x,
                     &prepared,
+                    0,
                     units.clone(),
                     &mut whole,
                     &mut scratch,
                 );
-                let stride = q.weight.padded_cols();
                 for r in 0..rows {
-                    let mut one = LinearScratch {
-                        params: prepared.params,
-                        ..LinearScratch::default()
-                    };
-                    one.quantized.resize(stride, 0);
-                    one.quantized
-                        .copy_from_slice(&prepared.quantized[r * stride..][..stride]);
                     let x_row = &x[r * input..][..input];
                     let mut alone = vec![0f32; row_len];
                     q.project_units(
                         Cell::Lstm,
                         kernel,
                         x_row,
-                        &one,
+                        &prepared,
+                        r,
                         units.clone(),
                         &mut alone,
                         &mut scratch,
