@@ -477,15 +477,14 @@ fn gru_from_accumulators(
     let hidden = rows / 3;
     assert!(acc.len() == 3 * n && ih.len() == 3 * n && h_old.len() == n && first + n <= hidden);
     assert!(w.scales.len() == 1 || w.scales.len() == rows);
-    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
-    let per_tensor = x_scale * w.scales[0];
     // `hh` of gate k for the 16 units from j.
     //
     // SAFETY: callers pass j with j + 16 <= n: every gate's acc index (k·n + unit) is below
     // 3n and its weight row (k·hidden + first + unit) below `rows` (checked above).
     let hh = |k: usize, j: usize| unsafe {
         let (a, r) = (k * n + j, k * hidden + first + j);
-        dequantize_panel(x, w, _mm512_loadu_si512(acc.as_ptr().add(a).cast()), r)
+        let sums = _mm512_loadu_si512(acc.as_ptr().add(a).cast());
+        dequantize_lanes(x, (w.scales, w.bias), sums, r, ALL_LANES)
     };
     // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, the last
     // ones masked.
@@ -510,13 +509,8 @@ fn gru_from_accumulators(
             let load = |p: *const f32| _mm512_maskz_loadu_ps(mask, p);
             let hh = |k: usize| {
                 let (a, r) = (k * n + j, k * hidden + first + j);
-                let scale = if w.scales.len() == 1 {
-                    _mm512_set1_ps(per_tensor)
-                } else {
-                    _mm512_mul_ps(_mm512_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
-                };
-                let v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a)));
-                rescale(fused, v, scale, load(w.bias.as_ptr().add(r)))
+                let sums = _mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a));
+                dequantize_lanes(x, (w.scales, w.bias), sums, r, mask)
             };
             let ih = |k: usize| load(ih.as_ptr().add(k * n + j));
             let r_z = [0, 1].map(|k| _mm512_add_ps(hh(k), ih(k)));
@@ -802,39 +796,45 @@ unsafe fn hh_of_panels<const G: usize>(
         let data = w.weight.data().as_ptr();
         let panels = std::array::from_fn(|k| data.add(row(k) / PANEL * panel_len));
         let acc = panels_dot::<G>(q.as_ptr(), panels, groups, init);
-        std::array::from_fn(|k| dequantize_panel(x, w, acc[k], row(k)))
+        std::array::from_fn(|k| dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES))
     }
 }
 
-/// `acc · (x_scale · w_scale) + b_hh` for the 16 weight rows from `row`, whose sums `acc`
-/// holds, as [`super::dequantize`] computes it.
+/// Every lane of a 16-lane mask.
+const ALL_LANES: __mmask16 = 0xffff;
+
+/// `acc · (x_scale · w_scale) + bias` for the weight rows from `row` in the lanes of `mask`
+/// (the other lanes 0), whose sums `acc` holds, as [`super::dequantize`] computes it;
+/// `w_scales` holds one scale, or one per weight row. A full mask loads unmasked.
 ///
 /// # Safety
-/// Weight rows `row..row + 16` must exist (their bias, and their scales when per row).
+/// The weight rows of `mask`'s lanes from `row` must exist in `bias` (and in `w_scales` when
+/// it holds one per row).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
-unsafe fn dequantize_panel(
+unsafe fn dequantize_lanes(
     x: ActivationParams,
-    w: QuantizedRecurrent<'_>,
+    (w_scales, bias): (&[f32], &[f32]),
     acc: __m512i,
     row: usize,
+    mask: __mmask16,
 ) -> __m512 {
-    // SAFETY: the caller guarantees rows row..row + 16.
-    unsafe {
-        let scale = if w.scales.len() == 1 {
-            _mm512_set1_ps(x.scale * w.scales[0])
+    // SAFETY: the caller guarantees the rows of the mask's lanes.
+    let load = |values: &[f32]| unsafe {
+        let p = values.as_ptr().add(row);
+        if mask == ALL_LANES {
+            _mm512_loadu_ps(p)
         } else {
-            let w_scales = _mm512_loadu_ps(w.scales.as_ptr().add(row));
-            _mm512_mul_ps(_mm512_set1_ps(x.scale), w_scales)
-        };
-        let bias = _mm512_loadu_ps(w.bias.as_ptr().add(row));
-        rescale(
-            x.engine.fused_rescale(),
-            _mm512_cvtepi32_ps(acc),
-            scale,
-            bias,
-        )
-    }
+            _mm512_maskz_loadu_ps(mask, p)
+        }
+    };
+    let scale = if w_scales.len() == 1 {
+        _mm512_set1_ps(x.scale * w_scales[0])
+    } else {
+        _mm512_mul_ps(_mm512_set1_ps(x.scale), load(w_scales))
+    };
+    let fused = x.engine.fused_rescale();
+    rescale(fused, _mm512_cvtepi32_ps(acc), scale, load(bias))
 }
 
 /// `acc[r] = Σ_k (q[k] − zp) · w[r][k]` for every row of `w` (one activation row), four
@@ -876,7 +876,7 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
             let init = [zero_point_term(sums, zp_v)];
             let [sum] = panels_dot::<1>(q.as_ptr(), [wp], groups, init);
             // A full store can forward to the cell's loads; a masked one makes them wait.
-            if mask == 0xffff {
+            if mask == ALL_LANES {
                 _mm512_storeu_si512(acc.as_mut_ptr().add(r).cast(), sum);
             } else {
                 _mm512_mask_storeu_epi32(acc.as_mut_ptr().add(r), mask, sum);
@@ -1001,33 +1001,22 @@ pub fn quantize_u8(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
     let rows = bias.len().max(1);
-    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
     assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
-    let x_scale_v = _mm512_set1_ps(x_scale);
-    let per_tensor = _mm512_set1_ps(x_scale * w_scales[0]);
     let row = |y: *mut f32, acc: *const i32, r: usize, mask: __mmask16| {
         // SAFETY: the callers pass a mask covering only rows r..bias.len(), which acc, y,
         // bias (and w_scales when it has one scale per row) hold (checked above).
         unsafe {
-            let s = if w_scales.len() == 1 {
-                per_tensor
-            } else {
-                _mm512_mul_ps(
-                    x_scale_v,
-                    _mm512_maskz_loadu_ps(mask, w_scales.as_ptr().add(r)),
-                )
-            };
             // acc was just stored and y is loaded right away: a masked load or store stops
             // store-to-load forwarding (it made the step twice as slow), so full vectors go
             // unmasked.
-            if mask == 0xffff {
-                let a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc.add(r).cast()));
-                let b = _mm512_loadu_ps(bias.as_ptr().add(r));
-                _mm512_storeu_ps(y.add(r), rescale(fused, a, s, b));
+            if mask == ALL_LANES {
+                let a = _mm512_loadu_si512(acc.add(r).cast());
+                let v = dequantize_lanes(x, (w_scales, bias), a, r, mask);
+                _mm512_storeu_ps(y.add(r), v);
             } else {
-                let a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, acc.add(r)));
-                let b = _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(r));
-                _mm512_mask_storeu_ps(y.add(r), mask, rescale(fused, a, s, b));
+                let a = _mm512_maskz_loadu_epi32(mask, acc.add(r));
+                let v = dequantize_lanes(x, (w_scales, bias), a, r, mask);
+                _mm512_mask_storeu_ps(y.add(r), mask, v);
             }
         }
     };
@@ -1213,7 +1202,8 @@ fn cell_from_accumulators(
     // weight row + 16 <= rows (checked above).
     let gate = |k: usize, j: usize| unsafe {
         let (a, r) = at(k, j);
-        let hh = dequantize_panel(x, w, _mm512_loadu_si512(acc.as_ptr().add(a).cast()), r);
+        let sums = _mm512_loadu_si512(acc.as_ptr().add(a).cast());
+        let hh = dequantize_lanes(x, (w.scales, w.bias), sums, r, ALL_LANES);
         _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
     };
     let mut j = 0;

@@ -162,6 +162,12 @@ impl QLinear {
         };
         kernels::dequantize(kernel, x, scales, &self.bias[rows], acc, y);
     }
+
+    /// Rows of one block of [`LinearOp::project_units`] over `rows` input rows, `row_len`
+    /// outputs each (see [`projection_block_rows`]).
+    fn projection_block(&self, rows: usize, row_len: usize) -> usize {
+        projection_block_rows(rows, row_len, row_len * self.weight.padded_cols())
+    }
 }
 
 /// Most accumulator bytes one block of an input projection's rows fills before they are
@@ -260,10 +266,8 @@ impl LinearOp for QLinear {
         let gates = cell.gates();
         let (n, hidden) = (units.len(), self.out_features() / gates);
         let (params, stride, row_len) = (prepared.params, self.weight.padded_cols(), gates * n);
-        let block = projection_block_rows(rows, row_len, row_len * stride);
-        scratch
-            .accumulators
-            .resize_for_overwrite(self.projection_accumulators(cell, rows, n));
+        let block = self.projection_block(rows, row_len);
+        scratch.accumulators.resize_for_overwrite(block * row_len);
         for first in (0..rows).step_by(block) {
             let m = block.min(rows - first);
             let at = first_row + first;
@@ -283,10 +287,10 @@ impl LinearOp for QLinear {
         }
     }
 
-    /// One block of rows' accumulators ([`projection_block_rows`]).
+    /// One block of rows' accumulators ([`QLinear::projection_block`]).
     fn projection_accumulators(&self, cell: Cell, rows: usize, units: usize) -> usize {
         let row_len = cell.gates() * units;
-        projection_block_rows(rows, row_len, row_len * self.weight.padded_cols()) * row_len
+        self.projection_block(rows, row_len) * row_len
     }
 
     /// The layer kernels ([`kernels::lstm_layer_u8i8`], [`kernels::gru_layer_u8i8`]).
