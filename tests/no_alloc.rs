@@ -41,19 +41,22 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn forward_into_allocates_nothing_once_warm() {
     // Big enough that threads 2 really splits the recurrence and the input projection (by
-    // units at batch 2, by batch rows at batch 16); GRUs and bidirectional layers (whose
-    // directions run at once on two threads) too.
-    for (cell, bidirectional, batch) in [
-        (Cell::Lstm, false, 2),
-        (Cell::Gru, false, 2),
-        (Cell::Lstm, true, 2),
-        (Cell::Gru, true, 2),
-        (Cell::Lstm, false, 16),
-        (Cell::Gru, false, 16),
+    // units at batch 2; by batch rows at batch 16 and 200 units, 13 panels; by units with
+    // each step projecting its own rows at batch 16 and 256 units); GRUs and bidirectional
+    // layers (whose directions run at once on two threads) too.
+    for (cell, bidirectional, batch, hidden_size) in [
+        (Cell::Lstm, false, 2, 200),
+        (Cell::Gru, false, 2, 200),
+        (Cell::Lstm, true, 2, 200),
+        (Cell::Gru, true, 2, 200),
+        (Cell::Lstm, false, 16, 200),
+        (Cell::Gru, false, 16, 200),
+        (Cell::Lstm, false, 16, 256),
+        (Cell::Gru, false, 16, 256),
     ] {
         let dims = ModelDims {
             input_size: 72,
-            hidden_size: 200,
+            hidden_size,
             num_layers: 2,
             head: 9,
             cell,
@@ -80,7 +83,8 @@ fn forward_into_allocates_nothing_once_warm() {
                 }
                 let after = ALLOCATIONS.load(Ordering::SeqCst);
                 let what = format!(
-                    "{cell} bidirectional {bidirectional} batch {batch} {scheme} threads {threads}"
+                    "{cell} bidirectional {bidirectional} batch {batch} hidden {hidden_size} \
+                     {scheme} threads {threads}"
                 );
                 assert_eq!(after - before, 0, "{what}");
             }

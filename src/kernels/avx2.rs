@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::OutputRows;
 use super::activation::{ActivationParams, Engine};
-use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
+use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell as gru};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
@@ -31,25 +31,79 @@ fn block_rows(rows_left: usize) -> usize {
     }
 }
 
-/// See [`super::gemm_u8i8`]. Activations must be at most `engine.activation_max()`; the
-/// full-range (qnnpack) ones take the split path (see the module doc).
+/// See [`super::gemm_u8i8`] and [`super::gemm_u8i8_dequantized`]. Activations must be at
+/// most `engine.activation_max()`; the full-range (qnnpack) ones take the split path (see the
+/// module doc).
 #[target_feature(enable = "avx2,fma")]
-pub fn gemm_u8i8(
+pub fn gemm_u8i8<O: StorePanel>(
     a: &[u8],
     m: usize,
     zp: i32,
     engine: Engine,
     w: &PackedI8,
     rows: Range<usize>,
-    out: OutputRows<'_, i32>,
+    (out, sums_out): (OutputRows<'_, O::Out>, O),
 ) {
     let (zp_v, row_sums) = (_mm256_set1_epi32(zp), w.row_sums());
     if engine.activation_max() <= 128 {
-        let kernel = U8I8::<false> { zp, zp_v, row_sums };
+        let kernel = U8I8::<O, false> {
+            zp,
+            zp_v,
+            row_sums,
+            sums_out,
+        };
         gemm(&kernel, a, m, w, rows, out);
     } else {
-        let kernel = U8I8::<true> { zp, zp_v, row_sums };
+        let kernel = U8I8::<O, true> {
+            zp,
+            zp_v,
+            row_sums,
+            sums_out,
+        };
         gemm(&kernel, a, m, w, rows, out);
+    }
+}
+
+/// A [`SumsOut`] applied to a whole panel of sums at once.
+///
+/// # Safety
+/// `store` may use AVX2 and FMA: call it only on a CPU that has them.
+pub unsafe trait StorePanel: SumsOut {
+    /// Writes the outputs of the 8 weight rows from `first_row`, whose sums `sums` holds, to
+    /// `dst`.
+    ///
+    /// # Safety
+    /// Those weight rows must exist and `dst` hold 8 values.
+    unsafe fn store(&self, sums: __m256i, first_row: usize, dst: *mut Self::Out);
+}
+
+// SAFETY: AVX2 only in `store`, whose callers run behind a Kernel::Avx2 value.
+unsafe impl StorePanel for Sums {
+    #[inline(always)]
+    unsafe fn store(&self, sums: __m256i, _first_row: usize, dst: *mut i32) {
+        // SAFETY: the caller guarantees 8 values at dst and the CPU's AVX2.
+        unsafe { _mm256_storeu_si256(dst.cast(), sums) };
+    }
+}
+
+// SAFETY: as for Sums.
+unsafe impl StorePanel for Dequantized<'_> {
+    #[inline(always)]
+    unsafe fn store(&self, sums: __m256i, first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees the weight rows (so their bias and scales), 8 values
+        // at dst and the CPU's AVX2 and FMA; the same operations as `dequantize`'s.
+        unsafe {
+            let scale = if self.w_scales.len() == 1 {
+                _mm256_set1_ps(self.x.scale * self.w_scales[0])
+            } else {
+                let w_scales = _mm256_loadu_ps(self.w_scales.as_ptr().add(first_row));
+                _mm256_mul_ps(_mm256_set1_ps(self.x.scale), w_scales)
+            };
+            let bias = _mm256_loadu_ps(self.bias.as_ptr().add(first_row));
+            let fused = self.x.engine.fused_rescale();
+            let y = rescale(fused, _mm256_cvtepi32_ps(sums), scale, bias);
+            _mm256_storeu_ps(dst, y);
+        }
     }
 }
 
@@ -67,20 +121,23 @@ pub fn gemm_f32(
 }
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in two 256-bit accumulators; its store
-/// subtracts the zero-point term `zp · Σ_k w[r][k]`. `FULL_RANGE` activations (above 128)
-/// are split in two products. Made only inside [`gemm_u8i8`].
-struct U8I8<'a, const FULL_RANGE: bool> {
+/// subtracts the zero-point term `zp · Σ_k w[r][k]` and writes what `sums_out` makes of the
+/// sums. `FULL_RANGE` activations (above 128) are split in two products. Made only inside
+/// [`gemm_u8i8`].
+struct U8I8<'a, O, const FULL_RANGE: bool> {
     zp: i32,
     zp_v: __m256i,
     row_sums: &'a [i32],
+    sums_out: O,
 }
 
 // SAFETY: a U8I8 exists only inside gemm_u8i8, which enables avx2 and fma and is called only
 // behind a Kernel::Avx2 value.
-unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
+unsafe impl<O: StorePanel, const FULL_RANGE: bool> MicroKernel for U8I8<'_, O, FULL_RANGE> {
     type Lhs = u8;
     type Rhs = i8;
-    type Out = i32;
+    type Out = O::Out;
+    type Lane = i32;
     type Acc = [__m256i; 2];
     const GROUP_PANELS: usize = GROUP;
 
@@ -166,14 +223,15 @@ unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
     }
 
     #[inline(always)]
-    unsafe fn store_panel(&self, acc: Self::Acc, first_row: usize, dst: *mut i32) {
+    unsafe fn store_panel(&self, acc: Self::Acc, first_row: usize, dst: *mut O::Out) {
         for (h, acc) in acc.iter().enumerate() {
             // SAFETY: the caller guarantees rows first_row..first_row + 16 (so row sums) and 16
             // values at dst; the two stores write 8 each.
             unsafe {
-                let sums = _mm256_loadu_si256(self.row_sums.as_ptr().add(first_row + 8 * h).cast());
+                let row = first_row + 8 * h;
+                let sums = _mm256_loadu_si256(self.row_sums.as_ptr().add(row).cast());
                 let v = _mm256_sub_epi32(*acc, _mm256_mullo_epi32(sums, self.zp_v));
-                _mm256_storeu_si256(dst.add(8 * h).cast(), v);
+                self.sums_out.store(v, row, dst.add(8 * h));
             }
         }
     }
@@ -190,8 +248,9 @@ unsafe impl<const FULL_RANGE: bool> MicroKernel for U8I8<'_, FULL_RANGE> {
     }
 
     #[inline(always)]
-    fn finish_lane(&self, lane: i32, row: usize) -> i32 {
-        lane - self.zp * self.row_sums[row]
+    fn finish_lane(&self, lane: i32, row: usize) -> O::Out {
+        self.sums_out
+            .finish(lane - self.zp * self.row_sums[row], row)
     }
 }
 
@@ -208,6 +267,7 @@ unsafe impl MicroKernel for F32<'_> {
     type Lhs = f32;
     type Rhs = f32;
     type Out = f32;
+    type Lane = f32;
     type Acc = [__m256; 2];
     const GROUP_PANELS: usize = GROUP;
 

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
-use super::gemm::{MicroKernel, Sink, Tile, emit_tile, gemm};
+use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, Two, cell, gru_cell};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
@@ -17,22 +17,59 @@ use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
 
-/// See [`super::gemm_u8i8`].
+/// See [`super::gemm_u8i8`] and [`super::gemm_u8i8_dequantized`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn gemm_u8i8(
+pub fn gemm_u8i8<O: StorePanel>(
     a: &[u8],
     m: usize,
     zp: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: OutputRows<'_, i32>,
+    (out, sums_out): (OutputRows<'_, O::Out>, O),
 ) {
     let kernel = U8I8 {
         zp,
         zp_v: _mm512_set1_epi32(zp),
         row_sums: w.row_sums(),
+        sums_out,
     };
     gemm(&kernel, a, m, w, rows, out);
+}
+
+/// A [`SumsOut`] applied to a whole panel of sums at once.
+///
+/// # Safety
+/// `store` may use AVX-512: call it only on a CPU that has it.
+pub unsafe trait StorePanel: SumsOut {
+    /// Writes the outputs of the 16 weight rows from `first_row`, whose sums `sums` holds,
+    /// to `dst`.
+    ///
+    /// # Safety
+    /// Those weight rows must exist and `dst` hold 16 values.
+    unsafe fn store(&self, sums: __m512i, first_row: usize, dst: *mut Self::Out);
+}
+
+// SAFETY: AVX-512 only in `store`, whose callers run behind a Kernel::Avx512Vnni value.
+unsafe impl StorePanel for Sums {
+    #[inline(always)]
+    unsafe fn store(&self, sums: __m512i, _first_row: usize, dst: *mut i32) {
+        // SAFETY: the caller guarantees 16 values at dst and the CPU's AVX-512.
+        unsafe { _mm512_storeu_si512(dst.cast(), sums) };
+    }
+}
+
+// SAFETY: as for Sums.
+unsafe impl StorePanel for Dequantized<'_> {
+    #[inline(always)]
+    unsafe fn store(&self, sums: __m512i, first_row: usize, dst: *mut f32) {
+        // SAFETY: the caller guarantees the weight rows (so their bias and scales), 16 values
+        // at dst and the CPU's AVX-512.
+        unsafe {
+            let parts = (self.w_scales, self.bias);
+            let y = dequantize_lanes(self.x, parts, sums, first_row, ALL_LANES);
+            _mm512_storeu_ps(dst, y);
+        }
+    }
 }
 
 /// See [`super::gemm_f32`].
@@ -49,19 +86,22 @@ pub fn gemm_f32(
 }
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in one accumulator; its store subtracts the
-/// zero-point term `zp · Σ_k w[r][k]`. Made only inside [`gemm_u8i8`].
-struct U8I8<'a> {
+/// zero-point term `zp · Σ_k w[r][k]` and writes what `sums_out` makes of the sums. Made only
+/// inside [`gemm_u8i8`].
+struct U8I8<'a, O> {
     zp: i32,
     zp_v: __m512i,
     row_sums: &'a [i32],
+    sums_out: O,
 }
 
 // SAFETY: a U8I8 exists only inside gemm_u8i8, which enables the AVX-512 features and is
 // called only behind a Kernel::Avx512Vnni value.
-unsafe impl MicroKernel for U8I8<'_> {
+unsafe impl<O: StorePanel> MicroKernel for U8I8<'_, O> {
     type Lhs = u8;
     type Rhs = i8;
-    type Out = i32;
+    type Out = O::Out;
+    type Lane = i32;
     type Acc = __m512i;
     const GROUP_PANELS: usize = GROUP;
 
@@ -146,13 +186,13 @@ unsafe impl MicroKernel for U8I8<'_> {
     }
 
     #[inline(always)]
-    unsafe fn store_panel(&self, acc: __m512i, first_row: usize, dst: *mut i32) {
+    unsafe fn store_panel(&self, acc: __m512i, first_row: usize, dst: *mut O::Out) {
         // SAFETY: the caller guarantees rows first_row..first_row + 16 (so row sums) and 16
         // values at dst.
         unsafe {
             let sums = _mm512_loadu_si512(self.row_sums.as_ptr().add(first_row).cast());
             let v = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sums, self.zp_v));
-            _mm512_storeu_si512(dst.cast(), v);
+            self.sums_out.store(v, first_row, dst);
         }
     }
 
@@ -165,8 +205,9 @@ unsafe impl MicroKernel for U8I8<'_> {
     }
 
     #[inline(always)]
-    fn finish_lane(&self, lane: i32, row: usize) -> i32 {
-        lane - self.zp * self.row_sums[row]
+    fn finish_lane(&self, lane: i32, row: usize) -> O::Out {
+        self.sums_out
+            .finish(lane - self.zp * self.row_sums[row], row)
     }
 }
 
@@ -183,6 +224,7 @@ unsafe impl MicroKernel for F32<'_> {
     type Lhs = f32;
     type Rhs = f32;
     type Out = f32;
+    type Lane = f32;
     type Acc = __m512;
     const GROUP_PANELS: usize = GROUP;
 
@@ -396,7 +438,7 @@ pub fn lstm_units_u8i8(
         let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
         super::for_each_gate_piece(4, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 4 * n);
-            gemm_u8i8(q, batch, zp, w.weight, r, out);
+            gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
         });
     }
     for b in 0..batch {
@@ -446,7 +488,7 @@ pub fn gru_units_u8i8(
         let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
         super::for_each_gate_piece(3, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 3 * n);
-            gemm_u8i8(q, batch, zp, w.weight, r, out);
+            gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
         });
     }
     for b in 0..batch {

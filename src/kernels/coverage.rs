@@ -10,6 +10,8 @@ use super::Kernel;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Function {
     GemmU8I8,
+    /// The int8 product dequantized as it is stored.
+    GemmU8I8Dequantized,
     GemmF32,
     MinMax,
     QuantizeU8,
@@ -26,8 +28,9 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in the order the report lists them.
-    pub(crate) const ALL: [Function; 10] = [
+    pub(crate) const ALL: [Function; 11] = [
         Function::GemmU8I8,
+        Function::GemmU8I8Dequantized,
         Function::GemmF32,
         Function::MinMax,
         Function::QuantizeU8,

@@ -8,7 +8,59 @@
 use std::ops::Range;
 
 use super::OutputRows;
+use super::activation::ActivationParams;
 use super::pack::{PANEL, PackedF32, PackedI8};
+use super::scalar;
+
+/// What a u8 × i8 product writes for each weight row `r`'s exact sum
+/// `Σ_k (a[k] − zp) · w[r][k]`: the sum itself ([`Sums`]) or its dequantized value
+/// ([`Dequantized`]). Each instruction set's micro-kernel applies it to whole panels with its
+/// own vectors, lane for lane as [`SumsOut::finish`] does.
+pub(super) trait SumsOut: Copy {
+    /// The output's element.
+    type Out: Copy;
+    /// The output of weight row `row` from its sum.
+    fn finish(&self, sum: i32, row: usize) -> Self::Out;
+}
+
+/// The sums as they are.
+#[derive(Clone, Copy)]
+pub(super) struct Sums;
+
+impl SumsOut for Sums {
+    type Out = i32;
+    #[inline(always)]
+    fn finish(&self, sum: i32, _row: usize) -> i32 {
+        sum
+    }
+}
+
+/// The sums dequantized as [`super::dequantize`] computes it:
+/// `sum · (x.scale · w_scales[r]) + bias[r]` (one scale for every row when `w_scales` holds
+/// one), rounded as `x.engine` rounds it; `r` counts the weight's rows.
+#[derive(Clone, Copy)]
+pub(super) struct Dequantized<'a> {
+    /// The activations' parameters.
+    pub x: ActivationParams,
+    /// One weight scale, or one per weight row.
+    pub w_scales: &'a [f32],
+    /// One bias per weight row.
+    pub bias: &'a [f32],
+}
+
+impl SumsOut for Dequantized<'_> {
+    type Out = f32;
+    #[inline(always)]
+    fn finish(&self, sum: i32, row: usize) -> f32 {
+        let w_scale = if self.w_scales.len() == 1 {
+            self.w_scales[0]
+        } else {
+            self.w_scales[row]
+        };
+        let fused = self.x.engine.fused_rescale();
+        scalar::rescale(fused, sum, self.x.scale * w_scale, self.bias[row])
+    }
+}
 
 /// Packed weights as the driver walks them: panels of [`PANEL`] output rows.
 pub(super) trait Panels {
@@ -111,6 +163,8 @@ pub(super) unsafe trait MicroKernel {
     type Rhs: Copy;
     /// The outputs' element.
     type Out: Copy;
+    /// One lane of the accumulators.
+    type Lane: Copy;
     /// The accumulators of one panel for one activation row: [`PANEL`] lanes.
     type Acc: Copy;
     /// Most panels one pass over a block of activation rows covers.
@@ -156,10 +210,10 @@ pub(super) unsafe trait MicroKernel {
     ///
     /// # Safety
     /// None beyond the trait's.
-    unsafe fn lanes(&self, acc: Self::Acc) -> [Self::Out; PANEL];
+    unsafe fn lanes(&self, acc: Self::Acc) -> [Self::Lane; PANEL];
 
     /// The output of weight row `row` from its lane of the accumulators.
-    fn finish_lane(&self, lane: Self::Out, row: usize) -> Self::Out;
+    fn finish_lane(&self, lane: Self::Lane, row: usize) -> Self::Out;
 }
 
 /// `out[i][r − rows.start]` for the weight rows `rows` and `m` activation rows of `a`

@@ -92,13 +92,67 @@ pub fn gemm_u8i8(
     rows: Range<usize>,
     out: OutputRows<'_, i32>,
 ) {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GemmU8I8);
+    gemm_u8i8_sums(kernel, (a, m, a_params), w, rows, (out, gemm::Sums));
+}
+
+/// [`gemm_u8i8`] then [`dequantize`] with `w_scales` and `bias` (of all of `w`'s rows, or one
+/// scale for all), the same values bit for bit, in one pass: each panel of sums is dequantized
+/// as it leaves the registers, where the two passes wrote every i32 sum out and read it back.
+///
+/// # Panics
+/// If the slice lengths do not match the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_u8i8_dequantized(
+    kernel: Kernel,
+    a: &[u8],
+    m: usize,
+    a_params: ActivationParams,
+    w: &PackedI8,
+    (w_scales, bias): (&[f32], &[f32]),
+    rows: Range<usize>,
+    out: OutputRows<'_, f32>,
+) {
+    assert!(
+        bias.len() == w.rows() && (w_scales.len() == 1 || w_scales.len() == w.rows()),
+        "gemm_u8i8_dequantized: scales and bias"
+    );
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::GemmU8I8Dequantized);
+    let dequantized = gemm::Dequantized {
+        x: a_params,
+        w_scales,
+        bias,
+    };
+    gemm_u8i8_sums(kernel, (a, m, a_params), w, rows, (out, dequantized));
+}
+
+/// A [`gemm::SumsOut`] that every instruction set's micro-kernels apply to whole panels.
+#[cfg(target_arch = "x86_64")]
+trait PanelSumsOut: avx512::StorePanel + avx2::StorePanel {}
+#[cfg(target_arch = "x86_64")]
+impl<O: avx512::StorePanel + avx2::StorePanel> PanelSumsOut for O {}
+#[cfg(not(target_arch = "x86_64"))]
+trait PanelSumsOut: gemm::SumsOut {}
+#[cfg(not(target_arch = "x86_64"))]
+impl<O: gemm::SumsOut> PanelSumsOut for O {}
+
+/// The product of [`gemm_u8i8`], each row's sum written as `sums_out` makes it.
+fn gemm_u8i8_sums<O: PanelSumsOut>(
+    kernel: Kernel,
+    (a, m, a_params): (&[u8], usize, ActivationParams),
+    w: &PackedI8,
+    rows: Range<usize>,
+    (out, sums_out): (OutputRows<'_, O::Out>, O),
+) {
     assert_eq!(a.len(), m * w.padded_cols(), "gemm_u8i8: activation shape");
     assert!(
         rows.start <= rows.end && rows.end <= w.rows(),
         "gemm_u8i8: rows"
     );
     out.check(m, rows.len());
-    let (a_zero_point, engine) = (a_params.zero_point, a_params.engine);
+    let (zp, engine) = (a_params.zero_point, a_params.engine);
     // Only the real columns: a row's padding bytes may hold anything a buffer held before
     // (a model of another engine or shape), as the padded weights they meet are 0.
     debug_assert!(
@@ -108,18 +162,17 @@ pub fn gemm_u8i8(
                 .all(|&v| v <= engine.activation_max())),
         "gemm_u8i8: activations above the engine's range"
     );
-    #[cfg(test)]
-    coverage::record(kernel, coverage::Function::GemmU8I8);
+    let out = (out, sums_out);
     match kernel {
-        Kernel::Scalar => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
+        Kernel::Scalar => scalar::gemm_u8i8(a, m, zp, w, rows, out),
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, a_zero_point, engine, w, rows, out) },
+        Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, zp, engine, w, rows, out) },
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, a_zero_point, w, rows, out) },
+        Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, zp, w, rows, out) },
         #[cfg(not(target_arch = "x86_64"))]
-        _ => scalar::gemm_u8i8(a, m, a_zero_point, w, rows, out),
+        _ => scalar::gemm_u8i8(a, m, zp, w, rows, out),
     }
 }
 

@@ -327,21 +327,15 @@ pub(crate) fn row_threads(requested: usize, batch: usize, hidden: usize) -> Opti
 
 /// A layer's input projection for one block of hidden units and some input rows (see
 /// [`Projection`]).
-pub(crate) type ProjectUnits<'p> =
-    dyn Fn(Range<usize>, Range<usize>, &mut [f32], &mut StepScratch) + Sync + 'p;
-
-/// The i32 accumulators a [`ProjectUnits`] uses in its scratch for a block of so many units.
-pub(crate) type ProjectionAccumulators<'p> = dyn Fn(usize) -> usize + Sync + 'p;
+pub(crate) type ProjectUnits<'p> = dyn Fn(Range<usize>, Range<usize>, &mut [f32]) + Sync + 'p;
 
 /// A layer's input projection as [`run_layer`] runs it, block of units by block of units.
 #[derive(Clone, Copy)]
 pub(crate) struct Projection<'p> {
-    /// `project(units, rows, ih_rows, scratch)` must fill `ih_rows`
-    /// (`rows.len() × gates × units.len()`, `[row][gate][unit]`) with the projection of input
-    /// rows `rows` (counted over the whole sequence, `steps × batch`) onto the units' gate rows.
+    /// `project(units, rows, ih_rows)` must fill `ih_rows` (`rows.len() × gates ×
+    /// units.len()`, `[row][gate][unit]`) with the projection of input rows `rows` (counted
+    /// over the whole sequence, `steps × batch`) onto the units' gate rows.
     pub project: &'p ProjectUnits<'p>,
-    /// The most accumulators `project` uses in its scratch for a block of so many units.
-    pub accumulators: &'p ProjectionAccumulators<'p>,
     /// Whether each step projects its own rows just before it runs (see
     /// [`projects_per_step`]), rather than a first phase projecting every row.
     pub per_step: bool,
@@ -463,11 +457,10 @@ pub(crate) fn run_layer<S>(
     let (most_units, most_rows) = blocks.largest();
     // Size every thread's buffers here, so a worker joining a later forward pass for the
     // first time allocates nothing.
-    let projection_accumulators = project.map_or(0, |p| (p.accumulators)(most_units));
+    let step_values = gates * most_rows * most_units;
     for s in &mut scratch[..threads] {
-        s.gates.reserve_total(gates * most_rows * most_units);
-        s.accumulators
-            .reserve_total(projection_accumulators.max(gates * most_rows * most_units));
+        s.gates.reserve_total(step_values);
+        s.accumulators.reserve_total(step_values);
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
     }
@@ -521,7 +514,7 @@ pub(crate) fn run_layer<S>(
                     if let Some(p) = project {
                         // SAFETY: this task alone writes the block's part of `ih`, which
                         // nobody reads before every task of phase 0 is done.
-                        (p.project)(units, 0..rows, unsafe { ih.get_mut(ih_block) }, s);
+                        (p.project)(units, 0..rows, unsafe { ih.get_mut(ih_block) });
                     }
                     done[block].0.store(task + 1, Ordering::Release);
                     continue;
@@ -544,7 +537,7 @@ pub(crate) fn run_layer<S>(
                     let rows = t * batch + batch_rows.start..t * batch + batch_rows.end;
                     // SAFETY: this step's rows of the block's part of `ih` are this task's
                     // alone: no other task reads or writes them.
-                    project(units.clone(), rows, unsafe { ih.get_mut(ih_t.clone()) }, s);
+                    project(units.clone(), rows, unsafe { ih.get_mut(ih_t.clone()) });
                 }
                 // SAFETY: this step's rows of the block's part of `ih` are complete (projected
                 // in phase 0, or just above) and nobody writes them any more.
@@ -658,70 +651,5 @@ impl<'a, T> SharedSlice<'a, T> {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (checked); exclusive (the caller's contract).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Whatever thread ends up running a block's projection finds its accumulators already
-    /// reserved (so a warm forward allocates nothing), and a projection that uses none (the
-    /// f32 one) gets only what a step uses, not room for the whole sequence.
-    #[test]
-    fn run_layer_reserves_the_accumulators_the_projection_says_it_uses() {
-        // 64 units: two blocks of 32 on two threads; 3 steps of 2 batch rows.
-        let shape = LayerShape {
-            steps: 3,
-            batch: 2,
-            hidden: 64,
-            gates: 4,
-            reverse: false,
-        };
-        let step_accumulators = shape.gates * shape.batch * 32;
-        let whole_sequence = shape.gates * shape.steps * shape.batch * 32;
-        for used in [0, 5000] {
-            let mut pool = Pool::default();
-            let mut scratch = Vec::new();
-            // It does not size its scratch itself: what it finds is what run_layer reserved.
-            let project =
-                |_: Range<usize>, _: Range<usize>, ih: &mut [f32], _: &mut StepScratch| {
-                    ih.fill(0.5);
-                };
-            // Asked for any other block size, it makes the reservation fail loudly.
-            let accumulators = |units: usize| if units == 32 { used } else { usize::MAX };
-            let step = |_: &[f32], _: &[f32], _: &mut UnitState<'_>, _: &mut StepScratch| {};
-            let h_len = shape.batch * shape.hidden;
-            let mut ih = vec![0.0; shape.steps * shape.gates * h_len];
-            let (h0, mut c, mut out) = (
-                vec![0.0; h_len],
-                vec![0.0; h_len],
-                vec![0.0; shape.steps * h_len],
-            );
-            let layer = LayerBuffers {
-                shape,
-                h0: &h0,
-                c: &mut c,
-                out: &mut out,
-            };
-            let split = Split::Units(Projection {
-                project: &project,
-                accumulators: &accumulators,
-                per_step: false,
-            });
-            run_layer(2, &mut pool, &mut scratch, (split, &step), &mut ih, layer);
-            assert!(ih.iter().all(|&v| v == 0.5), "every block projected");
-            assert_eq!(scratch.len(), 2);
-            for s in &scratch {
-                let capacity = s.accumulators.capacity();
-                assert!(
-                    capacity >= used.max(step_accumulators),
-                    "{used}: {capacity}"
-                );
-                if used == 0 {
-                    assert!(capacity < whole_sequence, "{capacity}");
-                }
-            }
-        }
     }
 }

@@ -7,17 +7,18 @@ use std::ops::Range;
 
 use super::OutputRows;
 use super::activation::ActivationParams;
+use super::gemm::SumsOut;
 use super::lanes::{self, F32Lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
 
 /// See [`super::gemm_u8i8`].
-pub fn gemm_u8i8(
+pub fn gemm_u8i8<O: SumsOut>(
     a: &[u8],
     m: usize,
     zp: i32,
     w: &PackedI8,
     rows: Range<usize>,
-    out: OutputRows<'_, i32>,
+    (out, sums_out): (OutputRows<'_, O::Out>, O),
 ) {
     let OutputRows {
         data: out,
@@ -39,7 +40,7 @@ pub fn gemm_u8i8(
                     dot += i32::from(x) * i32::from(w.data()[base + j]);
                 }
             }
-            *o = dot - zp * w.row_sums()[r];
+            *o = sums_out.finish(dot - zp * w.row_sums()[r], r);
         }
     }
 }

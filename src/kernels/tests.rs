@@ -369,6 +369,71 @@ fn dequantization_equals_scalar_bit_for_bit() {
     }
 }
 
+/// The product dequantized as it is stored gives, on every kernel, exactly what the scalar
+/// product then the scalar dequantization give: per tensor and per row, on both engines, for
+/// any rows of the weights and output rows apart.
+#[test]
+fn dequantized_products_equal_the_product_then_dequantization_bit_for_bit() {
+    let mut rng = Rng(31);
+    for case in 0..120 {
+        let shape = ProductShape::random(&mut rng, case);
+        let ProductShape {
+            rows,
+            cols,
+            m,
+            start,
+            end,
+            out_stride,
+        } = shape;
+        let engine = [Engine::X86, Engine::Qnnpack][case % 2];
+        let w: Vec<i8> = (0..rows * cols).map(|_| rng.next() as i8).collect();
+        let packed = PackedI8::pack(&w, rows, cols);
+        let stride = packed.padded_cols();
+        let top = usize::from(engine.activation_max());
+        let a: Vec<u8> = (0..m * stride).map(|_| rng.below(top + 1) as u8).collect();
+        let x = ActivationParams {
+            scale: rng.f32(0.1).abs() + 1e-3,
+            zero_point: rng.below(engine.qmax() as usize + 1) as i32,
+            engine,
+        };
+        let per_row = case / 2 % 2 == 1;
+        let scales: Vec<f32> = (0..if per_row { rows } else { 1 })
+            .map(|_| rng.f32(0.01))
+            .collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
+        let n = end - start;
+        let mut sums = vec![0i32; m * n];
+        let out = OutputRows::new(&mut sums, n);
+        gemm_u8i8(Kernel::Scalar, &a, m, x, &packed, start..end, out);
+        let row_scales = if per_row {
+            &scales[start..end]
+        } else {
+            &scales[..]
+        };
+        let mut expected = vec![0f32; m * n];
+        let (row_bias, dense) = (&bias[start..end], &mut expected);
+        dequantize(Kernel::Scalar, x, row_scales, row_bias, &sums, dense);
+        for kernel in Kernel::available() {
+            // Values between the output rows stay as they were.
+            let mut got = vec![f32::NAN; shape.out_len()];
+            let out = OutputRows::new(&mut got, out_stride);
+            let parts = (&scales[..], &bias[..]);
+            gemm_u8i8_dequantized(kernel, &a, m, x, &packed, parts, start..end, out);
+            let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+            for i in 0..m {
+                let row = &got[shape.out_row(i)];
+                assert_eq!(
+                    bits(row),
+                    bits(&expected[i * n..][..n]),
+                    "{kernel} case {case}"
+                );
+                let gap = shape.out_row(i).end..((i + 1) * out_stride).min(got.len());
+                assert!(got[gap].iter().all(|v| v.is_nan()), "{kernel} case {case}");
+            }
+        }
+    }
+}
+
 /// A random int8 recurrent map `W_hh` (`gates · H × H`) with per-tensor or per-row scales,
 /// computing as x86 or qnnpack does.
 struct RandomRecurrent {
@@ -602,6 +667,7 @@ fn every_available_kernel_ran_every_kernel_function() {
     lstm_cell_equals_scalar_bit_for_bit();
     gru_cell_equals_scalar_bit_for_bit();
     dequantization_equals_scalar_bit_for_bit();
+    dequantized_products_equal_the_product_then_dequantization_bit_for_bit();
     fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units();
     int8_layer_equals_scalar_bit_for_bit_on_every_kernel();
     let available = Kernel::available();

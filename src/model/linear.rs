@@ -8,14 +8,12 @@ use crate::kernels::{
     StepScratch, UnitState,
 };
 
-/// Reusable buffers for one linear map call (quantized activations, i32 accumulators), so that
-/// a forward pass allocates nothing once they have grown to size.
+/// Reusable buffers for one linear map call (its quantized activations), so that a forward
+/// pass allocates nothing once they have grown to size.
 #[derive(Debug, Default, Clone)]
 pub struct LinearScratch {
     /// Quantized activations.
     pub quantized: LineBuf<u8>,
-    /// Integer accumulators.
-    pub accumulators: LineBuf<i32>,
     /// The parameters `quantized` was made with.
     pub params: ActivationParams,
 }
@@ -79,15 +77,7 @@ pub trait LinearOp: Clone + Send + Sync {
         first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
-        scratch: &mut StepScratch,
     );
-
-    /// The i32 accumulators (in the scratch's `accumulators`) [`LinearOp::project_units`]
-    /// uses for `rows` input rows and `units` hidden units of a `cell` layer; the f32 map
-    /// uses none.
-    fn projection_accumulators(&self, _cell: Cell, _rows: usize, _units: usize) -> usize {
-        0
-    }
 
     /// One time step of a `cell` layer for the hidden units of `state`: with this map being
     /// `W_hh` and `h` the previous hidden state (`batch × H`), computes `W_hh h + b_hh` for the
@@ -219,7 +209,6 @@ impl LinearOp for Linear {
         _first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
-        _scratch: &mut StepScratch,
     ) {
         let rows = x.len() / self.in_features();
         let (n, gates) = (units.len(), cell.gates());

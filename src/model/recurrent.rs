@@ -507,17 +507,15 @@ impl<L: LinearOp> Recurrent<L> {
             .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
         let prepared = &ws.scratch;
         let input_size = layer.ih.in_features();
-        let project = |units, input_rows: Range<usize>, ih: &mut [f32], scratch: &mut _| {
+        let project = |units, input_rows: Range<usize>, ih: &mut [f32]| {
             let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
             let first = input_rows.start;
             layer
                 .ih
-                .project_units(cell, exec.kernel, x, prepared, first, units, ih, scratch);
+                .project_units(cell, exec.kernel, x, prepared, first, units, ih);
         };
-        let accumulators = |units| layer.ih.projection_accumulators(cell, rows, units);
         let projection = Projection {
             project: &project,
-            accumulators: &accumulators,
             per_step: kernels::projects_per_step(batch, layer.ih.weight_bytes() / threads),
         };
         kernels::run_layer(

@@ -144,54 +144,6 @@ impl QLinear {
             engine: self.engine,
         }
     }
-
-    /// `y[r] = acc[r] · (x_scale · w_scale[r]) + bias[r]` for the output rows `rows`, rounded
-    /// as the engine rounds it (see [`kernels::dequantize`]).
-    fn dequantize(
-        &self,
-        kernel: Kernel,
-        x: ActivationParams,
-        rows: Range<usize>,
-        acc: &[i32],
-        y: &mut [f32],
-    ) {
-        let scales = if self.per_channel {
-            &self.scales[rows.clone()]
-        } else {
-            &self.scales[..]
-        };
-        kernels::dequantize(kernel, x, scales, &self.bias[rows], acc, y);
-    }
-
-    /// Rows of one block of [`LinearOp::project_units`] over `rows` input rows, `row_len`
-    /// outputs each (see [`projection_block_rows`]).
-    fn projection_block(&self, rows: usize, row_len: usize) -> usize {
-        projection_block_rows(rows, row_len, row_len * self.weight.padded_cols())
-    }
-}
-
-/// Most accumulator bytes one block of an input projection's rows fills before they are
-/// dequantized: a block's accumulators then stay in L2 between the product and the
-/// dequantization, where the whole sequence's (2.6 MB a thread at batch 64, dim 256) went out
-/// to L3 and back (measured: the projection phase of that forward took 1.12 ms against 0.80
-/// for the product alone).
-const PROJECTION_BLOCK_BYTES: usize = 256 << 10;
-
-/// Most weight bytes (a thread's share of `W_ih`) for which the projection runs in blocks of
-/// rows: each block reads those weights again, which costs nothing while they stay in L2 but
-/// would stream them from L3 or memory once per block beyond it.
-const PROJECTION_BLOCK_MAX_WEIGHTS: usize = 512 << 10;
-
-/// Rows of one block of an input projection of `rows` rows, `row_len` outputs each, over
-/// `weight_bytes` of weights (see [`PROJECTION_BLOCK_BYTES`]): all of them when the weights
-/// do not stay in L2, else as many as fill the block's accumulators (at least 16, a
-/// multiple of 4 as the kernels' row blocks are).
-fn projection_block_rows(rows: usize, row_len: usize, weight_bytes: usize) -> usize {
-    if weight_bytes > PROJECTION_BLOCK_MAX_WEIGHTS {
-        return rows.max(1);
-    }
-    let fitting = PROJECTION_BLOCK_BYTES / (4 * row_len).max(1);
-    (fitting / 4 * 4).max(16).min(rows.max(1))
 }
 
 impl LinearOp for QLinear {
@@ -223,25 +175,32 @@ impl LinearOp for QLinear {
     ) {
         let params = self.quantize_input(exec.kernel, x, &mut scratch.quantized);
         let (out, stride) = (self.out_features(), self.weight.padded_cols());
-        scratch.accumulators.resize_for_overwrite(rows * out);
         let work = rows * stride * out;
         let threads = exec
             .threads
             .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
             .max(1);
         let quantized = &scratch.quantized;
+        let dequantization = (&self.scales[..], &self.bias[..]);
         kernels::par_rows(
             pool,
             threads,
             rows,
             (y, out),
-            (&mut scratch.accumulators, out),
-            &|part, y, acc| {
+            (&mut [], 0),
+            &|part, y, _: &mut [f32]| {
                 let a = &quantized[part.start * stride..part.end * stride];
-                let acc_rows = OutputRows::new(&mut *acc, out);
-                let w = &self.weight;
-                kernels::gemm_u8i8(exec.kernel, a, part.len(), params, w, 0..out, acc_rows);
-                self.dequantize(exec.kernel, params, 0..out, acc, y);
+                let (m, w, y) = (part.len(), &self.weight, OutputRows::new(y, out));
+                kernels::gemm_u8i8_dequantized(
+                    exec.kernel,
+                    a,
+                    m,
+                    params,
+                    w,
+                    dequantization,
+                    0..out,
+                    y,
+                );
             },
         );
     }
@@ -260,37 +219,26 @@ impl LinearOp for QLinear {
         first_row: usize,
         units: Range<usize>,
         out: &mut [f32],
-        scratch: &mut StepScratch,
     ) {
         let rows = x.len() / self.in_features();
         let gates = cell.gates();
         let (n, hidden) = (units.len(), self.out_features() / gates);
         let (params, stride, row_len) = (prepared.params, self.weight.padded_cols(), gates * n);
-        let block = self.projection_block(rows, row_len);
-        scratch.accumulators.resize_for_overwrite(block * row_len);
-        for first in (0..rows).step_by(block) {
-            let m = block.min(rows - first);
-            let at = first_row + first;
-            let q = &prepared.quantized[at * stride..(at + m) * stride];
-            let acc = &mut scratch.accumulators[..m * row_len];
-            kernels::for_each_gate(gates, hidden, &units, |r, offset| {
-                let out = OutputRows::new(&mut acc[offset..], row_len);
-                kernels::gemm_u8i8(kernel, q, m, params, &self.weight, r, out);
-            });
-            let out = &mut out[first * row_len..(first + m) * row_len];
-            for (acc, out) in acc.chunks_exact(row_len).zip(out.chunks_exact_mut(row_len)) {
-                kernels::for_each_gate(gates, hidden, &units, |r, offset| {
-                    let (acc, y) = (&acc[offset..][..r.len()], &mut out[offset..][..r.len()]);
-                    self.dequantize(kernel, params, r, acc, y);
-                });
-            }
-        }
-    }
-
-    /// One block of rows' accumulators ([`QLinear::projection_block`]).
-    fn projection_accumulators(&self, cell: Cell, rows: usize, units: usize) -> usize {
-        let row_len = cell.gates() * units;
-        self.projection_block(rows, row_len) * row_len
+        let q = &prepared.quantized[first_row * stride..(first_row + rows) * stride];
+        let dequantization = (&self.scales[..], &self.bias[..]);
+        kernels::for_each_gate(gates, hidden, &units, |r, offset| {
+            let out = OutputRows::new(&mut out[offset..], row_len);
+            kernels::gemm_u8i8_dequantized(
+                kernel,
+                q,
+                rows,
+                params,
+                &self.weight,
+                dequantization,
+                r,
+                out,
+            );
+        });
     }
 
     /// The layer kernels ([`kernels::lstm_layer_u8i8`], [`kernels::gru_layer_u8i8`]).
@@ -330,23 +278,11 @@ impl LinearOp for QLinear {
 mod tests {
     use super::*;
 
+    /// A whole sequence is projected exactly as each of its rows alone (as a step projects its
+    /// own rows, from the whole sequence's quantized input), for every kernel: the product's
+    /// blocks of rows change where the sums go, not their values.
     #[test]
-    fn projection_blocks_fill_l2_only_while_the_weights_stay_there() {
-        // 512 outputs a row: 128 rows fill 256 KB of accumulators.
-        assert_eq!(projection_block_rows(1280, 512, 128 << 10), 128);
-        // Rows that fill less than a block, and tiny blocks, are one block or 16 rows.
-        assert_eq!(projection_block_rows(20, 512, 128 << 10), 20);
-        assert_eq!(projection_block_rows(1000, 1 << 16, 128 << 10), 16);
-        // Weights past L2 are read once: every row in one block.
-        assert_eq!(projection_block_rows(1280, 512, 2 << 20), 1280);
-        assert_eq!(projection_block_rows(0, 512, 1024), 1);
-    }
-
-    /// A sequence long enough for several blocks is projected exactly as each of its rows
-    /// alone (as a step projects its own rows, from the whole sequence's quantized input), for
-    /// every kernel: the blocks change where the products go, not their values.
-    #[test]
-    fn a_projection_in_blocks_equals_each_row_projected_alone() {
+    fn a_sequence_projected_whole_equals_each_row_projected_alone() {
         let (input, hidden, rows) = (24, 256, 150);
         let out_features = 4 * hidden;
         let value = |i: usize, scale: f32| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * scale;
@@ -356,14 +292,12 @@ mod tests {
         let x: Vec<f32> = (0..rows * input).map(|i| value(i + 11, 3.0)).collect();
         let units = 0..hidden;
         let row_len = 4 * hidden;
-        assert!(projection_block_rows(rows, row_len, row_len * 32) < rows / 2);
         for per_channel in [false, true] {
             let q = QLinear::quantize(&linear, per_channel);
             for kernel in Kernel::available() {
                 let mut prepared = LinearScratch::default();
                 q.prepare_sequence(kernel, &x, &mut prepared);
                 let mut whole = vec![0f32; rows * row_len];
-                let mut scratch = StepScratch::default();
                 q.project_units(
                     Cell::Lstm,
                     kernel,
@@ -372,7 +306,6 @@ mod tests {
                     0,
                     units.clone(),
                     &mut whole,
-                    &mut scratch,
                 );
                 for r in 0..rows {
                     let x_row = &x[r * input..][..input];
@@ -385,7 +318,6 @@ mod tests {
                         r,
                         units.clone(),
                         &mut alone,
-                        &mut scratch,
                     );
                     let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
                     assert_eq!(
