@@ -26,6 +26,11 @@ pub struct StepScratch {
     pub accumulators: LineBuf<i32>,
     /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
     pub gates: LineBuf<f32>,
+    /// The step's input projection for this thread's units and rows, `[batch][gate][unit]`,
+    /// when each step projects its own rows (see [`Projection::per_step`]): written and read
+    /// back in the same cache, where the sequence's projection buffer would first have to be
+    /// fetched from memory at every step.
+    pub step_input: LineBuf<f32>,
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
     /// The parameters `quantized` was made with.
@@ -95,8 +100,22 @@ impl LayerBuffers<'_> {
             gates,
             ..
         } = self.shape;
+        assert_eq!(ih.len(), steps * gates * batch * hidden, "{caller}: ih");
+        self.check_state(caller);
+    }
+
+    /// Checks the state's lengths against the shape.
+    ///
+    /// # Panics
+    /// On any other length (a programming error), naming `caller`.
+    fn check_state(&self, caller: &str) {
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = self.shape;
         let h_len = batch * hidden;
-        assert_eq!(ih.len(), steps * gates * h_len, "{caller}: ih");
         assert!(
             self.h0.len() == h_len && self.c.len() == h_len,
             "{caller}: state"
@@ -281,7 +300,8 @@ const PER_STEP_PROJECTION_MAX_WEIGHTS: usize = 512 << 10;
 /// just before the step rather than every row in a first phase, given its batch rows and the
 /// bytes of `W_ih` each thread holds. Projected up front, the whole sequence's projection
 /// (2.6 MB a thread at batch 64, dim 256) goes out to L3 and each step reads its part back;
-/// projected by the step, it is still in L2 when the cell reads it. Measured on a 2-core Zen 4,
+/// projected by the step into the thread's own buffer, it is still in L2 when the cell reads
+/// it, and the sequence's projection is never held. Measured on a 2-core Zen 4,
 /// both ways interleaved forward by forward in one process (p10 and p50 of 30 to 100 each,
 /// two runs): 2 to 5% faster at batch 64 (INT8 at dims 256 and 512, FP32 at 256), level at
 /// batch 16 and 32.
@@ -406,7 +426,8 @@ impl Blocks {
 /// `threads` threads.
 ///
 /// The step is split into blocks as `split` says, and the work into (phase, block) tasks.
-/// Split by units, phase 0 is the input projection (see [`Split::Units`]). Every later phase
+/// Split by units, phase 0 is the input projection (see [`Split::Units`]), unless each step
+/// projects its own rows into its thread's [`StepScratch::step_input`]. Every later phase
 /// is one of the layer's steps (the `s`-th, time `shape.time(s)`): `step(h, ih_t, state,
 /// scratch)` must project the full previous hidden state `h` (`batch × hidden`, every row)
 /// onto the gate rows of `state`'s units, for `state`'s batch rows, add their input
@@ -415,7 +436,8 @@ impl Blocks {
 /// last call (so work on the whole `h`, such as quantizing it, can be reused).
 ///
 /// `ih` is the input projection (`steps × batch × gates · hidden`, block after block when
-/// split by units), and `layer` the state (see [`LayerBuffers`]).
+/// split by units; empty when each step projects its own rows), and `layer` the state (see
+/// [`LayerBuffers`]).
 ///
 /// In every phase each thread takes its own blocks first (so their weights and their part of
 /// the projection stay in its caches) and then any block not yet taken, so a descheduled
@@ -434,7 +456,13 @@ pub(crate) fn run_layer<S>(
 ) where
     S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
-    layer.check("run_layer", ih);
+    let per_step = matches!(split, Split::Units(p) if p.per_step);
+    if per_step {
+        layer.check_state("run_layer");
+        assert!(ih.is_empty(), "run_layer: ih with a projection per step");
+    } else {
+        layer.check("run_layer", ih);
+    }
     let LayerBuffers { shape, h0, c, out } = layer;
     let LayerShape {
         steps,
@@ -460,6 +488,9 @@ pub(crate) fn run_layer<S>(
     let step_values = gates * most_rows * most_units;
     for s in &mut scratch[..threads] {
         s.gates.reserve_total(step_values);
+        if per_step {
+            s.step_input.reserve_total(step_values);
+        }
         s.accumulators.reserve_total(step_values);
         s.quantized
             .reserve_total(batch * hidden.next_multiple_of(4));
@@ -481,7 +512,7 @@ pub(crate) fn run_layer<S>(
     // The projection each step runs first, if any.
     let step_projection = project.filter(|p| p.per_step).map(|p| p.project);
     // Without an input projection phase to run, phase 0 is the first step.
-    let first_phase = usize::from(project.is_none_or(|p| p.per_step));
+    let first_phase = usize::from(project.is_none() || per_step);
     let ih = SharedSlice::new(ih);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
@@ -531,17 +562,22 @@ pub(crate) fn run_layer<S>(
                     let prev = shape.time(step_index - 1);
                     unsafe { out.get(prev * h_len..(prev + 1) * h_len) }
                 };
-                let at = ih_block.start + (t * batch + batch_rows.start) * gates * n;
-                let ih_t = at..at + batch_rows.len() * gates * n;
-                if let Some(project) = step_projection {
+                let ih_len = batch_rows.len() * gates * n;
+                // The step's input projection: projected here into the thread's own buffer
+                // (taken out of `s` while the projection and the step use `s`), or this step's
+                // rows of the block's part of `ih`.
+                let mut step_input = std::mem::take(&mut s.step_input);
+                let ih_t: &[f32] = if let Some(project) = step_projection {
                     let rows = t * batch + batch_rows.start..t * batch + batch_rows.end;
-                    // SAFETY: this step's rows of the block's part of `ih` are this task's
-                    // alone: no other task reads or writes them.
-                    project(units.clone(), rows, unsafe { ih.get_mut(ih_t.clone()) });
-                }
-                // SAFETY: this step's rows of the block's part of `ih` are complete (projected
-                // in phase 0, or just above) and nobody writes them any more.
-                let ih_t = unsafe { ih.get(ih_t) };
+                    step_input.resize_for_overwrite(ih_len);
+                    project(units.clone(), rows, &mut step_input);
+                    &step_input
+                } else {
+                    let at = ih_block.start + (t * batch + batch_rows.start) * gates * n;
+                    // SAFETY: this step's rows of the block's part of `ih` were projected in
+                    // phase 0, and nobody writes them any more.
+                    unsafe { ih.get(at..at + ih_len) }
+                };
                 let mut state = UnitState {
                     c: c.as_ptr(),
                     // SAFETY: row t of `out` lies within it (checked by LayerBuffers::check).
@@ -555,6 +591,7 @@ pub(crate) fn run_layer<S>(
                 // This task alone owns `units` of its batch rows of `c` and of row t of
                 // `out`, which is read only once every task of this step is done.
                 step(h_prev, ih_t, &mut state, s);
+                s.step_input = step_input;
                 done[block].0.store(task + 1, Ordering::Release);
             }
         }

@@ -441,16 +441,24 @@ impl<L: LinearOp> Recurrent<L> {
         } = shape;
         let rows = steps * batch;
         let gates = cell.gates() * hidden;
-        resize(&mut ws.input_projection, rows * gates);
-        resize(&mut ws.sequence_b, rows * hidden);
-        resize(&mut ws.h, batch * hidden);
-        resize(&mut ws.c, batch * hidden);
-        load_state(&mut ws.h, &mut ws.c, state, k);
         let work = gates * hidden * batch;
         let row_threads = kernels::row_threads(exec.threads, batch, hidden);
         let threads = row_threads.unwrap_or_else(|| {
             kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden)
         });
+        // Split by units, each step may project its own input rows into its thread's scratch:
+        // the whole sequence's projection is then never held.
+        let per_step = threads > 1
+            && row_threads.is_none()
+            && kernels::projects_per_step(batch, layer.ih.weight_bytes() / threads);
+        resize(
+            &mut ws.input_projection,
+            if per_step { 0 } else { rows * gates },
+        );
+        resize(&mut ws.sequence_b, rows * hidden);
+        resize(&mut ws.h, batch * hidden);
+        resize(&mut ws.c, batch * hidden);
+        load_state(&mut ws.h, &mut ws.c, state, k);
         if threads == 1 || row_threads.is_some() {
             // The input projection as one product over the whole sequence, which may still
             // use threads (split by units, each block projects its own gate rows instead).
@@ -516,7 +524,7 @@ impl<L: LinearOp> Recurrent<L> {
         };
         let projection = Projection {
             project: &project,
-            per_step: kernels::projects_per_step(batch, layer.ih.weight_bytes() / threads),
+            per_step,
         };
         kernels::run_layer(
             threads,
