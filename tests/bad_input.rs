@@ -1,7 +1,7 @@
 //! Inputs that do not fit the model: a clear error, never a panic.
 
 use dynq::model::{random_inputs, random_model};
-use dynq::{DynqError, ModelDims, RecurrentState, Scheme, quantize_dynamic};
+use dynq::{DynqError, ModelDims, RecurrentState, RunOptions, Scheme, quantize_dynamic};
 use ndarray::Array3;
 
 fn dims() -> ModelDims {
@@ -59,6 +59,38 @@ fn non_finite_inputs_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("c0"), "{err}");
+}
+
+/// An input large enough for its values to be checked on two threads names the first bad
+/// value, wherever the threads split it.
+#[test]
+fn non_finite_values_of_a_large_input_are_found_on_any_thread() {
+    let dims = ModelDims {
+        input_size: 64,
+        ..dims()
+    };
+    let model = quantize_dynamic(&random_model(dims, 1).unwrap(), Scheme::Int8)
+        .with_run_options(RunOptions {
+            threads: 2,
+            ..RunOptions::default()
+        })
+        .unwrap();
+    // 20 × 64 rows of 64: 81920 values, two threads' worth.
+    let (mut input, _) = random_inputs(dims, 20, 64, 1);
+    let len = input.len();
+    for (first, second) in [(len - 3, len - 1), (70, len / 2 + 5)] {
+        let flat = input.as_slice_mut().unwrap();
+        flat[second] = f32::NEG_INFINITY;
+        flat[first] = f32::NAN;
+        let err = model.forward(input.view(), None).unwrap_err();
+        assert!(
+            matches!(&err, DynqError::NonFinite { what, index } if what == "input" && *index == first),
+            "{err}"
+        );
+        let flat = input.as_slice_mut().unwrap();
+        (flat[first], flat[second]) = (0.5, 0.5);
+    }
+    assert!(model.forward(input.view(), None).is_ok());
 }
 
 #[test]

@@ -42,8 +42,8 @@ pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
 pub(crate) use recurrence::{LayerBuffers, LayerShape};
 pub(crate) use recurrence::{
-    Projection, Split, for_each_step, par_rows, projects_per_step, row_threads, run_layer,
-    useful_threads,
+    Projection, Split, for_each_step, par_row_ranges, par_rows, pass_threads, projects_per_step,
+    row_threads, run_layer, useful_threads,
 };
 pub use recurrence::{StepScratch, UnitState};
 

@@ -599,6 +599,17 @@ pub(crate) fn run_layer<S>(
     pool.run(threads, &job);
 }
 
+/// Fewest values a thread should get in a pass over a whole buffer (checking, quantizing or
+/// copying a sequence): below it, waking a second thread costs more than it saves.
+const MIN_PASS_VALUES_PER_THREAD: usize = 32 * 1024;
+
+/// Threads worth using (at most `requested`) for a pass over `len` values with [`par_rows`].
+/// At batch 64, dim 256, checking, quantizing and copying the sequence took 0.22 to 0.26 ms
+/// of a 2.6 ms forward on one thread while the other waited.
+pub(crate) fn pass_threads(requested: usize, len: usize) -> usize {
+    requested.min(len / MIN_PASS_VALUES_PER_THREAD).max(1)
+}
+
 /// Computes `m` rows of output on up to `threads` threads: `f(rows, out_rows, aux_rows)` is
 /// called with disjoint row ranges (multiples of 4 rows where possible) and their parts of
 /// `out` (`row_len` values a row) and of `aux` (`aux_row_len` a row, 0 for none).
@@ -643,6 +654,24 @@ pub(crate) fn par_rows<T: Send, U: Send, F>(
             f(rows, chunk, aux_chunk);
         }
     });
+}
+
+/// Calls `f(rows)` for disjoint ranges of rows covering `0..m` on up to `threads` threads,
+/// shared as [`par_rows`] shares them (for passes that write nothing row by row, such as
+/// finding a range).
+pub(crate) fn par_row_ranges<F>(pool: &mut Pool, threads: usize, m: usize, f: &F)
+where
+    F: Fn(Range<usize>) + Sync,
+{
+    let nothing: (&mut [u8], usize) = (&mut [], 0);
+    par_rows(
+        pool,
+        threads,
+        m,
+        nothing,
+        (&mut [], 0),
+        &|rows, _, _: &mut [u8]| f(rows),
+    );
 }
 
 /// A value alone on its cache lines (two, as adjacent-line prefetch pairs them).

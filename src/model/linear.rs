@@ -58,8 +58,14 @@ pub trait LinearOp: Clone + Send + Sync {
 
     /// Gets a whole input sequence `x` (`rows × in`) ready for [`LinearOp::project_units`]:
     /// the int8 map quantizes it from its whole range into `scratch`, as its forward pass
-    /// does; the f32 map has nothing to do.
-    fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch);
+    /// does (on up to `exec.threads` threads); the f32 map has nothing to do.
+    fn prepare_sequence(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        scratch: &mut LinearScratch,
+    );
 
     /// A recurrent layer's input projection for some hidden units: with this map being `W_ih`
     /// (`G·H × in` for a `cell` of G gates), fills `out` (`rows × G × units.len()`) with
@@ -198,7 +204,14 @@ impl LinearOp for Linear {
         );
     }
 
-    fn prepare_sequence(&self, _kernel: Kernel, _x: &[f32], _scratch: &mut LinearScratch) {}
+    fn prepare_sequence(
+        &self,
+        _exec: Execution,
+        _pool: &mut Pool,
+        _x: &[f32],
+        _scratch: &mut LinearScratch,
+    ) {
+    }
 
     fn project_units(
         &self,

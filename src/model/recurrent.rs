@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ndarray::{Array3, ArrayView3};
 
@@ -237,6 +237,18 @@ impl<L: LinearOp> Recurrent<L> {
         input: ArrayView3<f32>,
         state: Option<&RecurrentState>,
     ) -> Result<()> {
+        self.validate_input_on(&mut Pool::default(), 1, input, state)
+    }
+
+    /// [`Recurrent::validate_input`], checking a large input's values on up to `threads`
+    /// threads of `pool`.
+    fn validate_input_on(
+        &self,
+        pool: &mut Pool,
+        threads: usize,
+        input: ArrayView3<f32>,
+        state: Option<&RecurrentState>,
+    ) -> Result<()> {
         let (t, b, i) = input.dim();
         let d = self.dims;
         if t == 0 || b == 0 {
@@ -251,7 +263,10 @@ impl<L: LinearOp> Recurrent<L> {
             &[t, b, i],
             &[t, b, d.input_size],
         )?;
-        ensure_finite_view("input", input)?;
+        match input.as_slice() {
+            Some(values) => ensure_finite_on(pool, threads, "input", values, i)?,
+            None => ensure_finite_view("input", input)?,
+        }
         if let Some(state) = state {
             let [h_shape, c_shape] = RecurrentState::shapes(d, b);
             let (h_what, c_what) = match (d.bidirectional, d.cell.has_cell_state()) {
@@ -289,8 +304,9 @@ impl<L: LinearOp> Recurrent<L> {
         workspace: &mut Workspace,
         out: &mut RecurrentOutput,
     ) -> Result<()> {
-        self.validate_input(input, state)?;
-        let (t, b, _) = input.dim();
+        let (t, b, i) = input.dim();
+        let check_threads = kernels::pass_threads(self.execution.threads, t * b * i);
+        self.validate_input_on(&mut workspace.pool, check_threads, input, state)?;
         let dims = self.dims;
         let (h_size, out_size) = (dims.hidden_size, dims.output_size());
         let rows = t * b;
@@ -346,10 +362,23 @@ impl<L: LinearOp> Recurrent<L> {
         }
 
         // After the last swap the final layer's output is in sequence_a.
-        out.lstm_output
+        let output = out
+            .lstm_output
             .as_slice_mut()
-            .expect("owned arrays are contiguous")
-            .copy_from_slice(&ws.sequence_a);
+            .expect("owned arrays are contiguous");
+        let copy_threads = kernels::pass_threads(exec.threads, output.len());
+        let (sequence, no_aux): (&[f32], (&mut [f32], usize)) = (&ws.sequence_a, (&mut [], 0));
+        let copy = |part: Range<usize>, rows: &mut [f32], _: &mut [f32]| {
+            rows.copy_from_slice(&sequence[part.start * out_size..part.end * out_size]);
+        };
+        kernels::par_rows(
+            &mut ws.pool,
+            copy_threads,
+            rows,
+            (output, out_size),
+            no_aux,
+            &copy,
+        );
 
         match &self.head {
             Some(head) => {
@@ -512,7 +541,7 @@ impl<L: LinearOp> Recurrent<L> {
         }
         layer
             .ih
-            .prepare_sequence(exec.kernel, layer_input, &mut ws.scratch);
+            .prepare_sequence(exec, &mut ws.pool, layer_input, &mut ws.scratch);
         let prepared = &ws.scratch;
         let input_size = layer.ih.in_features();
         let project = |units, input_rows: Range<usize>, ih: &mut [f32]| {
@@ -639,6 +668,29 @@ fn load_state(h: &mut [f32], c: &mut [f32], state: Option<&RecurrentState>, row:
             h.fill(0.0);
             c.fill(0.0);
         }
+    }
+}
+
+/// [`ensure_finite`] for `values` (rows of `row_len`), its rows shared between up to `threads`
+/// threads of `pool`; the first non-finite value is then found on the calling thread.
+fn ensure_finite_on(
+    pool: &mut Pool,
+    threads: usize,
+    what: &str,
+    values: &[f32],
+    row_len: usize,
+) -> Result<()> {
+    let found = AtomicBool::new(false);
+    let rows = values.len() / row_len.max(1);
+    kernels::par_row_ranges(pool, threads, rows, &|part| {
+        if ensure_finite(what, &values[part.start * row_len..part.end * row_len]).is_err() {
+            found.store(true, Ordering::Relaxed);
+        }
+    });
+    if found.into_inner() {
+        ensure_finite(what, values)
+    } else {
+        Ok(())
     }
 }
 

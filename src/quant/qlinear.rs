@@ -1,6 +1,7 @@
 //! The dynamically quantized linear map (PyTorch's `nn.quantized.dynamic.Linear`).
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use super::params::{quantize_weight, weight_scale};
 use crate::kernels::{
@@ -112,25 +113,44 @@ impl QLinear {
 
 impl QLinear {
     /// Picks this call's activation parameters from `x`'s range and quantizes `x`
-    /// (`rows × in`) into `quantized` (`rows × padded in`).
+    /// (`rows × in`) into `quantized` (`rows × padded in`), sharing both passes between up to
+    /// `exec.threads` threads when `x` is large: each takes the range of some rows (the
+    /// smallest minimum and largest maximum of the parts are the whole's), then quantizes
+    /// some rows.
     fn quantize_input(
         &self,
-        kernel: Kernel,
+        exec: Execution,
+        pool: &mut Pool,
         x: &[f32],
         quantized: &mut LineBuf<u8>,
     ) -> ActivationParams {
-        let (min, max) = kernels::min_max(kernel, x);
-        let params = choose_activation_params(self.engine, min, max);
+        let kernel = exec.kernel;
         let (cols, stride) = (self.weight.cols(), self.weight.padded_cols());
-        quantized.resize(x.len() / cols * stride, 0);
-        kernels::quantize_u8(
-            kernel,
-            x,
-            cols,
-            1.0 / params.scale,
-            params.zero_point,
-            quantized,
-            stride,
+        let rows = x.len() / cols;
+        let threads = kernels::pass_threads(exec.threads, x.len());
+        let range = Mutex::new((f32::INFINITY, f32::NEG_INFINITY));
+        kernels::par_row_ranges(pool, threads, rows, &|part| {
+            let (min, max) = kernels::min_max(kernel, &x[part.start * cols..part.end * cols]);
+            let mut whole = range.lock().expect("no task panics holding the range");
+            *whole = (whole.0.min(min), whole.1.max(max));
+        });
+        let (min, max) = range
+            .into_inner()
+            .expect("no task panicked holding the range");
+        let params = choose_activation_params(self.engine, min, max);
+        quantized.resize(rows * stride, 0);
+        let (inv_scale, zero_point) = (1.0 / params.scale, params.zero_point);
+        let out = (&mut quantized[..], stride);
+        kernels::par_rows(
+            pool,
+            threads,
+            rows,
+            out,
+            (&mut [], 0),
+            &|part, q, _: &mut [u8]| {
+                let x = &x[part.start * cols..part.end * cols];
+                kernels::quantize_u8(kernel, x, cols, inv_scale, zero_point, q, stride);
+            },
         );
         params
     }
@@ -173,7 +193,7 @@ impl LinearOp for QLinear {
         y: &mut [f32],
         scratch: &mut LinearScratch,
     ) {
-        let params = self.quantize_input(exec.kernel, x, &mut scratch.quantized);
+        let params = self.quantize_input(exec, pool, x, &mut scratch.quantized);
         let (out, stride) = (self.out_features(), self.weight.padded_cols());
         let work = rows * stride * out;
         let threads = exec
@@ -205,8 +225,14 @@ impl LinearOp for QLinear {
         );
     }
 
-    fn prepare_sequence(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch) {
-        let params = self.quantize_input(kernel, x, &mut scratch.quantized);
+    fn prepare_sequence(
+        &self,
+        exec: Execution,
+        pool: &mut Pool,
+        x: &[f32],
+        scratch: &mut LinearScratch,
+    ) {
+        let params = self.quantize_input(exec, pool, x, &mut scratch.quantized);
         scratch.params = params;
     }
 
@@ -296,7 +322,8 @@ mod tests {
             let q = QLinear::quantize(&linear, per_channel);
             for kernel in Kernel::available() {
                 let mut prepared = LinearScratch::default();
-                q.prepare_sequence(kernel, &x, &mut prepared);
+                let one_thread = Execution { kernel, threads: 1 };
+                q.prepare_sequence(one_thread, &mut Pool::default(), &x, &mut prepared);
                 let mut whole = vec![0f32; rows * row_len];
                 q.project_units(
                     Cell::Lstm,
@@ -326,6 +353,37 @@ mod tests {
                         "{kernel} row {r} per_channel {per_channel}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A sequence large enough to be quantized on two threads gets the parameters and bytes
+    /// it gets on one, with its minimum and its maximum in different threads' rows.
+    #[test]
+    fn quantizing_on_two_threads_equals_one() {
+        let (input, out_features, rows) = (100, 8, 1000);
+        let value = |i: usize| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 2.0;
+        let weight: Vec<f32> = (0..out_features * input).map(value).collect();
+        let linear = Linear::new(weight, vec![0.1; out_features], input, out_features);
+        let mut x: Vec<f32> = (0..rows * input).map(|i| value(i + 3)).collect();
+        x[5] = 7.5;
+        x[rows * input - 5] = -9.25;
+        assert!(
+            kernels::pass_threads(2, x.len()) == 2,
+            "big enough for two threads"
+        );
+        for engine in [Engine::X86, Engine::Qnnpack] {
+            let q = QLinear::quantize(&linear, false).with_engine(engine);
+            for kernel in Kernel::available() {
+                let mut pool = Pool::default();
+                let (mut one, mut two) = (LineBuf::default(), LineBuf::default());
+                let single = Execution { kernel, threads: 1 };
+                let params = q.quantize_input(single, &mut pool, &x, &mut one);
+                let shared = Execution { kernel, threads: 2 };
+                let shared_params = q.quantize_input(shared, &mut pool, &x, &mut two);
+                assert_eq!(params, choose_activation_params(engine, -9.25, 7.5));
+                assert_eq!(shared_params, params, "{kernel} {engine:?}");
+                assert!(one[..] == two[..], "{kernel} {engine:?}");
             }
         }
     }
