@@ -296,15 +296,15 @@ const PER_STEP_PROJECTION_MIN_BATCH: usize = 16;
 /// thread's `W_hh`.
 const PER_STEP_PROJECTION_MAX_WEIGHTS: usize = 512 << 10;
 
-/// Whether a layer split by units ([`Split::Units`]) should project each step's input rows
-/// just before the step rather than every row in a first phase, given its batch rows and the
-/// bytes of `W_ih` each thread holds. Projected up front, the whole sequence's projection
-/// (2.6 MB a thread at batch 64, dim 256) goes out to L3 and each step reads its part back;
-/// projected by the step into the thread's own buffer, it is still in L2 when the cell reads
-/// it, and the sequence's projection is never held. Measured on a 2-core Zen 4,
-/// both ways interleaved forward by forward in one process (p10 and p50 of 30 to 100 each,
-/// two runs): 2 to 5% faster at batch 64 (INT8 at dims 256 and 512, FP32 at 256), level at
-/// batch 16 and 32.
+/// Whether a layer should project each step's input rows just before the step rather than
+/// every row first, given its batch rows and the bytes of `W_ih` each thread holds (its share
+/// when split by units, all of it when split by rows). Projected up front, the whole
+/// sequence's projection (2.6 MB a thread at batch 64, dim 256) goes out to L3 and each step
+/// reads its part back; projected by the step into the thread's own buffer, it is still in L2
+/// when the cell reads it, and the sequence's projection is never held. Measured on a 2-core
+/// Zen 4, both ways in one process, outputs bit-identical: split by units, 2 to 7% faster at
+/// batch 64 (INT8 at dims 256 and 512, FP32 at 256), level at batch 16 and 32; split by rows,
+/// 3 to 16% faster at dim 8 batch 64 and dim 80 batch 16 and 32, level at dim 80 batch 64.
 pub(crate) fn projects_per_step(batch: usize, w_ih_bytes_per_thread: usize) -> bool {
     batch >= PER_STEP_PROJECTION_MIN_BATCH
         && w_ih_bytes_per_thread <= PER_STEP_PROJECTION_MAX_WEIGHTS
@@ -367,8 +367,22 @@ pub(crate) enum Split<'p> {
     /// Blocks of hidden units, every batch row each, each block projecting the input onto its
     /// own gate rows: in a first phase over every row, or step by step (see [`Projection`]).
     Units(Projection<'p>),
-    /// Blocks of batch rows, every hidden unit each; `ih` already holds the input projection.
-    Rows,
+    /// Blocks of batch rows, every hidden unit each: each step first projects its block's
+    /// input rows onto every gate row with the given projection (see [`projects_per_step`]),
+    /// or, with none, `ih` already holds the input projection.
+    Rows(Option<&'p ProjectUnits<'p>>),
+}
+
+impl<'p> Split<'p> {
+    /// The projection of phase 0 (over every row) and the one each step runs first on its own
+    /// rows: at most one of them.
+    fn projections(self) -> (Option<&'p ProjectUnits<'p>>, Option<&'p ProjectUnits<'p>>) {
+        match self {
+            Split::Units(p) if p.per_step => (None, Some(p.project)),
+            Split::Units(p) => (Some(p.project), None),
+            Split::Rows(per_step) => (None, per_step),
+        }
+    }
 }
 
 /// The blocks of one layer's steps: of `per` hidden units each (every batch row), or of
@@ -388,7 +402,7 @@ impl Blocks {
                 let (count, per) = unit_blocks(threads, hidden);
                 (count, per, false)
             }
-            Split::Rows => {
+            Split::Rows(..) => {
                 let per = batch.div_ceil(threads.min(MAX_BLOCKS)).max(1);
                 (batch.div_ceil(per), per, true)
             }
@@ -427,13 +441,14 @@ impl Blocks {
 ///
 /// The step is split into blocks as `split` says, and the work into (phase, block) tasks.
 /// Split by units, phase 0 is the input projection (see [`Split::Units`]), unless each step
-/// projects its own rows into its thread's [`StepScratch::step_input`]. Every later phase
-/// is one of the layer's steps (the `s`-th, time `shape.time(s)`): `step(h, ih_t, state,
-/// scratch)` must project the full previous hidden state `h` (`batch × hidden`, every row)
-/// onto the gate rows of `state`'s units, for `state`'s batch rows, add their input
-/// projection `ih_t` (`rows × gates × units.len()`) and update `state` (their `c`, and their
-/// `h` of this step); `scratch.h_is_new` tells it whether `h` changed since this scratch's
-/// last call (so work on the whole `h`, such as quantizing it, can be reused).
+/// projects its own rows into its thread's [`StepScratch::step_input`], as it always does
+/// when split by rows with a projection. Every later phase is one of the layer's steps (the
+/// `s`-th, time `shape.time(s)`): `step(h, ih_t, state, scratch)` must project the full
+/// previous hidden state `h` (`batch × hidden`, every row) onto the gate rows of `state`'s
+/// units, for `state`'s batch rows, add their input projection `ih_t` (`rows × gates ×
+/// units.len()`) and update `state` (their `c`, and their `h` of this step);
+/// `scratch.h_is_new` tells it whether `h` changed since this scratch's last call (so work on
+/// the whole `h`, such as quantizing it, can be reused).
 ///
 /// `ih` is the input projection (`steps × batch × gates · hidden`, block after block when
 /// split by units; empty when each step projects its own rows), and `layer` the state (see
@@ -456,7 +471,8 @@ pub(crate) fn run_layer<S>(
 ) where
     S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
 {
-    let per_step = matches!(split, Split::Units(p) if p.per_step);
+    let (first_projection, step_projection) = split.projections();
+    let per_step = step_projection.is_some();
     if per_step {
         layer.check_state("run_layer");
         assert!(ih.is_empty(), "run_layer: ih with a projection per step");
@@ -473,9 +489,9 @@ pub(crate) fn run_layer<S>(
     } = shape;
     let h_len = batch * hidden;
     let rows = steps * batch;
-    let (project, most_threads) = match split {
-        Split::Units(projection) => (Some(projection), hidden.div_ceil(PANEL)),
-        Split::Rows => (None, batch),
+    let most_threads = match split {
+        Split::Units(..) => hidden.div_ceil(PANEL),
+        Split::Rows(..) => batch,
     };
     let threads = threads.clamp(1, most_threads.max(1));
     if scratch.len() < threads {
@@ -509,10 +525,8 @@ pub(crate) fn run_layer<S>(
             .iter()
             .all(|d| d.0.load(Ordering::Acquire) >= tasks)
     };
-    // The projection each step runs first, if any.
-    let step_projection = project.filter(|p| p.per_step).map(|p| p.project);
     // Without an input projection phase to run, phase 0 is the first step.
-    let first_phase = usize::from(project.is_none() || per_step);
+    let first_phase = usize::from(first_projection.is_none());
     let ih = SharedSlice::new(ih);
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
@@ -542,10 +556,10 @@ pub(crate) fn run_layer<S>(
                 let n = units.len();
                 let ih_block = gates * rows * units.start..gates * rows * units.end;
                 if phase == 0 {
-                    if let Some(p) = project {
+                    if let Some(project) = first_projection {
                         // SAFETY: this task alone writes the block's part of `ih`, which
                         // nobody reads before every task of phase 0 is done.
-                        (p.project)(units, 0..rows, unsafe { ih.get_mut(ih_block) });
+                        project(units, 0..rows, unsafe { ih.get_mut(ih_block) });
                     }
                     done[block].0.store(task + 1, Ordering::Release);
                     continue;

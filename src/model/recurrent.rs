@@ -475,11 +475,15 @@ impl<L: LinearOp> Recurrent<L> {
         let threads = row_threads.unwrap_or_else(|| {
             kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden)
         });
-        // Split by units, each step may project its own input rows into its thread's scratch:
-        // the whole sequence's projection is then never held.
-        let per_step = threads > 1
-            && row_threads.is_none()
-            && kernels::projects_per_step(batch, layer.ih.weight_bytes() / threads);
+        // Each step may project its own input rows into its thread's scratch (onto the
+        // thread's own gate rows split by units, onto all of them split by rows): the whole
+        // sequence's projection is then never held.
+        let weight_bytes = layer.ih.weight_bytes();
+        let per_step = match row_threads {
+            Some(_) => kernels::projects_per_step(batch, weight_bytes),
+            None => threads > 1 && kernels::projects_per_step(batch, weight_bytes / threads),
+        };
+        let by_rows = row_threads.is_some();
         resize(
             &mut ws.input_projection,
             if per_step { 0 } else { rows * gates },
@@ -488,7 +492,7 @@ impl<L: LinearOp> Recurrent<L> {
         resize(&mut ws.h, batch * hidden);
         resize(&mut ws.c, batch * hidden);
         load_state(&mut ws.h, &mut ws.c, state, k);
-        if threads == 1 || row_threads.is_some() {
+        if threads == 1 || by_rows && !per_step {
             // The input projection as one product over the whole sequence, which may still
             // use threads (split by units, each block projects its own gate rows instead).
             layer.ih.forward_with(
@@ -528,12 +532,12 @@ impl<L: LinearOp> Recurrent<L> {
             c: &mut ws.c,
             out: &mut ws.sequence_b,
         };
-        if row_threads.is_some() {
+        if by_rows && !per_step {
             kernels::run_layer(
                 threads,
                 &mut ws.pool,
                 &mut ws.step_scratch,
-                (Split::Rows, &step),
+                (Split::Rows(None), &step),
                 &mut ws.input_projection,
                 buffers,
             );
@@ -551,15 +555,19 @@ impl<L: LinearOp> Recurrent<L> {
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, first, units, ih);
         };
-        let projection = Projection {
-            project: &project,
-            per_step,
+        let split = if by_rows {
+            Split::Rows(Some(&project))
+        } else {
+            Split::Units(Projection {
+                project: &project,
+                per_step,
+            })
         };
         kernels::run_layer(
             threads,
             &mut ws.pool,
             &mut ws.step_scratch,
-            (Split::Units(projection), &step),
+            (split, &step),
             &mut ws.input_projection,
             buffers,
         );
