@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::OutputRows;
-use super::activation::{ActivationParams, Engine};
+use super::activation::Engine;
 use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::lanes::{F32Lanes, cell, gru_cell as gru};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -91,7 +91,7 @@ unsafe impl StorePanel for Dequantized<'_> {
     #[inline(always)]
     unsafe fn store(&self, sums: __m256i, first_row: usize, dst: *mut f32) {
         // SAFETY: the caller guarantees the weight rows (so their bias and scales), 8 values
-        // at dst and the CPU's AVX2 and FMA; the same operations as `dequantize`'s.
+        // at dst and the CPU's AVX2 and FMA; the same operations as `SumsOut::finish`'s.
         unsafe {
             let scale = if self.w_scales.len() == 1 {
                 _mm256_set1_ps(self.x.scale * self.w_scales[0])
@@ -530,46 +530,8 @@ pub fn quantize_u8(
     }
 }
 
-/// See [`super::dequantize`]: 8 rows a vector, the last ones through the scalar twin (its
-/// `mul_add` is the same single rounding).
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
-    let rows = bias.len();
-    assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == rows));
-    if rows == 0 {
-        return;
-    }
-    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
-    let full = rows / 8 * 8;
-    let x_scale_v = _mm256_set1_ps(x_scale);
-    let per_tensor = _mm256_set1_ps(x_scale * w_scales[0]);
-    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
-        for r in (0..full).step_by(8) {
-            // SAFETY: r + 8 <= rows, which y, acc, bias (and w_scales when it has one scale
-            // per row) hold (checked above).
-            unsafe {
-                let s = if w_scales.len() == 1 {
-                    per_tensor
-                } else {
-                    _mm256_mul_ps(x_scale_v, _mm256_loadu_ps(w_scales.as_ptr().add(r)))
-                };
-                let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(acc.as_ptr().add(r).cast()));
-                let b = _mm256_loadu_ps(bias.as_ptr().add(r));
-                _mm256_storeu_ps(y.as_mut_ptr().add(r), rescale(fused, a, s, b));
-            }
-        }
-        let scales = if w_scales.len() == 1 {
-            w_scales
-        } else {
-            &w_scales[full..]
-        };
-        scalar::dequantize(x, scales, &bias[full..], &acc[full..], &mut y[full..]);
-    }
-}
-
 /// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
-/// as [`super::dequantize`] describes.
+/// as [`super::gemm_u8i8_dequantized`] describes.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 pub fn rescale(fused: bool, acc: __m256, scale: __m256, bias: __m256) -> __m256 {

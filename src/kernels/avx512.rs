@@ -501,7 +501,7 @@ pub fn gru_units_u8i8(
 
 /// [`super::gru_cell`] for the `n = h.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `3n` values) as
-/// [`super::dequantize`] computes it; `ih` is the units' input projection, laid out as `acc`,
+/// [`super::gemm_u8i8_dequantized`] computes it; `ih` is the units' input projection, laid out as `acc`,
 /// and `h_old` their previous state.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
@@ -810,7 +810,7 @@ fn check_interleaved(
 }
 
 /// `W_hh h + b_hh` of the `G` gates for the 16 units from `unit`, dequantized as
-/// [`super::dequantize`] computes it, from the sums of one panel per gate (eight dpbusd
+/// [`super::gemm_u8i8_dequantized`] computes it, from the sums of one panel per gate (eight dpbusd
 /// chains for an LSTM) with the quantized `h` `q` (zero point and scale `x`).
 ///
 /// # Safety
@@ -846,7 +846,7 @@ unsafe fn hh_of_panels<const G: usize>(
 const ALL_LANES: __mmask16 = 0xffff;
 
 /// `acc · (x_scale · w_scale) + bias` for the weight rows from `row` in the lanes of `mask`
-/// (the other lanes 0), whose sums `acc` holds, as [`super::dequantize`] computes it;
+/// (the other lanes 0), whose sums `acc` holds, as [`super::gemm_u8i8_dequantized`] computes it;
 /// `w_scales` holds one scale, or one per weight row. A full mask loads unmasked.
 ///
 /// # Safety
@@ -1039,38 +1039,8 @@ pub fn quantize_u8(
     }
 }
 
-/// See [`super::dequantize`]: 16 rows a vector, the last ones masked.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
-    let rows = bias.len().max(1);
-    assert!(acc.len() == y.len() && (w_scales.len() == 1 || w_scales.len() == bias.len()));
-    let row = |y: *mut f32, acc: *const i32, r: usize, mask: __mmask16| {
-        // SAFETY: the callers pass a mask covering only rows r..bias.len(), which acc, y,
-        // bias (and w_scales when it has one scale per row) hold (checked above).
-        unsafe {
-            // acc was just stored and y is loaded right away: a masked load or store stops
-            // store-to-load forwarding (it made the step twice as slow), so full vectors go
-            // unmasked.
-            if mask == ALL_LANES {
-                let a = _mm512_loadu_si512(acc.add(r).cast());
-                let v = dequantize_lanes(x, (w_scales, bias), a, r, mask);
-                _mm512_storeu_ps(y.add(r), v);
-            } else {
-                let a = _mm512_maskz_loadu_epi32(mask, acc.add(r));
-                let v = dequantize_lanes(x, (w_scales, bias), a, r, mask);
-                _mm512_mask_storeu_ps(y.add(r), mask, v);
-            }
-        }
-    };
-    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
-        for r in (0..bias.len()).step_by(PANEL) {
-            row(y.as_mut_ptr(), acc.as_ptr(), r, row_mask(bias.len() - r));
-        }
-    }
-}
-
 /// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
-/// as [`super::dequantize`] describes.
+/// as [`super::gemm_u8i8_dequantized`] describes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
 fn rescale(fused: bool, acc: __m512, scale: __m512, bias: __m512) -> __m512 {
@@ -1216,7 +1186,7 @@ unsafe impl Wide for Two<__m512> {
 
 /// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
 /// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
-/// `hh = acc · (x_scale · w_scale) + bias` as [`super::dequantize`] computes it; `ih` is the
+/// `hh = acc · (x_scale · w_scale) + bias` as [`super::gemm_u8i8_dequantized`] computes it; `ih` is the
 /// units' input projection, laid out as `acc`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]

@@ -15,7 +15,6 @@ pub(crate) enum Function {
     GemmF32,
     MinMax,
     QuantizeU8,
-    Dequantize,
     LstmCell,
     GruCell,
     /// The int8 GRU step.
@@ -28,13 +27,12 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in the order the report lists them.
-    pub(crate) const ALL: [Function; 11] = [
+    pub(crate) const ALL: [Function; 10] = [
         Function::GemmU8I8,
         Function::GemmU8I8Dequantized,
         Function::GemmF32,
         Function::MinMax,
         Function::QuantizeU8,
-        Function::Dequantize,
         Function::LstmCell,
         Function::GruCell,
         Function::GruStep,

@@ -35,7 +35,7 @@ impl SumsOut for Sums {
     }
 }
 
-/// The sums dequantized as [`super::dequantize`] computes it:
+/// The sums dequantized as [`super::gemm_u8i8_dequantized`] computes it:
 /// `sum · (x.scale · w_scales[r]) + bias[r]` (one scale for every row when `w_scales` holds
 /// one), rounded as `x.engine` rounds it; `r` counts the weight's rows.
 #[derive(Clone, Copy)]

@@ -13,7 +13,7 @@ use super::pack::PANEL;
 use super::recurrence::for_each_step;
 use super::{
     Engine, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
-    choose_activation_params, dequantize, gemm_u8i8, gru_cell, lstm_cell, min_max, quantize_u8,
+    choose_activation_params, gemm_u8i8_dequantized, gru_cell, lstm_cell, min_max, quantize_u8,
 };
 
 /// The recurrent map of an int8 layer as [`lstm_units_u8i8`] and [`gru_units_u8i8`] read it:
@@ -28,17 +28,6 @@ pub struct QuantizedRecurrent<'a> {
     pub bias: &'a [f32],
     /// The engine whose activation rules and rescaling the step follows.
     pub engine: Engine,
-}
-
-impl QuantizedRecurrent<'_> {
-    /// The scales of weight rows `rows`: all of them per channel, else the single one.
-    fn scales_of(&self, rows: Range<usize>) -> &[f32] {
-        if self.scales.len() == 1 {
-            self.scales
-        } else {
-            &self.scales[rows]
-        }
-    }
 }
 
 /// Calls `f(rows, offset)` for the weight rows of `units` in the `gates` gates of a layer
@@ -112,7 +101,7 @@ pub fn for_each_gate_piece(
 /// One time step of an int8 LSTM layer for the hidden units of `state`: quantizes the
 /// previous hidden state `h_prev` (`batch × H`) from its range as PyTorch quantizes a dynamic
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
-/// projects it onto the units' gate rows, dequantizes ([`super::dequantize`]),
+/// projects it onto the units' gate rows, dequantizes ([`super::gemm_u8i8_dequantized`]),
 /// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
 /// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
 ///
@@ -132,13 +121,14 @@ pub fn lstm_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::LstmStep);
     check_step("lstm_units_u8i8", 4, w, h_prev, ih, state);
-    scratch
-        .accumulators
-        .resize_for_overwrite(state.batch() * 4 * state.units().len());
     match kernel {
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) },
+        Kernel::Avx512Vnni => {
+            let sums = state.batch() * 4 * state.units().len();
+            scratch.accumulators.resize_for_overwrite(sums);
+            // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+            unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch) }
+        }
         _ => {
             let n = state.units().len();
             project_h(kernel, 4, w, h_prev, state, scratch);
@@ -179,9 +169,9 @@ pub fn gru_units_u8i8(
     check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
     let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
     let n = units.len();
-    scratch.accumulators.resize_for_overwrite(batch * 3 * n);
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512Vnni {
+        scratch.accumulators.resize_for_overwrite(batch * 3 * n);
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         unsafe { avx512::gru_units_u8i8(w, h_prev, ih, state, scratch) };
         return;
@@ -228,7 +218,7 @@ fn check_step(
 
 /// `W_hh h_prev + b_hh` for the gate rows of `state`'s units and its batch rows into
 /// `scratch.gates` (`[batch][gate][unit]`): quantizes the whole `h_prev` ([`quantize_h`]),
-/// multiplies the state's rows in i32 and dequantizes.
+/// multiplies the state's rows in i32 and dequantizes ([`gemm_u8i8_dequantized`]).
 fn project_h(
     kernel: Kernel,
     gates: usize,
@@ -244,30 +234,14 @@ fn project_h(
     let h_params = scratch.h_params;
     let row_bytes = w.weight.padded_cols();
     let q = state.rows_of(&scratch.quantized, row_bytes);
-    let acc = &mut scratch.accumulators[..];
-    for_each_gate_piece(
-        gates,
-        hidden,
-        &units,
-        row_bytes,
-        scratch.backwards,
-        |r, offset| {
-            let out = OutputRows::new(&mut acc[offset..], row_len);
-            gemm_u8i8(kernel, q, batch, h_params, w.weight, r, out);
-        },
-    );
     let y = &mut scratch.gates;
     y.resize(batch * row_len, 0.0);
-    for b in 0..batch {
-        let (acc, y) = (
-            &acc[b * row_len..][..row_len],
-            &mut y[b * row_len..][..row_len],
-        );
-        for_each_gate(gates, hidden, &units, |r, offset| {
-            let (acc, y) = (&acc[offset..][..r.len()], &mut y[offset..][..r.len()]);
-            dequantize(kernel, h_params, w.scales_of(r.clone()), &w.bias[r], acc, y);
-        });
-    }
+    let backwards = scratch.backwards;
+    for_each_gate_piece(gates, hidden, &units, row_bytes, backwards, |r, offset| {
+        let out = OutputRows::new(&mut y[offset..], row_len);
+        let dequantization = (w.scales, w.bias);
+        gemm_u8i8_dequantized(kernel, q, batch, h_params, w.weight, dequantization, r, out);
+    });
 }
 
 /// The whole recurrence of an int8 LSTM layer on the calling thread: [`lstm_units_u8i8`]

@@ -97,9 +97,21 @@ pub fn gemm_u8i8(
     gemm_u8i8_sums(kernel, (a, m, a_params), w, rows, (out, gemm::Sums));
 }
 
-/// [`gemm_u8i8`] then [`dequantize`] with `w_scales` and `bias` (of all of `w`'s rows, or one
-/// scale for all), the same values bit for bit, in one pass: each panel of sums is dequantized
-/// as it leaves the registers, where the two passes wrote every i32 sum out and read it back.
+/// [`gemm_u8i8`]'s sums dequantized as each panel of them leaves the registers:
+/// `out[i][r − rows.start] = fma(sum[i][r], x_scale · w_scales[r], bias[r])`, with
+/// `x_scale = a_params.scale`; `w_scales` holds one scale per weight row of `w`, or a single
+/// one for every row, and `bias` one value per weight row. Under qnnpack (`a_params.engine`)
+/// the product is rounded before the bias is added, `round(sum · (x_scale · w_scale)) + bias`:
+/// qnnpack's dynamic-quantization GEMM kernels (`q8gemm` `dq`, NEON and SSE2, neither
+/// contracted to an FMA) multiply, then add the bias.
+///
+/// On x86 the scale product is rounded on its own, then one fused multiply-add (rounded once),
+/// as PyTorch's x86 engine computes it: fbgemm's `requantizeForFloatAvx2`
+/// (`src/QuantUtilsAvx2.cc`, also its AVX-512 path) writes
+/// `_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), A_scale · B_scale[j]), bias)`, which
+/// GCC (`-ffp-contract=fast`, its default, and `-mfma`) compiles to one `vfmadd`. A separate
+/// multiply and add was up to 2.4e-7 off PyTorch's outputs on the reference cases (4 to 5 times
+/// further on average).
 ///
 /// # Panics
 /// If the slice lengths do not match the shapes.
@@ -334,51 +346,6 @@ pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32],
         _ => unsafe { avx2::gru_cell(hh, ih, h_old, h) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gru_cell(hh, ih, h_old, h),
-    }
-}
-
-/// `y[i][r] = fma(acc[i][r], x_scale · w_scales[r], bias[r])` for `rows = bias.len()` and
-/// every row `i` of `acc` and `y` (`m × rows`), with `x_scale = x.scale`; `w_scales` holds one
-/// scale per row, or a single one for every row. Under qnnpack (`x.engine`) the product is
-/// rounded before the bias is added, `y = round(acc · (x_scale · w_scale)) + bias`: qnnpack's
-/// dynamic-quantization GEMM kernels (`q8gemm` `dq`, NEON and SSE2, neither contracted to an
-/// FMA) multiply, then add the bias.
-///
-/// On x86 the scale product is rounded on its own, then one fused multiply-add (rounded once),
-/// as PyTorch's x86 engine computes it: fbgemm's `requantizeForFloatAvx2`
-/// (`src/QuantUtilsAvx2.cc`, also its AVX-512 path) writes
-/// `_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), A_scale · B_scale[j]), bias)`, which
-/// GCC (`-ffp-contract=fast`, its default, and `-mfma`) compiles to one `vfmadd`. A separate
-/// multiply and add was up to 2.4e-7 off PyTorch's outputs on the reference cases (4 to 5 times
-/// further on average).
-///
-/// # Panics
-/// If the lengths do not match.
-pub fn dequantize(
-    kernel: Kernel,
-    x: ActivationParams,
-    w_scales: &[f32],
-    bias: &[f32],
-    acc: &[i32],
-    y: &mut [f32],
-) {
-    let rows = bias.len();
-    assert!(
-        (w_scales.len() == 1 || w_scales.len() == rows)
-            && acc.len() == y.len()
-            && (rows == 0 && y.is_empty() || rows > 0 && y.len().is_multiple_of(rows)),
-        "dequantize: lengths"
-    );
-    #[cfg(test)]
-    coverage::record(kernel, coverage::Function::Dequantize);
-    match kernel {
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::dequantize(x, w_scales, bias, acc, y) },
-        // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::dequantize(x, w_scales, bias, acc, y) },
-        _ => scalar::dequantize(x, w_scales, bias, acc, y),
     }
 }
 

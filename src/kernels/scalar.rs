@@ -6,7 +6,6 @@
 use std::ops::Range;
 
 use super::OutputRows;
-use super::activation::ActivationParams;
 use super::gemm::SumsOut;
 use super::lanes::{self, F32Lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -104,28 +103,8 @@ pub fn quantize_u8(
     }
 }
 
-/// See [`super::dequantize`].
-#[inline]
-pub fn dequantize(x: ActivationParams, w_scales: &[f32], bias: &[f32], acc: &[i32], y: &mut [f32]) {
-    let rows = bias.len().max(1);
-    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
-    for (y, acc) in y.chunks_exact_mut(rows).zip(acc.chunks_exact(rows)) {
-        let values = y.iter_mut().zip(acc).zip(bias);
-        if let [w_scale] = w_scales {
-            let scale = x_scale * w_scale;
-            for ((y, &acc), &bias) in values {
-                *y = rescale(fused, acc, scale, bias);
-            }
-        } else {
-            for (((y, &acc), &bias), &w_scale) in values.zip(w_scales) {
-                *y = rescale(fused, acc, x_scale * w_scale, bias);
-            }
-        }
-    }
-}
-
 /// `acc · scale + bias` rounded once (`fused`, x86) or the product rounded first (qnnpack),
-/// as [`super::dequantize`] describes.
+/// as [`super::gemm_u8i8_dequantized`] describes.
 #[inline(always)]
 pub fn rescale(fused: bool, acc: i32, scale: f32, bias: f32) -> f32 {
     if fused {

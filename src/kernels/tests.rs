@@ -341,39 +341,12 @@ fn gru_cell_equals_scalar_bit_for_bit() {
     }
 }
 
+/// The product dequantized as it is stored gives, on every kernel, exactly the exact sums
+/// rescaled as each engine rounds them (one fused multiply-add on x86, the product rounded
+/// first on qnnpack): per tensor and per row, for any rows of the weights and output rows
+/// apart.
 #[test]
-fn dequantization_equals_scalar_bit_for_bit() {
-    let mut rng = Rng(29);
-    for case in 0..60 {
-        let rows = 1 + rng.below(70);
-        let m = 1 + rng.below(4);
-        let scales: Vec<f32> = (0..if case % 2 == 1 { rows } else { 1 })
-            .map(|_| rng.f32(0.01))
-            .collect();
-        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
-        let acc: Vec<i32> = (0..m * rows).map(|_| rng.next() as i32 >> 8).collect();
-        // x86 rescales with one fused multiply-add, qnnpack rounds the product first.
-        let x = ActivationParams {
-            scale: rng.f32(0.1),
-            zero_point: 0,
-            engine: [Engine::X86, Engine::Qnnpack][case / 2 % 2],
-        };
-        let mut expected = vec![0f32; m * rows];
-        dequantize(Kernel::Scalar, x, &scales, &bias, &acc, &mut expected);
-        for kernel in simd_kernels() {
-            let mut y = vec![0f32; m * rows];
-            dequantize(kernel, x, &scales, &bias, &acc, &mut y);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&y), bits(&expected), "{kernel} case {case}");
-        }
-    }
-}
-
-/// The product dequantized as it is stored gives, on every kernel, exactly what the scalar
-/// product then the scalar dequantization give: per tensor and per row, on both engines, for
-/// any rows of the weights and output rows apart.
-#[test]
-fn dequantized_products_equal_the_product_then_dequantization_bit_for_bit() {
+fn dequantized_products_equal_the_exact_sums_rescaled_bit_for_bit() {
     let mut rng = Rng(31);
     for case in 0..120 {
         let shape = ProductShape::random(&mut rng, case);
@@ -405,14 +378,17 @@ fn dequantized_products_equal_the_product_then_dequantization_bit_for_bit() {
         let mut sums = vec![0i32; m * n];
         let out = OutputRows::new(&mut sums, n);
         gemm_u8i8(Kernel::Scalar, &a, m, x, &packed, start..end, out);
-        let row_scales = if per_row {
-            &scales[start..end]
-        } else {
-            &scales[..]
-        };
-        let mut expected = vec![0f32; m * n];
-        let (row_bias, dense) = (&bias[start..end], &mut expected);
-        dequantize(Kernel::Scalar, x, row_scales, row_bias, &sums, dense);
+        let expected: Vec<f32> = (0..m * n)
+            .map(|at| {
+                let r = start + at % n;
+                let scale = x.scale * if per_row { scales[r] } else { scales[0] };
+                let sum = sums[at] as f32;
+                match engine {
+                    Engine::X86 => sum.mul_add(scale, bias[r]),
+                    Engine::Qnnpack => sum * scale + bias[r],
+                }
+            })
+            .collect();
         for kernel in Kernel::available() {
             // Values between the output rows stay as they were.
             let mut got = vec![f32::NAN; shape.out_len()];
@@ -666,8 +642,7 @@ fn every_available_kernel_ran_every_kernel_function() {
     quantization_and_range_equal_scalar();
     lstm_cell_equals_scalar_bit_for_bit();
     gru_cell_equals_scalar_bit_for_bit();
-    dequantization_equals_scalar_bit_for_bit();
-    dequantized_products_equal_the_product_then_dequantization_bit_for_bit();
+    dequantized_products_equal_the_exact_sums_rescaled_bit_for_bit();
     fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units();
     int8_layer_equals_scalar_bit_for_bit_on_every_kernel();
     let available = Kernel::available();

@@ -367,18 +367,12 @@ impl<L: LinearOp> Recurrent<L> {
             .as_slice_mut()
             .expect("owned arrays are contiguous");
         let copy_threads = kernels::pass_threads(exec.threads, output.len());
-        let (sequence, no_aux): (&[f32], (&mut [f32], usize)) = (&ws.sequence_a, (&mut [], 0));
+        let sequence = &ws.sequence_a;
         let copy = |part: Range<usize>, rows: &mut [f32], _: &mut [f32]| {
             rows.copy_from_slice(&sequence[part.start * out_size..part.end * out_size]);
         };
-        kernels::par_rows(
-            &mut ws.pool,
-            copy_threads,
-            rows,
-            (output, out_size),
-            no_aux,
-            &copy,
-        );
+        let (pool, output) = (&mut ws.pool, (output, out_size));
+        kernels::par_rows(pool, copy_threads, rows, output, (&mut [], 0), &copy);
 
         match &self.head {
             Some(head) => {

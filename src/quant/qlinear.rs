@@ -155,6 +155,28 @@ impl QLinear {
         params
     }
 
+    /// Rows `rows` of this map applied to `m` activation rows `a` quantized with `params`
+    /// (`m × padded in`), dequantized into `out`: `x Wᵀ + b` in those columns.
+    fn product(
+        &self,
+        kernel: Kernel,
+        (a, m, params): (&[u8], usize, ActivationParams),
+        rows: Range<usize>,
+        out: OutputRows<'_, f32>,
+    ) {
+        let dequantization = (&self.scales[..], &self.bias[..]);
+        kernels::gemm_u8i8_dequantized(
+            kernel,
+            a,
+            m,
+            params,
+            &self.weight,
+            dequantization,
+            rows,
+            out,
+        );
+    }
+
     /// This map as the recurrent kernels read it.
     fn recurrent(&self) -> QuantizedRecurrent<'_> {
         QuantizedRecurrent {
@@ -201,7 +223,6 @@ impl LinearOp for QLinear {
             .min(work / Self::MIN_GEMM_WORK_PER_THREAD)
             .max(1);
         let quantized = &scratch.quantized;
-        let dequantization = (&self.scales[..], &self.bias[..]);
         kernels::par_rows(
             pool,
             threads,
@@ -210,17 +231,8 @@ impl LinearOp for QLinear {
             (&mut [], 0),
             &|part, y, _: &mut [f32]| {
                 let a = &quantized[part.start * stride..part.end * stride];
-                let (m, w, y) = (part.len(), &self.weight, OutputRows::new(y, out));
-                kernels::gemm_u8i8_dequantized(
-                    exec.kernel,
-                    a,
-                    m,
-                    params,
-                    w,
-                    dequantization,
-                    0..out,
-                    y,
-                );
+                let y = OutputRows::new(y, out);
+                self.product(exec.kernel, (a, part.len(), params), 0..out, y);
             },
         );
     }
@@ -251,19 +263,9 @@ impl LinearOp for QLinear {
         let (n, hidden) = (units.len(), self.out_features() / gates);
         let (params, stride, row_len) = (prepared.params, self.weight.padded_cols(), gates * n);
         let q = &prepared.quantized[first_row * stride..(first_row + rows) * stride];
-        let dequantization = (&self.scales[..], &self.bias[..]);
         kernels::for_each_gate(gates, hidden, &units, |r, offset| {
             let out = OutputRows::new(&mut out[offset..], row_len);
-            kernels::gemm_u8i8_dequantized(
-                kernel,
-                q,
-                rows,
-                params,
-                &self.weight,
-                dequantization,
-                r,
-                out,
-            );
+            self.product(kernel, (q, rows, params), r, out);
         });
     }
 
