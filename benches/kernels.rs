@@ -184,7 +184,8 @@ fn batch1_step(c: &mut Criterion) {
                     let mut whole = UnitState::whole(&mut c_state, &mut h, hidden);
                     let mut state = whole.block(units.clone(), 0..1);
                     let h_prev = black_box(&h_prev[..]);
-                    kernels::lstm_units_u8i8(kernel, w, h_prev, &ih, &mut state, &mut scratch);
+                    let h_ih = (h_prev, &ih[..]);
+                    kernels::lstm_units_u8i8(kernel, w, h_ih, &mut state, &mut scratch, None);
                 });
             });
         }

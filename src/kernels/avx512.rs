@@ -8,6 +8,7 @@ use std::ops::Range;
 use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
+use super::int8_step::AheadProjection;
 use super::lanes::{F32Lanes, Two, cell, gru_cell};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
@@ -411,14 +412,17 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
 /// composition. The product goes straight to the accumulators and the cell dequantizes them
 /// itself, 16 units at a time (8 for the last ones), so no intermediate values make a round
 /// trip through a gates buffer.
+///
+/// Returns `ahead` when it was not fused into the step (the caller then projects it).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn lstm_units_u8i8(
+pub fn lstm_units_u8i8<'a>(
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
     ih: &[f32],
     state: &mut UnitState<'_>,
     scratch: &mut StepScratch,
-) {
+    mut ahead: Option<AheadProjection<'a>>,
+) -> Option<AheadProjection<'a>> {
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
@@ -428,8 +432,9 @@ pub fn lstm_units_u8i8(
     let q = state.rows_of(&scratch.quantized, w.weight.padded_cols());
     if interleaves(batch, hidden, &units) {
         let (c, h) = state.row(0);
-        lstm_units_interleaved(scratch, q, w, ih, units.start, c, h);
-        return;
+        let mut fused = ahead.take_if(|a| fuses(a));
+        lstm_units_interleaved(scratch, q, w, ih, units.start, c, h, fused.as_mut());
+        return ahead;
     }
     let acc = &mut scratch.accumulators[..];
     if batch == 1 && n == hidden {
@@ -454,6 +459,7 @@ pub fn lstm_units_u8i8(
             h,
         );
     }
+    ahead
 }
 
 /// See [`super::gru_units_u8i8`]: the same operations in the same order as its portable
@@ -706,8 +712,12 @@ pub fn lstm_layer_small_u8i8(
 /// while the next panels stream in from the cache, where a product over every row followed
 /// by the cell over every unit leaves the vector units idle during one and the loads idle
 /// during the other.
+///
+/// With `ahead`, each 16 units' product also computes their panel of the ahead projection
+/// ([`hh_and_ahead_of_panels`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn lstm_units_interleaved(
     scratch: &StepScratch,
     q: &[u8],
@@ -716,16 +726,25 @@ fn lstm_units_interleaved(
     first: usize,
     c: &mut [f32],
     h: &mut [f32],
+    mut ahead: Option<&mut AheadProjection<'_>>,
 ) {
     let n = c.len();
     let (x, backwards) = (scratch.h_params, scratch.backwards);
     check_interleaved(4, w, q, ih, first, n);
     assert_eq!(h.len(), n);
     for j in piece_order(n, backwards) {
-        // SAFETY: the checks above hold (see hh_of_panels); the ih index k·n + j + 16 <= 4n,
-        // and c and h hold j + 16 <= n values.
+        // SAFETY: the checks above hold (see hh_of_panels, and the ahead projection's were
+        // checked against the step); the ih index k·n + j + 16 <= 4n, and c and h hold
+        // j + 16 <= n values.
         unsafe {
-            let hh = hh_of_panels::<4>(x, w, q, first + j);
+            let hh = match ahead.as_deref_mut() {
+                // Every other block takes two blocks' panels of the ahead projection.
+                Some(ahead) if (j / PANEL).is_multiple_of(2) => match (n - j) / PANEL {
+                    1 => hh_and_ahead_of_panels::<4, 1>(x, w, q, (first, j, n), ahead),
+                    _ => hh_and_ahead_of_panels::<4, 2>(x, w, q, (first, j, n), ahead),
+                },
+                _ => hh_of_panels::<4>(x, w, q, first + j),
+            };
             let gate = |k: usize| _mm512_add_ps(hh[k], _mm512_loadu_ps(ih.as_ptr().add(k * n + j)));
             let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
             let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
@@ -840,6 +859,131 @@ unsafe fn hh_of_panels<const G: usize>(
         let acc = panels_dot::<G>(q.as_ptr(), panels, groups, init);
         std::array::from_fn(|k| dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES))
     }
+}
+
+/// Whether the interleaved LSTM step runs `ahead` in its own pass over the weights: it must
+/// have 1 to 4 input rows (as many as the step has panels a block, so that the fused loop
+/// keeps every sum in registers).
+fn fuses(ahead: &AheadProjection<'_>) -> bool {
+    (1..=4).contains(&ahead.rows())
+}
+
+/// [`hh_of_panels`] for the 16 units from `first + j` (`j` counted among the step's `n`
+/// units from `first`), and in the same pass over the weights `ahead`'s panels of its gate
+/// for the `AP` blocks of 16 units from there, dequantized into `ahead.out` as
+/// [`super::gemm_u8i8_dequantized`] computes them.
+///
+/// # Safety
+/// As for [`hh_of_panels`]; `ahead` was checked against the step (so `W_ih` has the layer's
+/// `G · H` rows, each 16 of them one whole panel), it has 1 to `G` input rows, and
+/// `j + 16 · AP <= n`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn hh_and_ahead_of_panels<const G: usize, const AP: usize>(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    q: &[u8],
+    (first, j, n): (usize, usize, usize),
+    ahead: &mut AheadProjection<'_>,
+) -> [__m512; G] {
+    let (hidden, groups) = (w.weight.cols(), w.weight.groups());
+    let row = |k: usize| k * hidden + first + j;
+    let a_w = ahead.w.weight;
+    let a_row = |p: usize| ahead.gate * hidden + first + j + p * PANEL;
+    let rows = ahead.rows();
+    // SAFETY: the caller's contract: every panel, row sum, bias and scale read here exists
+    // (rows row(k) and a_row(p) to +16 of their maps), q and the input rows hold their
+    // groups, and out holds rows × G × n values, of which gate `gate`'s units j..j + 16 · AP
+    // are written.
+    unsafe {
+        let panel_of =
+            |m: &PackedI8, r: usize| m.data().as_ptr().add(r / PANEL * m.groups() * PANEL * 4);
+        let zero_point_sums = |m: &PackedI8, r: usize, zp: i32| {
+            let sums = m.row_sums().as_ptr().add(r);
+            zero_point_term(_mm512_loadu_si512(sums.cast()), _mm512_set1_epi32(zp))
+        };
+        let init = std::array::from_fn(|k| zero_point_sums(w.weight, row(k), x.zero_point));
+        let panels = std::array::from_fn(|k| panel_of(w.weight, row(k)));
+        // Rows past the last read the last one again; their sums are dropped.
+        let input = ahead.input.as_ptr();
+        let x_rows = std::array::from_fn(|r| input.add(r.min(rows - 1) * a_w.padded_cols()));
+        let a_zp = ahead.params.zero_point;
+        let a_init = std::array::from_fn(|p| zero_point_sums(a_w, a_row(p), a_zp));
+        let a_panels = std::array::from_fn(|p| panel_of(a_w, a_row(p)));
+        let other = (x_rows, (a_panels, a_w.groups(), a_init));
+        let (acc, a_acc) = panels_dot_with_rows::<G, AP>(q.as_ptr(), (panels, groups, init), other);
+        let a_parts = (ahead.w.scales, ahead.w.bias);
+        let out = ahead.out.as_mut_ptr().add(ahead.gate * n + j);
+        for (p, panel) in a_acc.iter().enumerate() {
+            for (r, sums) in panel.iter().enumerate().take(rows) {
+                let y = dequantize_lanes(ahead.params, a_parts, *sums, a_row(p), ALL_LANES);
+                _mm512_storeu_ps(out.add(r * G * n + p * PANEL), y);
+            }
+        }
+        std::array::from_fn(|k| dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES))
+    }
+}
+
+/// [`panels_dot`] of `q` with `NP` panels (`groups` groups, sums from `init`), and in the same
+/// loop the sums of `AP` other panels `a_w` (`a_groups` groups) with `NP` rows `x_rows`, each
+/// from `a_init`: exact integer sums, so the order of the terms changes nothing.
+///
+/// # Safety
+/// As for [`panels_dot`]; every `a_w[p]` must point at a panel of `a_groups` groups of 64
+/// bytes and every `x_rows[r]` at `4 · a_groups` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[allow(clippy::needless_range_loop, clippy::type_complexity)]
+#[inline]
+unsafe fn panels_dot_with_rows<const NP: usize, const AP: usize>(
+    q: *const u8,
+    (w, groups, init): ([*const i8; NP], usize, [__m512i; NP]),
+    (x_rows, (a_w, a_groups, a_init)): ([*const u8; NP], ([*const i8; AP], usize, [__m512i; AP])),
+) -> ([__m512i; NP], [[__m512i; NP]; AP]) {
+    let mut even = init;
+    let mut odd = [_mm512_setzero_si512(); NP];
+    let mut other = a_init.map(|v| [v; NP]);
+    // SAFETY (all reads): groups g < groups of q and every panel, g < a_groups of every a_w
+    // panel and every row (the caller's contract).
+    let x = |p: *const u8, g: usize| unsafe {
+        _mm512_set1_epi32(p.add(g * 4).cast::<i32>().read_unaligned())
+    };
+    let wv = |p: *const i8, g: usize| unsafe { _mm512_loadu_si512(p.add(g * 64).cast()) };
+    // Pairs of groups both products have.
+    let both = groups.min(a_groups) / 2 * 2;
+    for g in (0..both).step_by(2) {
+        let (x0, x1) = (x(q, g), x(q, g + 1));
+        for p in 0..NP {
+            even[p] = _mm512_dpbusd_epi32(even[p], x0, wv(w[p], g));
+            odd[p] = _mm512_dpbusd_epi32(odd[p], x1, wv(w[p], g + 1));
+        }
+        let w0: [__m512i; AP] = std::array::from_fn(|p| wv(a_w[p], g));
+        let w1: [__m512i; AP] = std::array::from_fn(|p| wv(a_w[p], g + 1));
+        for r in 0..NP {
+            let (x0, x1) = (x(x_rows[r], g), x(x_rows[r], g + 1));
+            for p in 0..AP {
+                let sum = _mm512_dpbusd_epi32(other[p][r], x0, w0[p]);
+                other[p][r] = _mm512_dpbusd_epi32(sum, x1, w1[p]);
+            }
+        }
+    }
+    // The rest of the longer one.
+    // SAFETY: groups both..groups of q and of every panel exist.
+    let rest = unsafe {
+        let w = w.map(|p| p.add(both * 64));
+        panels_dot::<NP>(q.add(both * 4), w, groups - both, even)
+    };
+    for g in both..a_groups {
+        for r in 0..NP {
+            let x0 = x(x_rows[r], g);
+            for p in 0..AP {
+                other[p][r] = _mm512_dpbusd_epi32(other[p][r], x0, wv(a_w[p], g));
+            }
+        }
+    }
+    (
+        std::array::from_fn(|p| _mm512_add_epi32(rest[p], odd[p])),
+        other,
+    )
 }
 
 /// Every lane of a 16-lane mask.

@@ -33,18 +33,18 @@ use std::ops::Range;
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use int8_step::{
-    QuantizedRecurrent, for_each_gate, for_each_gate_piece, gru_layer_u8i8, gru_units_u8i8,
-    lstm_layer_u8i8, lstm_units_u8i8,
+    AheadProjection, QuantizedRecurrent, for_each_gate, for_each_gate_piece, gru_layer_u8i8,
+    gru_units_u8i8, lstm_layer_u8i8, lstm_units_u8i8,
 };
 pub(crate) use linebuf::LineBuf;
 pub use memory::return_large_blocks_when_freed;
 pub use pack::{PANEL, PackedF32, PackedI8};
 pub(crate) use pool::Pool;
-pub(crate) use recurrence::{LayerBuffers, LayerShape};
 pub(crate) use recurrence::{
-    Projection, Split, for_each_step, par_row_ranges, par_rows, pass_threads, projects_per_step,
-    row_threads, run_layer, useful_threads,
+    AheadRows, Projection, ProjectionPlan, Split, for_each_step, par_row_ranges, par_rows,
+    pass_threads, projects_per_step, row_threads, run_layer, useful_threads,
 };
+pub(crate) use recurrence::{LayerBuffers, LayerShape};
 pub use recurrence::{StepScratch, UnitState};
 
 /// Where a product's output rows go: row `i` is `data[i · stride..i · stride + n]` for the

@@ -356,9 +356,49 @@ pub(crate) struct Projection<'p> {
     /// units.len()`, `[row][gate][unit]`) with the projection of input rows `rows` (counted
     /// over the whole sequence, `steps × batch`) onto the units' gate rows.
     pub project: &'p ProjectUnits<'p>,
-    /// Whether each step projects its own rows just before it runs (see
-    /// [`projects_per_step`]), rather than a first phase projecting every row.
-    pub per_step: bool,
+    /// When the rows are projected.
+    pub plan: ProjectionPlan,
+}
+
+/// When a layer split by units projects its input rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProjectionPlan {
+    /// Every row in a first phase, before the first step.
+    Upfront,
+    /// Each step its own rows, just before it runs (see [`projects_per_step`]).
+    PerStep,
+    /// The first `gates` time steps' rows in a first phase; every later chunk of `gates` time
+    /// steps by the `gates` steps before it, one gate each, alongside their own product (see
+    /// [`AheadRows`]). With a batch of one, a step's recurrent product waits on its weights
+    /// from L2 and leaves the multiply-add units half idle; the input projection's
+    /// multiply-adds, which reuse each weight for several rows, fill them (see
+    /// [`super::AheadProjection`]).
+    Ahead,
+}
+
+/// The part of the input projection a step computes besides its own (see
+/// [`ProjectionPlan::Ahead`]): input rows `rows` (counted over the whole sequence, `steps ×
+/// batch`) onto gate `gate`'s rows of the step's units, into `out` (`rows.len() × gates ×
+/// units`, `[row][gate][unit]`, of which the step fills gate `gate`).
+pub(crate) struct AheadRows<'a> {
+    /// The input rows.
+    pub rows: Range<usize>,
+    /// The gate to project.
+    pub gate: usize,
+    /// The projection of those rows for the step's units.
+    pub out: &'a mut [f32],
+}
+
+/// The time steps whose input rows are projected together under [`ProjectionPlan::Ahead`]:
+/// the `chunk`-th `gates` steps in the layer's order, as a range of times.
+fn ahead_chunk(shape: &LayerShape, chunk: usize) -> Range<usize> {
+    let first = (chunk * shape.gates).min(shape.steps);
+    let end = (first + shape.gates).min(shape.steps);
+    if shape.reverse {
+        shape.steps - end..shape.steps - first
+    } else {
+        first..end
+    }
 }
 
 /// How [`run_layer`] shares each step of a layer between threads.
@@ -374,14 +414,20 @@ pub(crate) enum Split<'p> {
 }
 
 impl<'p> Split<'p> {
-    /// The projection of phase 0 (over every row) and the one each step runs first on its own
-    /// rows: at most one of them.
+    /// The projection of phase 0 (over every row, or the first chunk's under
+    /// [`ProjectionPlan::Ahead`]) and the one each step runs first on its own rows: at most
+    /// one of them.
     fn projections(self) -> (Option<&'p ProjectUnits<'p>>, Option<&'p ProjectUnits<'p>>) {
         match self {
-            Split::Units(p) if p.per_step => (None, Some(p.project)),
+            Split::Units(p) if p.plan == ProjectionPlan::PerStep => (None, Some(p.project)),
             Split::Units(p) => (Some(p.project), None),
             Split::Rows(per_step) => (None, per_step),
         }
+    }
+
+    /// Whether steps project later rows alongside their own product.
+    fn projects_ahead(self) -> bool {
+        matches!(self, Split::Units(p) if p.plan == ProjectionPlan::Ahead)
     }
 }
 
@@ -450,6 +496,10 @@ impl Blocks {
 /// `scratch.h_is_new` tells it whether `h` changed since this scratch's last call (so work on
 /// the whole `h`, such as quantizing it, can be reused).
 ///
+/// Under [`ProjectionPlan::Ahead`], phase 0 projects the first chunk's rows only, and a step's
+/// last argument asks it to project part of a later chunk (see [`AheadRows`]); it is `None`
+/// otherwise.
+///
 /// `ih` is the input projection (`steps × batch × gates · hidden`, block after block when
 /// split by units; empty when each step projects its own rows), and `layer` the state (see
 /// [`LayerBuffers`]).
@@ -469,10 +519,11 @@ pub(crate) fn run_layer<S>(
     ih: &mut [f32],
     layer: LayerBuffers<'_>,
 ) where
-    S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch) + Sync,
+    S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch, Option<AheadRows<'_>>) + Sync,
 {
     let (first_projection, step_projection) = split.projections();
     let per_step = step_projection.is_some();
+    let ahead = split.projects_ahead();
     if per_step {
         layer.check_state("run_layer");
         assert!(ih.is_empty(), "run_layer: ih with a projection per step");
@@ -555,11 +606,26 @@ pub(crate) fn run_layer<S>(
                 let (units, batch_rows) = blocks.get(block);
                 let n = units.len();
                 let ih_block = gates * rows * units.start..gates * rows * units.end;
+                // The block's part of `ih` for the times `times` (a range of whole rows).
+                let ih_rows = |times: &Range<usize>| {
+                    let row_len = gates * n;
+                    let at = ih_block.start + times.start * batch * row_len;
+                    (
+                        times.start * batch..times.end * batch,
+                        at..at + times.len() * batch * row_len,
+                    )
+                };
                 if phase == 0 {
                     if let Some(project) = first_projection {
+                        let times = if ahead {
+                            ahead_chunk(&shape, 0)
+                        } else {
+                            0..steps
+                        };
+                        let (rows, at) = ih_rows(&times);
                         // SAFETY: this task alone writes the block's part of `ih`, which
                         // nobody reads before every task of phase 0 is done.
-                        project(units, 0..rows, unsafe { ih.get_mut(ih_block) });
+                        project(units, rows, unsafe { ih.get_mut(at) });
                     }
                     done[block].0.store(task + 1, Ordering::Release);
                     continue;
@@ -602,9 +668,23 @@ pub(crate) fn run_layer<S>(
                     batch: batch_rows.len(),
                     _borrow: PhantomData,
                 };
+                // Under the Ahead plan, step s projects gate s % gates of the chunk after its
+                // own (the chunk the next `gates` steps will read, none past the last).
+                let later = ahead_chunk(&shape, step_index / gates + 1);
+                let ahead_rows = (ahead && !later.is_empty()).then(|| {
+                    let (rows, at) = ih_rows(&later);
+                    AheadRows {
+                        rows,
+                        gate: step_index % gates,
+                        // SAFETY: only this block's task of this step writes these rows of
+                        // its part of `ih` (a later chunk's, never this step's); they are
+                        // read once their own steps come, after every task of this one.
+                        out: unsafe { ih.get_mut(at) },
+                    }
+                });
                 // This task alone owns `units` of its batch rows of `c` and of row t of
                 // `out`, which is read only once every task of this step is done.
-                step(h_prev, ih_t, &mut state, s);
+                step(h_prev, ih_t, &mut state, s, ahead_rows);
                 s.step_input = step_input;
                 done[block].0.store(task + 1, Ordering::Release);
             }

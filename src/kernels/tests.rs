@@ -421,10 +421,14 @@ struct RandomRecurrent {
 
 impl RandomRecurrent {
     fn new(rng: &mut Rng, gates: usize, hidden: usize, per_channel: bool, engine: Engine) -> Self {
-        let rows = gates * hidden;
-        let w: Vec<i8> = (0..rows * hidden).map(|_| rng.next() as i8).collect();
+        Self::map(rng, gates * hidden, hidden, per_channel, engine)
+    }
+
+    /// Any int8 map, `rows × cols` (a layer's `W_ih`, say).
+    fn map(rng: &mut Rng, rows: usize, cols: usize, per_channel: bool, engine: Engine) -> Self {
+        let w: Vec<i8> = (0..rows * cols).map(|_| rng.next() as i8).collect();
         RandomRecurrent {
-            weight: PackedI8::pack(&w, rows, hidden),
+            weight: PackedI8::pack(&w, rows, cols),
             scales: (0..if per_channel { rows } else { 1 })
                 .map(|_| 0.001 + rng.f32(0.01).abs())
                 .collect(),
@@ -494,14 +498,8 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
                     let mut block = whole.block(units, batch_rows.clone());
                     // Every other block reads its weights last to first, as odd steps do.
                     scratch.backwards = start / per % 2 == 1;
-                    step(
-                        kernel,
-                        recurrent,
-                        &h_prev,
-                        &ih_block,
-                        &mut block,
-                        &mut scratch,
-                    );
+                    let h_ih = (&h_prev[..], &ih_block[..]);
+                    step(kernel, recurrent, h_ih, &mut block, &mut scratch, None);
                 }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -543,6 +541,204 @@ fn fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units() {
                 expected,
                 "{kernel} in blocks of {per} units and {rows_per} rows, case {case}"
             );
+        }
+    }
+}
+
+#[test]
+fn steps_projecting_ahead_equal_the_step_and_then_the_projection_bit_for_bit() {
+    let mut rng = Rng(41);
+    for case in 0..80 {
+        let gates = if case % 4 == 3 { 3 } else { 4 };
+        let step = if gates == 4 {
+            lstm_units_u8i8
+        } else {
+            gru_units_u8i8
+        };
+        // Mostly whole panels and one batch row, where the AVX-512 LSTM step fuses the
+        // projection into its own product (one or two ahead panels a block, W_ih with fewer
+        // or more columns than W_hh); else any block, on any kernel.
+        let aligned = case % 5 != 4;
+        let hidden = if aligned {
+            PANEL * (1 + rng.below(5))
+        } else {
+            1 + rng.below(50)
+        };
+        let (inputs, rows, batch) = (
+            1 + rng.below(90),
+            1 + rng.below(gates),
+            1 + usize::from(!aligned),
+        );
+        let (per_channel, engine) = (case % 2 == 1, [Engine::X86, Engine::Qnnpack][case / 2 % 2]);
+        let w_hh = RandomRecurrent::new(&mut rng, gates, hidden, per_channel, engine);
+        let w_ih = RandomRecurrent::map(&mut rng, gates * hidden, inputs, per_channel, engine);
+        // The ahead rows, quantized as a layer's input sequence is.
+        let x: Vec<f32> = (0..rows * inputs).map(|_| rng.f32(2.0)).collect();
+        let (lo, hi) = min_max(Kernel::Scalar, &x);
+        let params = choose_activation_params(engine, lo, hi);
+        let stride = w_ih.weight.padded_cols();
+        let mut input = vec![0u8; rows * stride];
+        let (inv_scale, zp) = (1.0 / params.scale, params.zero_point);
+        quantize_u8(
+            Kernel::Scalar,
+            &x,
+            inputs,
+            inv_scale,
+            zp,
+            &mut input,
+            stride,
+        );
+        let units = if aligned {
+            let start = PANEL * rng.below(hidden / PANEL);
+            start..start + PANEL * (1 + rng.below((hidden - start) / PANEL))
+        } else {
+            let start = rng.below(hidden);
+            start..start + 1 + rng.below(hidden - start)
+        };
+        let n = units.len();
+        let gate = rng.below(gates);
+        let h_prev: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(1.0)).collect();
+        let ih: Vec<f32> = (0..batch * gates * n).map(|_| rng.f32(1.0)).collect();
+        let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(1.0)).collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // The step's (c, h), and the ahead buffer (NaN where the step must not write).
+        let run = |kernel: Kernel, ahead: bool| {
+            let (mut c, mut h) = (c0.clone(), vec![0f32; batch * hidden]);
+            let mut out = vec![f32::NAN; rows * gates * n];
+            let mut scratch = StepScratch {
+                h_is_new: true,
+                ..StepScratch::default()
+            };
+            let mut whole = UnitState::whole(&mut c, &mut h, hidden);
+            let mut block = whole.block(units.clone(), 0..batch);
+            let ahead = ahead.then(|| AheadProjection {
+                w: w_ih.view(),
+                input: &input,
+                params,
+                gate,
+                out: &mut out,
+            });
+            step(
+                kernel,
+                w_hh.view(),
+                (&h_prev, &ih),
+                &mut block,
+                &mut scratch,
+                ahead,
+            );
+            (bits(&c), bits(&h), bits(&out))
+        };
+        let (c, h, untouched) = run(Kernel::Scalar, false);
+        // The projection on its own, into the same place.
+        let mut projected = vec![f32::NAN; rows * gates * n];
+        let first = gate * hidden + units.start;
+        let out = OutputRows::new(&mut projected[gate * n..], gates * n);
+        let parts = (&w_ih.scales[..], &w_ih.bias[..]);
+        let w = &w_ih.weight;
+        gemm_u8i8_dequantized(
+            Kernel::Scalar,
+            &input,
+            rows,
+            params,
+            w,
+            parts,
+            first..first + n,
+            out,
+        );
+        assert!(projected.iter().any(|v| !v.is_nan()), "case {case}");
+        let expected = (c, h, bits(&projected));
+        assert_ne!(untouched, expected.2, "case {case}");
+        for kernel in Kernel::available() {
+            assert_eq!(run(kernel, true), expected, "{kernel} case {case}");
+        }
+    }
+}
+
+#[test]
+fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
+    // The input projection of (row, gate, unit) is a value that names them; each step writes
+    // into h the sum of its units' gates weighted by gate number, so a step that read a row
+    // not yet projected (NaN) or another row's projection leaves a wrong h at its time.
+    let value = |row: usize, gate: usize, unit: usize| (row * 1000 + gate * 100 + unit) as f32;
+    let gates = 4;
+    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32]| {
+        let n = units.len();
+        assert_eq!(out.len(), rows.len() * gates * n);
+        for (r, row) in rows.enumerate() {
+            for g in 0..gates {
+                for (u, unit) in units.clone().enumerate() {
+                    out[(r * gates + g) * n + u] = value(row, g, unit);
+                }
+            }
+        }
+    };
+    let step = |_: &[f32],
+                ih: &[f32],
+                state: &mut UnitState<'_>,
+                _: &mut StepScratch,
+                ahead: Option<AheadRows<'_>>| {
+        let units = state.units();
+        let n = units.len();
+        if let Some(AheadRows { rows, gate, out }) = ahead {
+            let mut all = vec![f32::NAN; out.len()];
+            project(units.clone(), rows, &mut all);
+            for r in 0..all.len() / (gates * n) {
+                let at = (r * gates + gate) * n;
+                out[at..at + n].copy_from_slice(&all[at..at + n]);
+            }
+        }
+        let (_, h) = state.row(0);
+        for (u, h) in h.iter_mut().enumerate() {
+            *h = (0..gates).map(|g| (g + 1) as f32 * ih[g * n + u]).sum();
+        }
+    };
+    let mut pool = Pool::default();
+    let mut scratch = Vec::new();
+    for reverse in [false, true] {
+        for steps in [1, 3, 4, 5, 8, 9] {
+            for (hidden, threads) in [(32, 2), (48, 2), (64, 3)] {
+                let shape = LayerShape {
+                    steps,
+                    batch: 1,
+                    hidden,
+                    gates,
+                    reverse,
+                };
+                for plan in [ProjectionPlan::Upfront, ProjectionPlan::Ahead] {
+                    let split = Split::Units(Projection {
+                        project: &project,
+                        plan,
+                    });
+                    let mut ih = vec![f32::NAN; steps * gates * hidden];
+                    let (h0, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
+                    let mut out = vec![f32::NAN; steps * hidden];
+                    let layer = LayerBuffers {
+                        shape,
+                        h0: &h0,
+                        c: &mut c,
+                        out: &mut out,
+                    };
+                    run_layer(
+                        threads,
+                        &mut pool,
+                        &mut scratch,
+                        (split, &step),
+                        &mut ih,
+                        layer,
+                    );
+                    for t in 0..steps {
+                        for unit in 0..hidden {
+                            let expected: f32 =
+                                (0..gates).map(|g| (g + 1) as f32 * value(t, g, unit)).sum();
+                            assert_eq!(
+                                out[t * hidden + unit],
+                                expected,
+                                "{plan:?} reverse {reverse} steps {steps} hidden {hidden} t {t}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

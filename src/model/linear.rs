@@ -18,6 +18,26 @@ pub struct LinearScratch {
     pub params: ActivationParams,
 }
 
+/// Part of a layer's input projection a recurrent step computes besides its own product:
+/// rows `x` of the input onto gate `gate`'s rows of the step's units, into `out` (`rows ×
+/// gates × units`, `[row][gate][unit]`, of which the step fills gate `gate`). The int8 step
+/// on AVX-512 computes it in the same pass as its own product.
+pub struct StepAhead<'a, L> {
+    /// The layer's input map, `W_ih`.
+    pub w_ih: &'a L,
+    /// The input rows to project (`rows × in`).
+    pub x: &'a [f32],
+    /// The whole input sequence made ready by [`LinearOp::prepare_sequence`], whose rows from
+    /// `first_row` are `x`.
+    pub prepared: &'a LinearScratch,
+    /// The first of `x`'s rows in the sequence.
+    pub first_row: usize,
+    /// The gate to project.
+    pub gate: usize,
+    /// The rows' projection for the step's units.
+    pub out: &'a mut [f32],
+}
+
 /// A linear map applied to a batch of rows: the FP32 [`Linear`] or the dynamically quantized
 /// [`crate::QLinear`].
 pub trait LinearOp: Clone + Send + Sync {
@@ -88,18 +108,26 @@ pub trait LinearOp: Clone + Send + Sync {
     /// One time step of a `cell` layer for the hidden units of `state`: with this map being
     /// `W_hh` and `h` the previous hidden state (`batch × H`), computes `W_hh h + b_hh` for the
     /// units' gate rows, runs the cell with their input projection `ih` (`batch × G × units`,
-    /// `[batch][gate][unit]`) and updates `state`.
+    /// `[batch][gate][unit]`) and updates `state`; with `ahead`, also projects those input
+    /// rows (see [`StepAhead`]), as [`LinearOp::project_units`] would, bit for bit.
     /// `scratch.h_is_new` says whether `h` changed since this scratch's last call (so work on
     /// the whole `h`, such as quantizing it, can be reused).
     fn step_units(
         &self,
         cell: Cell,
         kernel: Kernel,
-        h: &[f32],
-        ih: &[f32],
+        h_ih: (&[f32], &[f32]),
         state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
+        ahead: Option<StepAhead<'_, Self>>,
     );
+
+    /// Whether [`LinearOp::step_units`] (this map being `W_hh`) of a `cell` layer with `kernel`
+    /// and `batch` rows computes its [`StepAhead`] in the same pass as its own product, so
+    /// that projecting ahead saves time rather than just moving it.
+    fn fuses_ahead(&self, _cell: Cell, _kernel: Kernel, _batch: usize) -> bool {
+        false
+    }
 
     /// One layer's whole recurrence on the calling thread, for models too small to share a
     /// step between threads: [`LinearOp::step_units`] over every unit, step by step. With
@@ -114,7 +142,7 @@ pub trait LinearOp: Clone + Send + Sync {
         scratch: &mut StepScratch,
     ) {
         kernels::for_each_step(ih, layer, scratch, |h_prev, ih_t, state, scratch| {
-            self.step_units(cell, kernel, h_prev, ih_t, state, scratch);
+            self.step_units(cell, kernel, (h_prev, ih_t), state, scratch, None);
         });
     }
 }
@@ -233,15 +261,16 @@ impl LinearOp for Linear {
         });
     }
 
-    /// The projection with the vectorised f32 GEMV into `scratch.gates`, then the cell.
+    /// The projection with the vectorised f32 GEMV into `scratch.gates`, then the cell, then
+    /// `ahead` on its own.
     fn step_units(
         &self,
         cell: Cell,
         kernel: Kernel,
-        h: &[f32],
-        ih: &[f32],
+        (h, ih): (&[f32], &[f32]),
         state: &mut UnitState<'_>,
         scratch: &mut StepScratch,
+        ahead: Option<StepAhead<'_, Self>>,
     ) {
         let (units, batch) = (state.units(), state.batch());
         let (n, hidden, g) = (units.len(), self.in_features(), cell.gates());
@@ -287,6 +316,16 @@ impl LinearOp for Linear {
                     );
                 }
             }
+        }
+        if let Some(StepAhead {
+            w_ih, x, gate, out, ..
+        }) = ahead
+        {
+            let rows = x.len() / w_ih.in_features();
+            let first = gate * hidden + units.start;
+            let out = OutputRows::new(&mut out[gate * n..], g * n);
+            let (w, bias) = (&w_ih.packed, &w_ih.bias);
+            kernels::gemm_f32(kernel, x, rows, w, bias, first..first + n, out);
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) use io::{
     fp32_tensors, lstm_tensors, named_linear_maps, read_float_lstm, read_fp32, read_lstm,
 };
 pub use io::{load_fp32, parse_fp32};
-pub use linear::{Linear, LinearOp, LinearScratch};
+pub use linear::{Linear, LinearOp, LinearScratch, StepAhead};
 pub use recurrent::{Recurrent, RecurrentLayer, RecurrentOutput, RecurrentState, Workspace};
 
 /// The FP32 model: an LSTM whose every linear map is an f32 [`Linear`].

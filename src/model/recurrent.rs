@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ndarray::{Array3, ArrayView3};
 
 use super::dims::ModelDims;
-use super::linear::{LinearOp, LinearScratch};
+use super::linear::{LinearOp, LinearScratch, StepAhead};
 use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
-    self, Execution, LayerBuffers, LayerShape, LineBuf, Pool, Projection, RunOptions, Split,
-    StepScratch, UnitState,
+    self, AheadRows, Execution, LayerBuffers, LayerShape, LineBuf, Pool, Projection,
+    ProjectionPlan, RunOptions, Split, StepScratch, UnitState,
 };
 
 /// One direction of one layer: `W_ih x + b_ih` and `W_hh h + b_hh`, gate rows in PyTorch's
@@ -515,11 +515,6 @@ impl<L: LinearOp> Recurrent<L> {
                 .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             return;
         }
-        let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
-            layer
-                .hh
-                .step_units(cell, exec.kernel, h, ih, state, scratch);
-        };
         let buffers = LayerBuffers {
             shape,
             h0: &ws.h,
@@ -527,6 +522,16 @@ impl<L: LinearOp> Recurrent<L> {
             out: &mut ws.sequence_b,
         };
         if by_rows && !per_step {
+            let step = |h: &[f32],
+                        ih: &[f32],
+                        state: &mut UnitState<'_>,
+                        scratch: &mut _,
+                        _: Option<AheadRows<'_>>| {
+                let h_ih = (h, ih);
+                layer
+                    .hh
+                    .step_units(cell, exec.kernel, h_ih, state, scratch, None);
+            };
             kernels::run_layer(
                 threads,
                 &mut ws.pool,
@@ -542,6 +547,24 @@ impl<L: LinearOp> Recurrent<L> {
             .prepare_sequence(exec, &mut ws.pool, layer_input, &mut ws.scratch);
         let prepared = &ws.scratch;
         let input_size = layer.ih.in_features();
+        let step = |h: &[f32],
+                    ih: &[f32],
+                    state: &mut UnitState<'_>,
+                    scratch: &mut _,
+                    ahead: Option<AheadRows<'_>>| {
+            let ahead = ahead.map(|AheadRows { rows, gate, out }| StepAhead {
+                w_ih: &layer.ih,
+                x: &layer_input[rows.start * input_size..rows.end * input_size],
+                prepared,
+                first_row: rows.start,
+                gate,
+                out,
+            });
+            let h_ih = (h, ih);
+            layer
+                .hh
+                .step_units(cell, exec.kernel, h_ih, state, scratch, ahead);
+        };
         let project = |units, input_rows: Range<usize>, ih: &mut [f32]| {
             let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
             let first = input_rows.start;
@@ -549,12 +572,19 @@ impl<L: LinearOp> Recurrent<L> {
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, first, units, ih);
         };
+        let plan = if per_step {
+            ProjectionPlan::PerStep
+        } else if layer.hh.fuses_ahead(cell, exec.kernel, batch) {
+            ProjectionPlan::Ahead
+        } else {
+            ProjectionPlan::Upfront
+        };
         let split = if by_rows {
             Split::Rows(Some(&project))
         } else {
             Split::Units(Projection {
                 project: &project,
-                per_step,
+                plan,
             })
         };
         kernels::run_layer(
