@@ -42,9 +42,11 @@ static GLOBAL: Counting = Counting;
 fn forward_into_allocates_nothing_once_warm() {
     // Big enough that threads 2 really splits the recurrence and the input projection (by
     // units at batch 2; by batch rows at batch 16 and 200 units, 13 panels; by units with
-    // each step projecting its own rows at batch 16 and 256 units); GRUs and bidirectional
-    // layers (whose directions run at once on two threads) too.
+    // each step projecting its own rows at batch 16 and 256 units; by units at batch 1 and 256
+    // units, the INT8 LSTM's steps projecting the rows ahead of them on AVX-512); GRUs and
+    // bidirectional layers (whose directions run at once on two threads) too.
     for (cell, bidirectional, batch, hidden_size) in [
+        (Cell::Lstm, false, 1, 256),
         (Cell::Lstm, false, 2, 200),
         (Cell::Gru, false, 2, 200),
         (Cell::Lstm, true, 2, 200),
