@@ -245,14 +245,15 @@ pub fn gru_units_u8i8(
     #[cfg(test)]
     coverage::record(kernel, coverage::Function::GruStep);
     check_step("gru_units_u8i8", 3, w, h_prev, ih, state);
-    let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
+    let units = state.units();
     if let Some(ahead) = &ahead {
-        ahead.check("gru_units_u8i8", (3, hidden), &units);
+        ahead.check("gru_units_u8i8", (3, w.weight.cols()), &units);
     }
-    let n = units.len();
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512Vnni {
-        scratch.accumulators.resize_for_overwrite(batch * 3 * n);
+        scratch
+            .accumulators
+            .resize_for_overwrite(state.batch() * 3 * units.len());
         // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
         unsafe { avx512::gru_units_u8i8(w, h_prev, ih, state, scratch) };
     } else {
