@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
-use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
+use super::gemm::{Dequantized, MicroKernel, Panels, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::int8_step::AheadProjection;
 use super::lanes::{F32Lanes, Two, cell, gru_cell};
 #[cfg(test)]
@@ -842,22 +842,77 @@ unsafe fn hh_of_panels<const G: usize>(
     q: &[u8],
     unit: usize,
 ) -> [__m512; G] {
-    let (hidden, groups) = (w.weight.cols(), w.weight.groups());
-    let panel_len = groups * PANEL * 4;
-    let row = |k: usize| k * hidden + unit;
-    // SAFETY: row(k) + 16 <= G·H rows, so the panel, its row sums, bias and scales exist
-    // (the caller's contract); q holds `groups` groups.
+    // SAFETY: the caller's contract (see gate_panels and dequantize_gates); q holds the
+    // weight's groups.
     unsafe {
-        let zp = _mm512_set1_epi32(x.zero_point);
-        let init = std::array::from_fn(|k| {
-            let sums = w.weight.row_sums().as_ptr().add(row(k));
-            zero_point_term(_mm512_loadu_si512(sums.cast()), zp)
-        });
-        let data = w.weight.data().as_ptr();
-        let panels = std::array::from_fn(|k| data.add(row(k) / PANEL * panel_len));
-        let acc = panels_dot::<G>(q.as_ptr(), panels, groups, init);
-        std::array::from_fn(|k| dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES))
+        let (panels, init) = gate_panels::<G>(x, w, unit);
+        let acc = panels_dot::<G>(q.as_ptr(), panels, w.weight.groups(), init);
+        dequantize_gates::<G>(x, w, acc, unit)
     }
+}
+
+/// The panel of each of the `G` gates for the 16 units from `unit`, and each one's sums'
+/// starting value, its zero-point term (see [`zero_point_sums`]).
+///
+/// # Safety
+/// As for [`hh_of_panels`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn gate_panels<const G: usize>(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    unit: usize,
+) -> ([*const i8; G], [__m512i; G]) {
+    let row = |k: usize| k * w.weight.cols() + unit;
+    // SAFETY: row(k) + 16 <= G·H rows, on a whole panel (the caller's contract).
+    unsafe {
+        let panels = std::array::from_fn(|k| panel_of(w.weight, row(k)));
+        let init = std::array::from_fn(|k| zero_point_sums(w.weight, row(k), x.zero_point));
+        (panels, init)
+    }
+}
+
+/// `W_hh h + b_hh` of the `G` gates for the 16 units from `unit` from their sums `acc`, as
+/// [`super::gemm_u8i8_dequantized`] computes it.
+///
+/// # Safety
+/// As for [`hh_of_panels`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn dequantize_gates<const G: usize>(
+    x: ActivationParams,
+    w: QuantizedRecurrent<'_>,
+    acc: [__m512i; G],
+    unit: usize,
+) -> [__m512; G] {
+    let row = |k: usize| k * w.weight.cols() + unit;
+    // SAFETY: rows row(k)..+16 have their bias and scales (the caller's contract).
+    std::array::from_fn(|k| unsafe {
+        dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES)
+    })
+}
+
+/// The first byte of the panel holding weight row `row` of `m`.
+///
+/// # Safety
+/// `row < m.rows()`.
+#[inline]
+unsafe fn panel_of(m: &PackedI8, row: usize) -> *const i8 {
+    // SAFETY: the panel of an existing row lies within the packed data.
+    unsafe { m.data().as_ptr().add(row / PANEL * m.panel_len()) }
+}
+
+/// `−zp · Σ_k w[r][k]` for the 16 weight rows of `m` from `row`: where a panel's exact sums
+/// start.
+///
+/// # Safety
+/// Rows `row..row + 16` of `m` must exist.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[inline]
+unsafe fn zero_point_sums(m: &PackedI8, row: usize, zp: i32) -> __m512i {
+    // SAFETY: the caller guarantees the 16 row sums.
+    let sums = unsafe { _mm512_loadu_si512(m.row_sums().as_ptr().add(row).cast()) };
+    zero_point_term(sums, _mm512_set1_epi32(zp))
 }
 
 /// Whether the interleaved LSTM step runs `ahead` in its own pass over the weights: it must
@@ -885,24 +940,15 @@ unsafe fn hh_and_ahead_of_panels<const G: usize, const AP: usize>(
     (first, j, n): (usize, usize, usize),
     ahead: &mut AheadProjection<'_>,
 ) -> [__m512; G] {
-    let (hidden, groups) = (w.weight.cols(), w.weight.groups());
-    let row = |k: usize| k * hidden + first + j;
     let a_w = ahead.w.weight;
-    let a_row = |p: usize| ahead.gate * hidden + first + j + p * PANEL;
+    let a_row = |p: usize| ahead.gate * w.weight.cols() + first + j + p * PANEL;
     let rows = ahead.rows();
     // SAFETY: the caller's contract: every panel, row sum, bias and scale read here exists
-    // (rows row(k) and a_row(p) to +16 of their maps), q and the input rows hold their
-    // groups, and out holds rows × G × n values, of which gate `gate`'s units j..j + 16 · AP
-    // are written.
+    // (rows a_row(p) to +16 of W_ih, and those of hh_of_panels), q and the input rows hold
+    // their groups, and out holds rows × G × n values, of which gate `gate`'s units
+    // j..j + 16 · AP are written.
     unsafe {
-        let panel_of =
-            |m: &PackedI8, r: usize| m.data().as_ptr().add(r / PANEL * m.groups() * PANEL * 4);
-        let zero_point_sums = |m: &PackedI8, r: usize, zp: i32| {
-            let sums = m.row_sums().as_ptr().add(r);
-            zero_point_term(_mm512_loadu_si512(sums.cast()), _mm512_set1_epi32(zp))
-        };
-        let init = std::array::from_fn(|k| zero_point_sums(w.weight, row(k), x.zero_point));
-        let panels = std::array::from_fn(|k| panel_of(w.weight, row(k)));
+        let (panels, init) = gate_panels::<G>(x, w, first + j);
         // Rows past the last read the last one again; their sums are dropped.
         let input = ahead.input.as_ptr();
         let x_rows = std::array::from_fn(|r| input.add(r.min(rows - 1) * a_w.padded_cols()));
@@ -910,6 +956,7 @@ unsafe fn hh_and_ahead_of_panels<const G: usize, const AP: usize>(
         let a_init = std::array::from_fn(|p| zero_point_sums(a_w, a_row(p), a_zp));
         let a_panels = std::array::from_fn(|p| panel_of(a_w, a_row(p)));
         let other = (x_rows, (a_panels, a_w.groups(), a_init));
+        let groups = w.weight.groups();
         let (acc, a_acc) = panels_dot_with_rows::<G, AP>(q.as_ptr(), (panels, groups, init), other);
         let a_parts = (ahead.w.scales, ahead.w.bias);
         let out = ahead.out.as_mut_ptr().add(ahead.gate * n + j);
@@ -919,7 +966,7 @@ unsafe fn hh_and_ahead_of_panels<const G: usize, const AP: usize>(
                 _mm512_storeu_ps(out.add(r * G * n + p * PANEL), y);
             }
         }
-        std::array::from_fn(|k| dequantize_lanes(x, (w.scales, w.bias), acc[k], row(k), ALL_LANES))
+        dequantize_gates::<G>(x, w, acc, first + j)
     }
 }
 

@@ -27,7 +27,7 @@ pub struct StepScratch {
     /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
     pub gates: LineBuf<f32>,
     /// The step's input projection for this thread's units and rows, `[batch][gate][unit]`,
-    /// when each step projects its own rows (see [`Projection::per_step`]): written and read
+    /// when each step projects its own rows (see [`ProjectionPlan::PerStep`]): written and read
     /// back in the same cache, where the sequence's projection buffer would first have to be
     /// fetched from memory at every step.
     pub step_input: LineBuf<f32>,

@@ -478,6 +478,8 @@ impl<L: LinearOp> Recurrent<L> {
             None => threads > 1 && kernels::projects_per_step(batch, weight_bytes / threads),
         };
         let by_rows = row_threads.is_some();
+        // Split by rows without each step projecting its rows, every row is projected first.
+        let projected_first = by_rows && !per_step;
         resize(
             &mut ws.input_projection,
             if per_step { 0 } else { rows * gates },
@@ -486,7 +488,7 @@ impl<L: LinearOp> Recurrent<L> {
         resize(&mut ws.h, batch * hidden);
         resize(&mut ws.c, batch * hidden);
         load_state(&mut ws.h, &mut ws.c, state, k);
-        if threads == 1 || by_rows && !per_step {
+        if threads == 1 || projected_first {
             // The input projection as one product over the whole sequence, which may still
             // use threads (split by units, each block projects its own gate rows instead).
             layer.ih.forward_with(
@@ -515,36 +517,13 @@ impl<L: LinearOp> Recurrent<L> {
                 .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             return;
         }
-        let buffers = LayerBuffers {
-            shape,
-            h0: &ws.h,
-            c: &mut ws.c,
-            out: &mut ws.sequence_b,
-        };
-        if by_rows && !per_step {
-            let step = |h: &[f32],
-                        ih: &[f32],
-                        state: &mut UnitState<'_>,
-                        scratch: &mut _,
-                        _: Option<AheadRows<'_>>| {
-                let h_ih = (h, ih);
-                layer
-                    .hh
-                    .step_units(cell, exec.kernel, h_ih, state, scratch, None);
-            };
-            kernels::run_layer(
-                threads,
-                &mut ws.pool,
-                &mut ws.step_scratch,
-                (Split::Rows(None), &step),
-                &mut ws.input_projection,
-                buffers,
-            );
-            return;
+        // Unless projected above, the sequence is made ready for the blocks' and the steps'
+        // projections.
+        if !projected_first {
+            layer
+                .ih
+                .prepare_sequence(exec, &mut ws.pool, layer_input, &mut ws.scratch);
         }
-        layer
-            .ih
-            .prepare_sequence(exec, &mut ws.pool, layer_input, &mut ws.scratch);
         let prepared = &ws.scratch;
         let input_size = layer.ih.in_features();
         let step = |h: &[f32],
@@ -565,6 +544,23 @@ impl<L: LinearOp> Recurrent<L> {
                 .hh
                 .step_units(cell, exec.kernel, h_ih, state, scratch, ahead);
         };
+        let buffers = LayerBuffers {
+            shape,
+            h0: &ws.h,
+            c: &mut ws.c,
+            out: &mut ws.sequence_b,
+        };
+        if projected_first {
+            kernels::run_layer(
+                threads,
+                &mut ws.pool,
+                &mut ws.step_scratch,
+                (Split::Rows(None), &step),
+                &mut ws.input_projection,
+                buffers,
+            );
+            return;
+        }
         let project = |units, input_rows: Range<usize>, ih: &mut [f32]| {
             let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
             let first = input_rows.start;
