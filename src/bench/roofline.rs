@@ -1,8 +1,10 @@
 //! The machine's own limits, measured by dynq (`kernels::probe`), and the floor they put under
-//! every forward: the weights each step streams from the cache level they live in, and the
-//! multiply-adds at the peak rate of the kernel in use. "% of the machine's limit" is that
-//! floor over the measured median (`metrics::percent_of_limit`). Measured once per machine and kernel (half a second) and
-//! cached in the user's cache folder.
+//! every forward: the weights each step streams from the cache level they live in, the
+//! multiply-adds at the peak rate of the kernel in use, and, for a step split between cores,
+//! the time `h` takes to pass from one core to another. "% of the machine's limit" is that
+//! floor over the measured median (`metrics::percent_of_limit`). Measured once per machine and
+//! kernel (half a second) and cached in the user's cache folder; the handoff between cores is
+//! measured again at every load (10 ms), as a virtual machine's host may move its cores.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use crate::quant::Scheme;
 /// The environment variable that moves the cache folder (tests use it; so can users).
 pub const CACHE_DIR_ENV: &str = "DYNQ_CACHE_DIR";
 /// Bumped whenever what is measured changes, so that older caches are measured again.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Read bandwidth from one level of the memory hierarchy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,10 @@ pub struct Roofline {
     pub int8_gmacs: [f64; 2],
     /// G fused f32 multiply-adds per second: one core, all cores.
     pub f32_gfmas: [f64; 2],
+    /// Nanoseconds for a value one core writes to reach another (0 with one core): measured
+    /// again at every load (a cached value is not read back), as a virtual machine's host may
+    /// move its cores.
+    pub handoff_ns: f64,
     /// How long the probe took, seconds.
     pub probe_seconds: f64,
 }
@@ -86,7 +92,10 @@ impl Roofline {
                 .as_deref()
                 .and_then(|p| Roofline::read(p, &cpu, kernel))
         {
-            return cached;
+            return Roofline {
+                handoff_ns: handoff_ns(cached.cores),
+                ..cached
+            };
         }
         let measured = Roofline::measure(kernel, cpu);
         if let Some(path) = &path {
@@ -140,6 +149,7 @@ impl Roofline {
             levels,
             int8_gmacs: [int8(1), int8(cores)],
             f32_gfmas: [f32(1), f32(cores)],
+            handoff_ns: handoff_ns(cores),
             probe_seconds: start.elapsed().as_secs_f64(),
         }
     }
@@ -147,8 +157,9 @@ impl Roofline {
     /// The floor under one forward of a model of `dims` in `scheme` over `seq_len` steps of
     /// `batch` rows with `threads` threads: per layer (and direction) the input projection,
     /// one GEMM over every step that reads `W_ih` once, then the steps, each reading `W_hh`
-    /// from the level the thread's share of it fits in; then the head. Each part takes the
-    /// longer of its bytes at that level's bandwidth and its multiply-adds at peak.
+    /// from the level the thread's share of it fits in (and, split between cores, waiting for
+    /// `h`: see [`Roofline::steps_part`]); then the head. Each part takes the longer of its
+    /// bytes at that level's bandwidth and its multiply-adds at peak.
     pub fn forward_floor(
         &self,
         dims: &ModelDims,
@@ -175,17 +186,13 @@ impl Roofline {
                 threads,
             ));
             let hh = (gate_rows * dims.hidden_size * directions) as f64;
-            let step = self.part(
+            parts.push(self.steps_part(
                 format!("layer {layer} steps"),
-                hh * weight_bytes as f64,
-                hh * batch as f64,
+                (hh * weight_bytes as f64, hh * batch as f64),
+                (seq_len, batch, directions),
                 scheme,
                 threads,
-            );
-            parts.push(FloorPart {
-                seconds: step.seconds * seq_len as f64,
-                ..step
-            });
+            ));
         }
         if dims.head > 0 {
             let head = (dims.head * dims.output_size()) as f64;
@@ -207,6 +214,50 @@ impl Roofline {
             bound_by,
             parts,
         }
+    }
+
+    /// A layer's `seq_len` steps, each reading `bytes` of recurrent weights (every
+    /// direction's) and doing `macs`: the quickest of the ways to share them out. On one
+    /// thread a direction, nothing is shared. Split by hidden units between the threads a
+    /// direction gets, each reads its share of `W_hh`, and every step but the first also waits
+    /// one handoff for the other cores' part of `h`. Split by batch rows (with a row for every
+    /// thread), each thread reads all of its direction's `W_hh`, and waits for nobody.
+    fn steps_part(
+        &self,
+        what: String,
+        (bytes, macs): (f64, f64),
+        (seq_len, batch, directions): (usize, usize, usize),
+        scheme: Scheme,
+        threads: usize,
+    ) -> FloorPart {
+        let steps = seq_len as f64;
+        let times_steps = |part: FloorPart, wait: f64| FloorPart {
+            seconds: part.seconds * steps + wait,
+            ..part
+        };
+        let alone = self.part(what.clone(), bytes, macs, scheme, directions.min(threads));
+        let mut best = times_steps(alone, 0.0);
+        let per_direction = threads / directions;
+        if per_direction > 1 {
+            let handoffs = self.handoff_ns * 1e-9 * (steps - 1.0).max(0.0);
+            let mut units = times_steps(
+                self.part(what.clone(), bytes, macs, scheme, threads),
+                handoffs,
+            );
+            if handoffs > 0.0 {
+                units.bound_by.push_str(" + handoff");
+            }
+            let rows = (batch >= per_direction).then(|| {
+                let all_weights = bytes * per_direction as f64;
+                times_steps(self.part(what, all_weights, macs, scheme, threads), 0.0)
+            });
+            for candidate in std::iter::once(units).chain(rows) {
+                if candidate.seconds < best.seconds {
+                    best = candidate;
+                }
+            }
+        }
+        best
     }
 
     /// One part reading `bytes` of weights (split over `threads`) and doing `macs`.
@@ -296,6 +347,13 @@ impl Roofline {
             "f32 multiply-adds    {:>7.1} G/s {:>7.1} G/s",
             self.f32_gfmas[0], self.f32_gfmas[1]
         );
+        if self.cores > 1 {
+            let _ = writeln!(
+                out,
+                "core-to-core handoff {:>7.0} ns (measured now: a virtual machine's cores move)",
+                self.handoff_ns
+            );
+        }
         out
     }
 
@@ -411,6 +469,14 @@ fn parse_size(text: &str) -> Option<u64> {
     }
 }
 
+/// The core-to-core handoff in nanoseconds (see [`probe::handoff_seconds`]), 0 with one core.
+fn handoff_ns(cores: usize) -> f64 {
+    if cores < 2 {
+        return 0.0;
+    }
+    probe::handoff_seconds(Duration::from_millis(10)) * 1e9
+}
+
 /// Runs `probe` on `threads` threads at once and adds up their rates.
 fn on_threads(threads: usize, probe: impl Fn() -> f64 + Sync) -> f64 {
     if threads <= 1 {
@@ -456,6 +522,7 @@ pub(crate) mod tests {
             ],
             int8_gmacs: [200.0, 400.0],
             f32_gfmas: [50.0, 100.0],
+            handoff_ns: 0.0,
             probe_seconds: 0.5,
         }
     }
@@ -480,6 +547,40 @@ pub(crate) mod tests {
         assert!((projection.seconds - 20.0 * 2048.0 * 512.0 / 400e9).abs() < 1e-12);
         assert!((floor.seconds - steps.seconds - projection.seconds).abs() < 1e-15);
         assert_eq!(floor.bound_by, "L2 bandwidth");
+    }
+
+    #[test]
+    fn a_step_split_between_cores_waits_for_a_handoff_unless_that_is_slower() {
+        let mut m = machine();
+        let dims = ModelDims::square(512);
+        let without = m.forward_floor(&dims, 20, 1, Scheme::Int8, 2).parts[1].clone();
+        m.handoff_ns = 100.0;
+        let with = m.forward_floor(&dims, 20, 1, Scheme::Int8, 2).parts[1].clone();
+        assert_eq!(with.bound_by, "L2 bandwidth + handoff");
+        // Every step but the first waits once.
+        let want = without.seconds + 19.0 * 100e-9;
+        assert!((with.seconds - want).abs() < 1e-12, "{with:?}");
+        // A handoff longer than the half step it saves: one thread is quicker.
+        m.handoff_ns = 1e5;
+        let one = m.forward_floor(&dims, 20, 1, Scheme::Int8, 1).parts[1].clone();
+        assert_eq!(m.forward_floor(&dims, 20, 1, Scheme::Int8, 2).parts[1], one);
+        assert_eq!(one.bound_by, "L2 bandwidth");
+        // With a batch row for every thread, the threads split the rows and wait for nobody:
+        // 2048 × 512 × 64 multiply-adds a step at 400 G/s.
+        let rows = m.forward_floor(&dims, 20, 64, Scheme::Int8, 2).parts[1].clone();
+        assert_eq!(rows.bound_by, "int8 compute");
+        let want = 20.0 * 2048.0 * 512.0 * 64.0 / 400e9;
+        assert!((rows.seconds - want).abs() < 1e-12, "{rows:?}");
+        // One thread a direction: nothing is split, so nothing waits.
+        let bidirectional = ModelDims {
+            bidirectional: true,
+            ..dims
+        };
+        let both = m
+            .forward_floor(&bidirectional, 20, 1, Scheme::Int8, 2)
+            .parts[1]
+            .clone();
+        assert_eq!(both.bound_by, "L2 bandwidth");
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! Micro-probes of the machine's limits, for the roofline (`bench::roofline`): how fast one
 //! thread reads a buffer that lives in one cache level, and how many int8 and f32
-//! multiply-adds it retires per second with the kernel in use. Each is the loop the real
-//! kernels are made of, stripped of everything else; the SIMD ones have a scalar twin that
-//! computes the same result.
+//! multiply-adds it retires per second with the kernel in use, and how long a value one core
+//! writes takes to reach another. Each is the loop the real kernels are made of, stripped of
+//! everything else; the SIMD ones have a scalar twin that computes the same result.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::Kernel;
+use super::pool::spin_until;
 
 /// The wrapping sum of `words`, read as wide as `kernel` reads (the bandwidth probe's loop).
 pub fn read_sum(kernel: Kernel, words: &[u64]) -> u64 {
@@ -106,6 +108,54 @@ pub fn int8_rate(kernel: Kernel, budget: Duration) -> f64 {
 /// Fused f32 multiply-adds per second one thread retires with `kernel`'s widest FMA.
 pub fn f32_rate(kernel: Kernel, budget: Duration) -> f64 {
     best_rate(budget, || f32_block(kernel))
+}
+
+/// Round trips in each timed run of [`handoff_seconds`].
+const ROUND_TRIPS_PER_RUN: usize = 1000;
+
+/// A counter alone on its cache lines (two, as adjacent-line prefetch pairs them).
+#[repr(align(128))]
+struct Line(AtomicUsize);
+
+/// Seconds for a value one core writes to reach a thread spinning on it on another core: half
+/// the best average round trip of two threads bouncing a counter, over about `budget`. A
+/// recurrent step split between cores waits this long at least once per step, for the other
+/// core's part of `h`. On a virtual machine it changes when the host moves the cores (0.10 or
+/// 0.40 µs a round trip, by turns, on this project's 2-core Zen 4).
+pub fn handoff_seconds(budget: Duration) -> f64 {
+    let (ping, pong) = (Line(AtomicUsize::new(0)), Line(AtomicUsize::new(0)));
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut seen = 0;
+            loop {
+                spin_until(|| {
+                    stop.load(Ordering::Relaxed) || ping.0.load(Ordering::Acquire) != seen
+                });
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                seen = ping.0.load(Ordering::Acquire);
+                pong.0.store(seen, Ordering::Release);
+            }
+        });
+        let mut sent = 0;
+        let mut round_trip = || {
+            sent += 1;
+            ping.0.store(sent, Ordering::Release);
+            spin_until(|| pong.0.load(Ordering::Acquire) == sent);
+        };
+        // The first round trip waits for the thread to start.
+        round_trip();
+        let per_second = best_rate(budget, || {
+            for _ in 0..ROUND_TRIPS_PER_RUN {
+                round_trip();
+            }
+            ROUND_TRIPS_PER_RUN as f64
+        });
+        stop.store(true, Ordering::Relaxed);
+        0.5 / per_second
+    })
 }
 
 /// Iterations of each compute block: long enough to time, short enough to repeat.
@@ -254,6 +304,12 @@ fn best_rate(budget: Duration, mut run: impl FnMut() -> f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_takes_some_time_to_reach_another_thread() {
+        let seconds = handoff_seconds(Duration::from_millis(5));
+        assert!(seconds > 0.0 && seconds < 1e-3, "{seconds}");
+    }
 
     #[test]
     fn every_kernels_read_sum_is_the_scalar_twins() {

@@ -29,10 +29,11 @@ pub fn to_markdown(report: &Report) -> String {
         let _ = writeln!(
             out,
             "- Limits (`dynq roofline`, all cores): read GB/s {}; int8 {:.0} and f32 {:.0} G \
-             multiply-adds/s",
+             multiply-adds/s; core-to-core handoff {:.0} ns",
             levels.join(", "),
             r.int8_gmacs[1],
-            r.f32_gfmas[1]
+            r.f32_gfmas[1],
+            r.handoff_ns
         );
     }
     let _ = writeln!(out, "- dynq {}", report.dynq_version);

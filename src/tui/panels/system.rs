@@ -24,7 +24,13 @@ fn limit_lines(app: &App) -> Vec<Line<'static>> {
     };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{:<7}", "limit"), theme::DIM),
-        Span::styled(floor(reference.scheme).bound_by, theme::FIGURE),
+        // Short enough for the panel: `L2 bw + handoff, floor`.
+        Span::styled(
+            floor(reference.scheme)
+                .bound_by
+                .replace(" bandwidth + handoff", " bw + handoff"),
+            theme::FIGURE,
+        ),
         Span::styled(", floor", theme::DIM),
     ])];
     for v in &snapshot.variants {
