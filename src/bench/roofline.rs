@@ -158,8 +158,8 @@ impl Roofline {
     /// `batch` rows with `threads` threads: per layer (and direction) the input projection,
     /// one GEMM over every step that reads `W_ih` once, then the steps, each reading `W_hh`
     /// from the level the thread's share of it fits in (and, split between cores, waiting for
-    /// `h`: see [`Roofline::steps_part`]); then the head. Each part takes the longer of its
-    /// bytes at that level's bandwidth and its multiply-adds at peak.
+    /// `h`); then the head. Each part takes the longer of its bytes at that level's bandwidth
+    /// and its multiply-adds at peak.
     pub fn forward_floor(
         &self,
         dims: &ModelDims,
