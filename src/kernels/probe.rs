@@ -125,7 +125,9 @@ struct Line(AtomicUsize);
 ///
 /// The two threads are pinned to the first two CPUs the process may use (on Linux): left to
 /// the scheduler, a new thread may start on its parent's CPU and stay there for longer than
-/// the probe, and the round trip then measured two threads taking turns on one core (16 µs).
+/// the probe, and the round trip then measured two threads taking turns on one core (15 to
+/// 18 µs). Where those two CPUs are one core's two hardware threads, the handoff measured is
+/// that core's, shorter than between cores: the floor stays a floor.
 pub fn handoff_seconds(budget: Duration) -> f64 {
     let cpus = allowed_cpus();
     let cpu = |k: usize| cpus.get(k).copied();
