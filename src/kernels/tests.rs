@@ -744,6 +744,87 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
 }
 
 #[test]
+fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Each unit's new h is its input projection plus the previous h of the next unit (the
+    // last one wrapping to the first), so every block reads the other block's units: a step
+    // run before the previous one was done, twice, or not at all leaves a wrong value. Every
+    // fourth call sleeps, on whichever thread runs it, for longer than a thread waits for
+    // another's block before looking at its claim.
+    let (steps, hidden, threads) = (12, 64, 2);
+    let value = |row: usize, unit: usize| (row * 7 + unit % 5) as f32;
+    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32]| {
+        let n = units.len();
+        for (r, row) in rows.enumerate() {
+            for (u, unit) in units.clone().enumerate() {
+                out[r * n + u] = value(row, unit);
+            }
+        }
+    };
+    let calls = AtomicUsize::new(0);
+    let step = |h_prev: &[f32],
+                ih: &[f32],
+                state: &mut UnitState<'_>,
+                _: &mut StepScratch,
+                _: Option<AheadRows<'_>>| {
+        if calls.fetch_add(1, Ordering::Relaxed) % 4 == 3 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let units = state.units();
+        let (_, h) = state.row(0);
+        for (u, unit) in units.enumerate() {
+            h[u] = ih[u] + h_prev[(unit + 1) % hidden];
+        }
+    };
+    let mut expected = vec![0f32; steps * hidden];
+    let mut h_prev = vec![1f32; hidden];
+    for t in 0..steps {
+        for unit in 0..hidden {
+            expected[t * hidden + unit] = value(t, unit) + h_prev[(unit + 1) % hidden];
+        }
+        h_prev.copy_from_slice(&expected[t * hidden..(t + 1) * hidden]);
+    }
+    let mut pool = Pool::default();
+    let mut scratch = Vec::new();
+    for _ in 0..5 {
+        let shape = LayerShape {
+            steps,
+            batch: 1,
+            hidden,
+            gates: 1,
+            reverse: false,
+        };
+        let split = Split::Units(Projection {
+            project: &project,
+            plan: ProjectionPlan::Upfront,
+        });
+        let mut ih = vec![f32::NAN; steps * hidden];
+        let (h0, mut c) = (vec![1f32; hidden], vec![0f32; hidden]);
+        let mut out = vec![f32::NAN; steps * hidden];
+        let layer = LayerBuffers {
+            shape,
+            h0: &h0,
+            c: &mut c,
+            out: &mut out,
+        };
+        run_layer(
+            threads,
+            &mut pool,
+            &mut scratch,
+            (split, &step),
+            &mut ih,
+            layer,
+        );
+        assert_eq!(out, expected);
+    }
+    assert_eq!(
+        calls.into_inner(),
+        5 * steps * 2,
+        "each block of each step ran once"
+    );
+}
+
+#[test]
 fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let mut pool = Pool::default();
