@@ -446,6 +446,26 @@ unsafe fn micro_f32<const NP: usize, const MR: usize>(
     acc
 }
 
+/// The bits of a float's exponent: all of them set means infinite or NaN.
+pub(super) const EXPONENT_BITS: i32 = 0x7f80_0000;
+
+/// See [`super::all_finite`]: 8 values a vector, their exponents compared with all ones; the
+/// last ones one by one.
+#[target_feature(enable = "avx2,fma")]
+pub fn all_finite(x: &[f32]) -> bool {
+    let chunks = x.chunks_exact(8);
+    let tail = scalar::all_finite(chunks.remainder());
+    let exponent = _mm256_set1_epi32(EXPONENT_BITS);
+    let mut not_finite = _mm256_setzero_si256();
+    for c in chunks {
+        // SAFETY: c has exactly 8 floats.
+        let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        let e = _mm256_and_si256(v, exponent);
+        not_finite = _mm256_or_si256(not_finite, _mm256_cmpeq_epi32(e, exponent));
+    }
+    tail && _mm256_testz_si256(not_finite, not_finite) == 1
+}
+
 /// See [`super::min_max`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]

@@ -1161,6 +1161,40 @@ unsafe fn panels_dot<const NP: usize>(
     std::array::from_fn(|p| _mm512_add_epi32(even[p], odd[p]))
 }
 
+/// See [`super::all_finite`]: 64 values a pass, the largest exponent bits of each lane kept in
+/// four accumulators (all ones only if some value was infinite or NaN), the last ones with a
+/// masked load (the lanes it leaves out read as 0, finite).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+pub fn all_finite(x: &[f32]) -> bool {
+    let exponent = _mm512_set1_epi32(avx2::EXPONENT_BITS);
+    let largest = |acc: __m512i, v: __m512i| _mm512_max_epu32(acc, _mm512_and_si512(v, exponent));
+    let chunks = x.chunks_exact(64);
+    let tail = chunks.remainder();
+    let mut acc = [_mm512_setzero_si512(); 4];
+    for c in chunks {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: c has exactly 64 floats.
+            let v = unsafe { _mm512_loadu_si512(c.as_ptr().add(16 * k).cast()) };
+            *acc = largest(*acc, v);
+        }
+    }
+    for part in tail.chunks(16) {
+        let mask: __mmask16 = if part.len() == 16 {
+            0xffff
+        } else {
+            (1 << part.len()) - 1
+        };
+        // SAFETY: the mask covers the part's floats only.
+        let v = unsafe { _mm512_maskz_loadu_epi32(mask, part.as_ptr().cast()) };
+        acc[0] = largest(acc[0], v);
+    }
+    let acc = _mm512_max_epu32(
+        _mm512_max_epu32(acc[0], acc[1]),
+        _mm512_max_epu32(acc[2], acc[3]),
+    );
+    _mm512_cmpeq_epi32_mask(acc, exponent) == 0
+}
+
 /// See [`super::min_max`]: 32 values a pass in two pairs of accumulators (two independent
 /// chains), then the last ones one by one. A NaN is skipped as [`avx2::min_max`] skips it.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]

@@ -13,6 +13,8 @@ pub(crate) enum Function {
     /// The int8 product dequantized as it is stored.
     GemmU8I8Dequantized,
     GemmF32,
+    /// The finiteness check of inputs and states.
+    AllFinite,
     MinMax,
     QuantizeU8,
     LstmCell,
@@ -27,10 +29,11 @@ pub(crate) enum Function {
 
 impl Function {
     /// Every function, in the order the report lists them.
-    pub(crate) const ALL: [Function; 10] = [
+    pub(crate) const ALL: [Function; 11] = [
         Function::GemmU8I8,
         Function::GemmU8I8Dequantized,
         Function::GemmF32,
+        Function::AllFinite,
         Function::MinMax,
         Function::QuantizeU8,
         Function::LstmCell,

@@ -229,6 +229,25 @@ pub fn gemm_f32(
     }
 }
 
+/// Whether every value of `x` is finite (neither infinite nor NaN): the check every input
+/// and state passes before a forward.
+#[inline]
+pub fn all_finite(kernel: Kernel, x: &[f32]) -> bool {
+    #[cfg(test)]
+    coverage::record(kernel, coverage::Function::AllFinite);
+    match kernel {
+        Kernel::Scalar => scalar::all_finite(x),
+        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::all_finite(x) },
+        // SAFETY: any non-scalar Kernel value implies avx2 was detected.
+        #[cfg(target_arch = "x86_64")]
+        _ => unsafe { avx2::all_finite(x) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => scalar::all_finite(x),
+    }
+}
+
 /// The minimum and maximum of `x` (`(0, 0)` for an empty slice), skipping NaNs, which an
 /// overflowing model can produce (only NaNs: `(∞, −∞)`).
 #[inline]

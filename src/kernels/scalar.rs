@@ -75,6 +75,11 @@ pub fn gemm_f32(
     }
 }
 
+/// See [`super::all_finite`]: a branch-free pass (it vectorizes on the baseline target).
+pub fn all_finite(x: &[f32]) -> bool {
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
+}
+
 /// See [`super::min_max`].
 pub fn min_max(x: &[f32]) -> (f32, f32) {
     if x.is_empty() {

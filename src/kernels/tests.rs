@@ -266,6 +266,34 @@ fn quantization_clamps_ties_and_nan_alike_on_every_kernel() {
 }
 
 #[test]
+fn every_kernel_finds_each_infinity_and_nan_as_the_scalar_twin_does() {
+    let mut rng = Rng(43);
+    let odd = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+    for n in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100, 1000] {
+        let x: Vec<f32> = (0..n).map(|_| rng.f32(1e30)).collect();
+        for kernel in Kernel::available() {
+            assert!(all_finite(kernel, &x), "{kernel} n {n}");
+        }
+        for at in (0..n).step_by(1 + n / 13) {
+            for bad in odd {
+                let mut y = x.clone();
+                y[at] = bad;
+                assert!(!all_finite(Kernel::Scalar, &y));
+                for kernel in simd_kernels() {
+                    assert!(!all_finite(kernel, &y), "{kernel} n {n}, {bad} at {at}");
+                }
+            }
+        }
+        // The largest finite values and the smallest subnormals are finite.
+        let edges = [f32::MAX, f32::MIN, f32::MIN_POSITIVE, -1e-45, 0.0, -0.0];
+        let y: Vec<f32> = (0..n).map(|i| edges[i % edges.len()]).collect();
+        for kernel in Kernel::available() {
+            assert!(all_finite(kernel, &y), "{kernel} n {n} edges");
+        }
+    }
+}
+
+#[test]
 fn min_max_skips_nan_on_every_kernel() {
     let mut rng = Rng(41);
     for n in [1, 8, 9, 17, 31, 32, 33, 64, 100] {
@@ -917,6 +945,7 @@ fn every_available_kernel_ran_every_kernel_function() {
     integer_products_equal_scalar_bit_for_bit();
     f32_products_equal_scalar_bit_for_bit();
     quantization_and_range_equal_scalar();
+    every_kernel_finds_each_infinity_and_nan_as_the_scalar_twin_does();
     lstm_cell_equals_scalar_bit_for_bit();
     gru_cell_equals_scalar_bit_for_bit();
     dequantized_products_equal_the_exact_sums_rescaled_bit_for_bit();

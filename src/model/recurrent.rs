@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
 use crate::kernels::{
-    self, AheadRows, Execution, LayerBuffers, LayerShape, LineBuf, Pool, Projection,
+    self, AheadRows, Execution, Kernel, LayerBuffers, LayerShape, LineBuf, Pool, Projection,
     ProjectionPlan, RunOptions, Split, StepScratch, UnitState,
 };
 
@@ -250,7 +250,7 @@ impl<L: LinearOp> Recurrent<L> {
         state: Option<&RecurrentState>,
     ) -> Result<()> {
         let (t, b, i) = input.dim();
-        let d = self.dims;
+        let (d, kernel) = (self.dims, self.execution.kernel);
         if t == 0 || b == 0 {
             return Err(crate::DynqError::ShapeMismatch {
                 what: "input (sequence length and batch must be at least 1)".into(),
@@ -264,8 +264,8 @@ impl<L: LinearOp> Recurrent<L> {
             &[t, b, d.input_size],
         )?;
         match input.as_slice() {
-            Some(values) => ensure_finite_on(pool, threads, "input", values, i)?,
-            None => ensure_finite_view("input", input)?,
+            Some(values) => ensure_finite_on(pool, (threads, kernel), "input", values, i)?,
+            None => ensure_finite_view(kernel, "input", input)?,
         }
         if let Some(state) = state {
             let [h_shape, c_shape] = RecurrentState::shapes(d, b);
@@ -289,8 +289,8 @@ impl<L: LinearOp> Recurrent<L> {
             };
             ensure_shape(h_what, state.h.shape(), &h_shape)?;
             ensure_shape(c_what, state.c.shape(), &c_shape)?;
-            ensure_finite_view("h0", state.h.view())?;
-            ensure_finite_view("c0", state.c.view())?;
+            ensure_finite_view(kernel, "h0", state.h.view())?;
+            ensure_finite_view(kernel, "c0", state.c.view())?;
         }
         Ok(())
     }
@@ -699,11 +699,12 @@ fn load_state(h: &mut [f32], c: &mut [f32], state: Option<&RecurrentState>, row:
     }
 }
 
-/// [`ensure_finite`] for `values` (rows of `row_len`), its rows shared between up to `threads`
-/// threads of `pool`; the first non-finite value is then found on the calling thread.
+/// [`ensure_finite`] for `values` (rows of `row_len`), checked with `kernel`, its rows shared
+/// between up to `threads` threads of `pool`; the first non-finite value is then found on the
+/// calling thread.
 fn ensure_finite_on(
     pool: &mut Pool,
-    threads: usize,
+    (threads, kernel): (usize, Kernel),
     what: &str,
     values: &[f32],
     row_len: usize,
@@ -711,7 +712,7 @@ fn ensure_finite_on(
     let found = AtomicBool::new(false);
     let rows = values.len() / row_len.max(1);
     kernels::par_row_ranges(pool, threads, rows, &|part| {
-        if ensure_finite(what, &values[part.start * row_len..part.end * row_len]).is_err() {
+        if !kernels::all_finite(kernel, &values[part.start * row_len..part.end * row_len]) {
             found.store(true, Ordering::Relaxed);
         }
     });
@@ -722,8 +723,10 @@ fn ensure_finite_on(
     }
 }
 
-fn ensure_finite_view(what: &str, view: ArrayView3<f32>) -> Result<()> {
+/// [`ensure_finite`] for a state or input in any layout, checked with `kernel`.
+fn ensure_finite_view(kernel: Kernel, what: &str, view: ArrayView3<f32>) -> Result<()> {
     match view.as_slice() {
+        Some(slice) if kernels::all_finite(kernel, slice) => Ok(()),
         Some(slice) => ensure_finite(what, slice),
         None => ensure_finite(what, &view.iter().copied().collect::<Vec<_>>()),
     }
