@@ -176,8 +176,11 @@ fn report(preset: &Preset, path: &Path, format: Option<Format>) -> Result<ExitCo
         }
         other => other.map_err(failed)?,
     };
+    // Measured again: a virtual machine's cores may have moved while the steps ran.
+    let handoff_after = roofline.measure_handoff();
     let report = Report::new(&preset.name, &preset.description, Machine::detect(), &steps)
-        .with_roofline(roofline);
+        .with_roofline(roofline)
+        .with_handoff_after(handoff_after);
     let text = format.render(&report);
     if to_stdout {
         print_stdout(&text).map_err(failed)?;

@@ -71,6 +71,12 @@ fn json_report_has_every_field_and_sensible_figures() {
         assert!(level["one_core_gbs"].as_f64().unwrap() > 0.0, "{level}");
     }
     assert!(roofline["int8_gmacs"][0].as_f64().unwrap() > 0.0);
+    // The handoff between cores, before the runs (the roofline's) and again after them.
+    let multi_core = roofline["cores"].as_u64().unwrap() > 1;
+    for handoff in [&roofline["handoff_ns"], &json["handoff_after_ns"]] {
+        let ns = handoff.as_f64().unwrap();
+        assert!((ns > 0.0) == multi_core && ns < 1e6, "{ns}");
+    }
 
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);

@@ -105,6 +105,12 @@ impl Roofline {
         measured
     }
 
+    /// The core-to-core handoff measured now, ns (10 ms; 0 with one core): see
+    /// [`Roofline::handoff_ns`].
+    pub fn measure_handoff(&self) -> f64 {
+        handoff_ns(self.cores)
+    }
+
     /// Measures this machine with `kernel` (about half a second).
     pub fn measure(kernel: Kernel, cpu: String) -> Roofline {
         let start = Instant::now();

@@ -29,11 +29,11 @@ pub fn to_markdown(report: &Report) -> String {
         let _ = writeln!(
             out,
             "- Limits (`dynq roofline`, all cores): read GB/s {}; int8 {:.0} and f32 {:.0} G \
-             multiply-adds/s; core-to-core handoff {:.0} ns",
+             multiply-adds/s; core-to-core handoff {}",
             levels.join(", "),
             r.int8_gmacs[1],
             r.f32_gfmas[1],
-            r.handoff_ns
+            handoff_text(r.handoff_ns, report.handoff_after_ns)
         );
     }
     let _ = writeln!(out, "- dynq {}", report.dynq_version);
@@ -55,6 +55,25 @@ pub fn to_markdown(report: &Report) -> String {
         out.push_str(&task_section(run));
     }
     out
+}
+
+/// How far apart the handoffs measured before and after the runs may be before the report
+/// warns that the cores moved.
+const HANDOFF_MOVED: f64 = 1.5;
+
+/// `46 ns before the runs, 48 after`, with a warning when the two are far apart.
+fn handoff_text(before_ns: f64, after_ns: Option<f64>) -> String {
+    let Some(after_ns) = after_ns else {
+        return format!("{before_ns:.0} ns");
+    };
+    let moved = before_ns.max(after_ns) > HANDOFF_MOVED * before_ns.min(after_ns);
+    let warning = if moved {
+        " (the cores moved while the steps ran: the floors, read with the first, may not fit \
+         every step)"
+    } else {
+        ""
+    };
+    format!("{before_ns:.0} ns before the runs, {after_ns:.0} after{warning}")
 }
 
 /// Where INT8 starts to win, one line per (shape, threads, batch, variant), with the
@@ -277,6 +296,31 @@ fn table(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limits_line_gives_the_handoff_before_and_after_and_says_when_the_cores_moved() {
+        let limits = |after: f64| {
+            let mut machine = crate::bench::test_roofline();
+            machine.handoff_ns = 46.0;
+            let report = super::super::tests::sample()
+                .with_roofline(machine)
+                .with_handoff_after(after);
+            let text = to_markdown(&report);
+            let line = text.lines().find(|l| l.starts_with("- Limits")).unwrap();
+            line.to_string()
+        };
+        let steady = limits(52.0);
+        assert!(
+            steady.ends_with("core-to-core handoff 46 ns before the runs, 52 after"),
+            "{steady}"
+        );
+        let moved = limits(190.0);
+        assert!(
+            moved.contains("handoff 46 ns before the runs, 190 after (the cores moved"),
+            "{moved}"
+        );
+        assert_eq!(handoff_text(46.0, None), "46 ns");
+    }
 
     #[test]
     fn the_sample_report() {

@@ -36,6 +36,11 @@ pub struct Report {
     /// `floor_us` comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roofline: Option<Roofline>,
+    /// The core-to-core handoff measured again after the runs, ns (the roofline's was measured
+    /// before them, and the floors use it): far apart, a virtual machine's cores moved during
+    /// the runs, and the floors may not fit every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff_after_ns: Option<f64>,
     /// One entry per step, in order.
     pub runs: Vec<Run>,
     /// Where each INT8 variant starts to beat FP32: per model shape, (threads, batch) and
@@ -204,6 +209,7 @@ impl Report {
             description: description.into(),
             machine,
             roofline: None,
+            handoff_after_ns: None,
             runs: steps.iter().map(Run::from_snapshot).collect(),
             crossover: Vec::new(),
         }
@@ -258,6 +264,13 @@ impl Report {
             }
         }
         self.roofline = Some(roofline);
+        self
+    }
+
+    /// This report with the core-to-core handoff measured after its runs (see
+    /// [`Report::handoff_after_ns`]).
+    pub fn with_handoff_after(mut self, handoff_ns: f64) -> Report {
+        self.handoff_after_ns = Some(handoff_ns);
         self
     }
 }
