@@ -174,6 +174,14 @@ fn limits_section(run: &Run) -> String {
             v.sequences_per_second,
         );
     }
+    if run.variants.iter().any(|v| v.percent_of_limit > 100.0) {
+        out.push_str(
+            "\nAbove 100%: a forward ran faster than the floor its limits give. Mostly the \
+             machine was busier when they were measured than in these runs (`dynq roofline \
+             --remeasure` measures them again); a forward that overlaps its input projection \
+             with its steps can also pass a floor that adds the two.\n",
+        );
+    }
     out
 }
 
@@ -320,6 +328,19 @@ mod tests {
             "{moved}"
         );
         assert_eq!(handoff_text(46.0, None), "46 ns");
+    }
+
+    #[test]
+    fn a_variant_above_its_floor_is_explained() {
+        let mut run = super::super::tests::sample().runs.remove(0);
+        run.variants[1].percent_of_limit = 99.0;
+        assert!(!limits_section(&run).contains("Above 100%"));
+        run.variants[1].percent_of_limit = 136.0;
+        let text = limits_section(&run);
+        assert!(
+            text.contains("| 136 % |") && text.contains("Above 100%: a forward ran faster"),
+            "{text}"
+        );
     }
 
     #[test]
