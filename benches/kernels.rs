@@ -2,7 +2,8 @@
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
 //! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
 //! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time;
-//! and one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool.
+//! one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool; and the
+//! check of an input for infinities and NaNs (`all_finite/`).
 //! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s,
 //! except where a group says otherwise.
 
@@ -142,6 +143,26 @@ fn quantize_h(c: &mut Criterion) {
     group.finish();
 }
 
+/// The check every forward makes of its input (a dim-256 sequence of 20 steps: 5120 values)
+/// for infinities and NaNs. Throughput is in values.
+fn all_finite(c: &mut Criterion) {
+    let mut group = c.benchmark_group("all_finite");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    let x: Vec<f32> = (0..20 * 256)
+        .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 4.0)
+        .collect();
+    group.throughput(Throughput::Elements(x.len() as u64));
+    for kernel in Kernel::available() {
+        group.bench_function(BenchmarkId::from_parameter(kernel.name()), |b| {
+            b.iter(|| kernels::all_finite(kernel, black_box(&x)));
+        });
+    }
+    group.finish();
+}
+
 /// One thread's share of a batch-1 int8 LSTM step as two threads split it (the first half of
 /// the hidden units), at the dims where the step streams its weights from L2: quantizing `h`,
 /// the product with the units' `W_hh` rows and the cell, alternating direction as the layer
@@ -193,5 +214,12 @@ fn batch1_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matrix_kernels, cells, quantize_h, batch1_step);
+criterion_group!(
+    benches,
+    matrix_kernels,
+    cells,
+    quantize_h,
+    all_finite,
+    batch1_step
+);
 criterion_main!(benches);
