@@ -93,7 +93,7 @@ impl Roofline {
                 .and_then(|p| Roofline::read(p, &cpu, kernel))
         {
             return Roofline {
-                handoff_ns: handoff_ns(cached.cores),
+                handoff_ns: cached.measure_handoff(),
                 ..cached
             };
         }

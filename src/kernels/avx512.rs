@@ -1078,7 +1078,6 @@ unsafe fn dequantize_lanes(
 fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
     let (rows, groups) = (w.rows(), w.groups());
     assert!(q.len() >= 4 * groups && acc.len() == rows);
-    let panel_len = groups * PANEL * 4;
     let zp_v = _mm512_set1_epi32(zp);
     let panels = rows.div_ceil(PANEL);
     let full_quads = rows / PANEL / 4 * 4;
@@ -1086,12 +1085,9 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
     // panel holds `groups` groups of 64 bytes and q has 4 bytes per group (checked above).
     for panel in (0..full_quads).step_by(4) {
         unsafe {
-            let init = std::array::from_fn(|p| {
-                let sums = w.row_sums().as_ptr().add((panel + p) * PANEL);
-                zero_point_term(_mm512_loadu_si512(sums.cast()), zp_v)
-            });
-            let wp = w.data().as_ptr().add(panel * panel_len);
-            let panels = std::array::from_fn(|p| wp.add(p * panel_len));
+            let row = |p: usize| (panel + p) * PANEL;
+            let init = std::array::from_fn(|p| zero_point_sums(w, row(p), zp));
+            let panels = std::array::from_fn(|p| panel_of(w, row(p)));
             let sums = panels_dot::<4>(q.as_ptr(), panels, groups, init);
             for (p, sum) in sums.iter().enumerate() {
                 let dst = acc.as_mut_ptr().add((panel + p) * PANEL);
@@ -1104,9 +1100,8 @@ fn gemv_all_rows(q: &[u8], zp: i32, w: &PackedI8, acc: &mut [i32]) {
         let mask = row_mask(rows - r);
         unsafe {
             let sums = _mm512_maskz_loadu_epi32(mask, w.row_sums().as_ptr().add(r));
-            let wp = w.data().as_ptr().add(panel * panel_len);
             let init = [zero_point_term(sums, zp_v)];
-            let [sum] = panels_dot::<1>(q.as_ptr(), [wp], groups, init);
+            let [sum] = panels_dot::<1>(q.as_ptr(), [panel_of(w, r)], groups, init);
             // A full store can forward to the cell's loads; a masked one makes them wait.
             if mask == ALL_LANES {
                 _mm512_storeu_si512(acc.as_mut_ptr().add(r).cast(), sum);
@@ -1178,12 +1173,8 @@ pub fn all_finite(x: &[f32]) -> bool {
             *acc = largest(*acc, v);
         }
     }
-    for part in tail.chunks(16) {
-        let mask: __mmask16 = if part.len() == 16 {
-            0xffff
-        } else {
-            (1 << part.len()) - 1
-        };
+    for part in tail.chunks(PANEL) {
+        let mask = row_mask(part.len());
         // SAFETY: the mask covers the part's floats only.
         let v = unsafe { _mm512_maskz_loadu_epi32(mask, part.as_ptr().cast()) };
         acc[0] = largest(acc[0], v);

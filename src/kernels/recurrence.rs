@@ -584,27 +584,28 @@ pub(crate) fn run_layer<S>(
     let out = SharedSlice::new(out);
     let c = SharedSlice::new(c);
     let scratch = SharedSlice::new(&mut scratch[..threads]);
+    // Threads wait on other threads' blocks (see below) only when every thread has a core of
+    // its own: with more threads than cores, owners are descheduled at every turn, and their
+    // blocks are best taken at once (waiting took a batch-1 INT8 forward at dim 256 on 4 and
+    // 8 threads from 60 to 84 µs on the 2-core Zen 4).
+    let patient = threads <= super::default_threads();
     let job = |index: usize| {
         // SAFETY: the pool gives each thread of a run its own index.
         let s = unsafe { &mut scratch.get_mut(index..index + 1)[0] };
         let mut last_step = usize::MAX;
         // taken_by_others[block]: whether another thread had taken `block` (one of the other
         // threads' blocks) when this thread last looked: its owner is taking part in the run.
-        // Only waited on when every thread has a core of its own: with more threads than
-        // cores, owners are descheduled at every turn, and their blocks are best taken at
-        // once (waiting took a batch-1 INT8 forward at dim 256 on 4 and 8 threads from 60
-        // to 84 µs on the 2-core Zen 4).
         let mut taken_by_others = [false; MAX_BLOCKS];
-        let patient = threads <= super::default_threads();
+        let owns = |block: usize| block % threads == index % threads;
         for phase in first_phase..=steps {
             let task = phase - first_phase;
             spin_until(|| all_done(task));
             // This thread's own blocks first (their weights stay in its caches), then any
             // block nobody has taken yet.
-            let own = (0..blocks.count).filter(|b| b % threads == index % threads);
-            let others = (0..blocks.count).filter(|b| b % threads != index % threads);
+            let own = (0..blocks.count).filter(|&b| owns(b));
+            let others = (0..blocks.count).filter(|&b| !owns(b));
             for block in own.chain(others) {
-                let owned = block % threads == index % threads;
+                let owned = owns(block);
                 // Another thread's block whose owner took part so far is left to it while it
                 // finishes in time: looking at its claim would pull the claim's cache line
                 // here, and the owner's next claim would wait to take it back.
@@ -693,18 +694,20 @@ pub(crate) fn run_layer<S>(
                 };
                 // Under the Ahead plan, step s projects gate s % gates of the chunk after its
                 // own (the chunk the next `gates` steps will read, none past the last).
-                let later = ahead_chunk(&shape, step_index / gates + 1);
-                let ahead_rows = (ahead && !later.is_empty()).then(|| {
-                    let (rows, at) = ih_rows(&later);
-                    AheadRows {
-                        rows,
-                        gate: step_index % gates,
-                        // SAFETY: only this block's task of this step writes these rows of
-                        // its part of `ih` (a later chunk's, never this step's); they are
-                        // read once their own steps come, after every task of this one.
-                        out: unsafe { ih.get_mut(at) },
-                    }
-                });
+                let ahead_rows = ahead
+                    .then(|| ahead_chunk(&shape, step_index / gates + 1))
+                    .filter(|later| !later.is_empty())
+                    .map(|later| {
+                        let (rows, at) = ih_rows(&later);
+                        AheadRows {
+                            rows,
+                            gate: step_index % gates,
+                            // SAFETY: only this block's task of this step writes these rows of
+                            // its part of `ih` (a later chunk's, never this step's); they are
+                            // read once their own steps come, after every task of this one.
+                            out: unsafe { ih.get_mut(at) },
+                        }
+                    });
                 // This task alone owns `units` of its batch rows of `c` and of row t of
                 // `out`, which is read only once every task of this step is done.
                 step(h_prev, ih_t, &mut state, s, ahead_rows);

@@ -682,6 +682,40 @@ fn steps_projecting_ahead_equal_the_step_and_then_the_projection_bit_for_bit() {
     }
 }
 
+/// [`run_layer`] of a one-row layer of `shape` split by units with `projection`, from `h0`
+/// filled with `h0` and `c` with zeros, `ih` and the output starting as NaNs: the output.
+fn run_units_layer<S>(
+    threads: usize,
+    pool: &mut Pool,
+    scratch: &mut Vec<StepScratch>,
+    shape: LayerShape,
+    projection: Projection<'_>,
+    step: &S,
+    h0: f32,
+) -> Vec<f32>
+where
+    S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch, Option<AheadRows<'_>>) + Sync,
+{
+    let LayerShape {
+        steps,
+        hidden,
+        gates,
+        ..
+    } = shape;
+    let mut ih = vec![f32::NAN; steps * gates * hidden];
+    let (h0, mut c) = (vec![h0; hidden], vec![0f32; hidden]);
+    let mut out = vec![f32::NAN; steps * hidden];
+    let layer = LayerBuffers {
+        shape,
+        h0: &h0,
+        c: &mut c,
+        out: &mut out,
+    };
+    let split = Split::Units(projection);
+    run_layer(threads, pool, scratch, (split, step), &mut ih, layer);
+    out
+}
+
 #[test]
 fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
     // The input projection of (row, gate, unit) is a value that names them; each step writes
@@ -733,26 +767,18 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
                     reverse,
                 };
                 for plan in [ProjectionPlan::Upfront, ProjectionPlan::Ahead] {
-                    let split = Split::Units(Projection {
+                    let projection = Projection {
                         project: &project,
                         plan,
-                    });
-                    let mut ih = vec![f32::NAN; steps * gates * hidden];
-                    let (h0, mut c) = (vec![0f32; hidden], vec![0f32; hidden]);
-                    let mut out = vec![f32::NAN; steps * hidden];
-                    let layer = LayerBuffers {
-                        shape,
-                        h0: &h0,
-                        c: &mut c,
-                        out: &mut out,
                     };
-                    run_layer(
+                    let out = run_units_layer(
                         threads,
                         &mut pool,
                         &mut scratch,
-                        (split, &step),
-                        &mut ih,
-                        layer,
+                        shape,
+                        projection,
+                        &step,
+                        0.0,
                     );
                     for t in 0..steps {
                         for unit in 0..hidden {
@@ -822,26 +848,18 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
             gates: 1,
             reverse: false,
         };
-        let split = Split::Units(Projection {
+        let projection = Projection {
             project: &project,
             plan: ProjectionPlan::Upfront,
-        });
-        let mut ih = vec![f32::NAN; steps * hidden];
-        let (h0, mut c) = (vec![1f32; hidden], vec![0f32; hidden]);
-        let mut out = vec![f32::NAN; steps * hidden];
-        let layer = LayerBuffers {
-            shape,
-            h0: &h0,
-            c: &mut c,
-            out: &mut out,
         };
-        run_layer(
+        let out = run_units_layer(
             threads,
             &mut pool,
             &mut scratch,
-            (split, &step),
-            &mut ih,
-            layer,
+            shape,
+            projection,
+            &step,
+            1.0,
         );
         assert_eq!(out, expected);
     }

@@ -699,9 +699,9 @@ fn load_state(h: &mut [f32], c: &mut [f32], state: Option<&RecurrentState>, row:
     }
 }
 
-/// [`ensure_finite`] for `values` (rows of `row_len`), checked with `kernel`, its rows shared
-/// between up to `threads` threads of `pool`; the first non-finite value is then found on the
-/// calling thread.
+/// [`ensure_finite_with`] `kernel` for `values` (rows of `row_len`), its rows shared between up
+/// to `threads` threads of `pool`; the first non-finite value is then found on the calling
+/// thread ([`ensure_finite`]).
 fn ensure_finite_on(
     pool: &mut Pool,
     (threads, kernel): (usize, Kernel),
@@ -723,12 +723,21 @@ fn ensure_finite_on(
     }
 }
 
-/// [`ensure_finite`] for a state or input in any layout, checked with `kernel`.
+/// [`ensure_finite`], its pass over every value run with `kernel` ([`kernels::all_finite`]):
+/// the scalar search for the first non-finite value runs only when there is one.
+fn ensure_finite_with(kernel: Kernel, what: &str, values: &[f32]) -> Result<()> {
+    if kernels::all_finite(kernel, values) {
+        Ok(())
+    } else {
+        ensure_finite(what, values)
+    }
+}
+
+/// [`ensure_finite_with`] `kernel` for a state or input in any layout.
 fn ensure_finite_view(kernel: Kernel, what: &str, view: ArrayView3<f32>) -> Result<()> {
     match view.as_slice() {
-        Some(slice) if kernels::all_finite(kernel, slice) => Ok(()),
-        Some(slice) => ensure_finite(what, slice),
-        None => ensure_finite(what, &view.iter().copied().collect::<Vec<_>>()),
+        Some(slice) => ensure_finite_with(kernel, what, slice),
+        None => ensure_finite_with(kernel, what, &view.iter().copied().collect::<Vec<_>>()),
     }
 }
 
