@@ -9,6 +9,7 @@
 //! [`Kernel`] value, which exists only for features the CPU was detected to have.
 
 mod activation;
+mod alongside;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -31,6 +32,7 @@ mod scalar;
 use std::ops::Range;
 
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
+pub(crate) use alongside::{projects_alongside, run_layer_projecting_alongside};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use int8_step::{
     AheadProjection, QuantizedRecurrent, for_each_gate, for_each_gate_piece, gru_layer_u8i8,

@@ -116,6 +116,15 @@ impl Pool {
         spin_until(|| shared.finished.load(Ordering::Acquire) >= joined);
     }
 
+    /// Whether some worker is spinning, ready to join a run at once, rather than parked (or
+    /// not started): a parked worker takes a while to wake, and may join the next run late or
+    /// not at all.
+    pub fn has_awake_worker(&self) -> bool {
+        self.workers
+            .iter()
+            .any(|w| !w.sleeping.load(Ordering::Relaxed))
+    }
+
     fn ensure_workers(&mut self, count: usize) {
         if self.workers.len() >= count {
             return;

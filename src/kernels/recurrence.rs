@@ -255,23 +255,50 @@ pub(crate) fn for_each_step(
     for s in 0..shape.steps {
         let t = shape.time(s);
         let ih_t = &ih[t * ih_len..][..ih_len];
-        // Row t of `out`, and the row written one step before (t − 1, or t + 1 in reverse).
-        let (h_prev, h): (&[f32], &mut [f32]) = if s == 0 {
-            (h0, &mut out[t * h_len..][..h_len])
-        } else if shape.reverse {
-            let (before, after) = out.split_at_mut((t + 1) * h_len);
-            (&after[..h_len], &mut before[t * h_len..])
-        } else {
-            let (before, after) = out.split_at_mut(t * h_len);
-            (&before[(t - 1) * h_len..], &mut after[..h_len])
-        };
-        scratch.start_step(s, true);
-        step(
-            h_prev,
-            ih_t,
-            &mut UnitState::whole(c, h, shape.hidden),
-            scratch,
-        );
+        run_step(&shape, (h0, c, out), s, ih_t, scratch, &mut step);
+    }
+}
+
+/// Runs the layer's `s`-th step on the calling thread: `step(h_prev, ih_t, state, scratch)`
+/// with `h_prev` the previous hidden state (see [`step_rows`]), `state` every unit of `c` and
+/// of the step's row of `out`, and `scratch` set for the step.
+pub(super) fn run_step(
+    shape: &LayerShape,
+    (h0, c, out): (&[f32], &mut [f32], &mut [f32]),
+    s: usize,
+    ih_t: &[f32],
+    scratch: &mut StepScratch,
+    step: &mut impl FnMut(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch),
+) {
+    let (h_prev, h) = step_rows(shape, h0, out, s);
+    scratch.start_step(s, true);
+    step(
+        h_prev,
+        ih_t,
+        &mut UnitState::whole(c, h, shape.hidden),
+        scratch,
+    );
+}
+
+/// The previous hidden state of the layer's `s`-th step (`h0` first, else the row of `out`
+/// written one step before: time t − 1, or t + 1 in reverse) and the row of `out` it writes
+/// (time `shape.time(s)`), `batch × hidden` each.
+fn step_rows<'a>(
+    shape: &LayerShape,
+    h0: &'a [f32],
+    out: &'a mut [f32],
+    s: usize,
+) -> (&'a [f32], &'a mut [f32]) {
+    let h_len = shape.batch * shape.hidden;
+    let t = shape.time(s);
+    if s == 0 {
+        (h0, &mut out[t * h_len..][..h_len])
+    } else if shape.reverse {
+        let (before, after) = out.split_at_mut((t + 1) * h_len);
+        (&after[..h_len], &mut before[t * h_len..][..h_len])
+    } else {
+        let (before, after) = out.split_at_mut(t * h_len);
+        (&before[(t - 1) * h_len..][..h_len], &mut after[..h_len])
     }
 }
 
@@ -825,10 +852,10 @@ where
 
 /// A value alone on its cache lines (two, as adjacent-line prefetch pairs them).
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(super) struct Padded<T>(pub(super) T);
 
 /// A mutable slice shared by the threads of one run, each touching its own part.
-struct SharedSlice<'a, T> {
+pub(super) struct SharedSlice<'a, T> {
     ptr: *mut T,
     len: usize,
     _borrow: PhantomData<&'a mut [T]>,
@@ -838,7 +865,7 @@ struct SharedSlice<'a, T> {
 unsafe impl<T: Send> Sync for SharedSlice<'_, T> {}
 
 impl<'a, T> SharedSlice<'a, T> {
-    fn new(slice: &'a mut [T]) -> Self {
+    pub(super) fn new(slice: &'a mut [T]) -> Self {
         SharedSlice {
             ptr: slice.as_mut_ptr(),
             len: slice.len(),
@@ -853,7 +880,7 @@ impl<'a, T> SharedSlice<'a, T> {
 
     /// # Safety
     /// No thread may write `range` while the returned slice is alive.
-    unsafe fn get(&self, range: Range<usize>) -> &[T] {
+    pub(super) unsafe fn get(&self, range: Range<usize>) -> &[T] {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (checked); no concurrent writer (the caller's contract).
         unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
@@ -862,7 +889,7 @@ impl<'a, T> SharedSlice<'a, T> {
     /// # Safety
     /// No other thread may touch `range` while the returned slice is alive.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn get_mut(&self, range: Range<usize>) -> &mut [T] {
+    pub(super) unsafe fn get_mut(&self, range: Range<usize>) -> &mut [T] {
         assert!(range.start <= range.end && range.end <= self.len);
         // SAFETY: in bounds (checked); exclusive (the caller's contract).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
