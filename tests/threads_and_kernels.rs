@@ -3,7 +3,8 @@
 
 use dynq::model::{Cell, random_inputs, random_model};
 use dynq::{
-    Kernel, KernelChoice, ModelDims, RecurrentOutput, RunOptions, Scheme, quantize_dynamic,
+    Kernel, KernelChoice, ModelDims, RecurrentOutput, RunOptions, Scheme, Workspace,
+    quantize_dynamic,
 };
 
 fn run(scheme: Scheme, dims: ModelDims, batch: usize, options: RunOptions) -> RecurrentOutput {
@@ -236,5 +237,49 @@ fn a_bidirectional_layer_too_big_to_run_both_directions_at_once_gives_the_same_r
             },
         );
         assert_eq!(one, two, "{scheme}");
+    }
+}
+
+#[test]
+fn layers_projected_alongside_their_steps_give_the_same_results_forward_after_forward() {
+    // Layers too small to share their steps between threads, with enough input to project
+    // that a second thread may project it alongside the steps. Each forward pass picks the
+    // way that has been faster (trying each in the first few), so a run of forward passes
+    // sees both; every one must give the single thread's bits.
+    for (cell, batch, layers) in [(Cell::Lstm, 1, 2), (Cell::Gru, 1, 1), (Cell::Lstm, 3, 1)] {
+        let dims = ModelDims {
+            cell,
+            input_size: 72,
+            hidden_size: 80,
+            num_layers: layers,
+            head: 4,
+            ..ModelDims::square(1)
+        };
+        let model = random_model(dims, 5).unwrap();
+        let (input, state) = random_inputs(dims, 20, batch, 9);
+        for scheme in Scheme::ALL {
+            let quantized = quantize_dynamic(&model, scheme);
+            let one_thread = quantized
+                .clone()
+                .with_run_options(RunOptions {
+                    threads: 1,
+                    ..RunOptions::default()
+                })
+                .unwrap();
+            let expected = one_thread.forward(input.view(), Some(&state)).unwrap();
+            let two_threads = quantized
+                .with_run_options(RunOptions {
+                    threads: 2,
+                    ..RunOptions::default()
+                })
+                .unwrap();
+            let (mut ws, mut out) = (Workspace::default(), RecurrentOutput::default());
+            for pass in 0..12 {
+                two_threads
+                    .forward_into(input.view(), Some(&state), &mut ws, &mut out)
+                    .unwrap();
+                assert_eq!(out, expected, "{scheme} {cell:?} batch {batch} pass {pass}");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ mod init;
 mod io;
 mod linear;
 mod recurrent;
+mod timed_choice;
 
 pub use crate::io::Cell;
 pub use dims::{

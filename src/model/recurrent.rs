@@ -7,11 +7,13 @@
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use ndarray::{Array3, ArrayView3};
 
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch, StepAhead};
+use super::timed_choice::TimedChoice;
 use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
@@ -107,6 +109,9 @@ pub struct Workspace {
     scratch: LinearScratch,
     step_scratch: Vec<StepScratch>,
     pool: Pool,
+    /// How each layer too small to share its steps computes its input projection (see
+    /// [`Recurrent::run_layer_on_one_thread`]).
+    projection_choices: Vec<TimedChoice>,
     /// A bidirectional layer's buffers, one set per direction (they may run at once).
     directions: [DirectionBuffers; 2],
 }
@@ -488,7 +493,11 @@ impl<L: LinearOp> Recurrent<L> {
         resize(&mut ws.h, batch * hidden);
         resize(&mut ws.c, batch * hidden);
         load_state(&mut ws.h, &mut ws.c, state, k);
-        if threads == 1 || projected_first {
+        if threads == 1 {
+            self.run_layer_on_one_thread(k, layer_input, shape, ws);
+            return;
+        }
+        if projected_first {
             // The input projection as one product over the whole sequence, which may still
             // use threads (split by units, each block projects its own gate rows instead).
             layer.ih.forward_with(
@@ -499,23 +508,6 @@ impl<L: LinearOp> Recurrent<L> {
                 &mut ws.input_projection,
                 &mut ws.scratch,
             );
-        }
-        if threads == 1 {
-            // Too small to share a step: no tasks, no atomics, one fused step at a time.
-            if ws.step_scratch.is_empty() {
-                ws.step_scratch.push(StepScratch::default());
-            }
-            let buffers = LayerBuffers {
-                shape,
-                h0: &ws.h,
-                c: &mut ws.c,
-                out: &mut ws.sequence_b,
-            };
-            let ih = &ws.input_projection;
-            layer
-                .hh
-                .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
-            return;
         }
         // Unless projected above, the sequence is made ready for the blocks' and the steps'
         // projections.
@@ -591,6 +583,89 @@ impl<L: LinearOp> Recurrent<L> {
             &mut ws.input_projection,
             buffers,
         );
+    }
+
+    /// Runs `self.layers[k]` as [`Recurrent::run_layer`] does when its steps are too small to
+    /// share between threads (no tasks, no atomics, one fused step at a time), with `ws`'s
+    /// buffers already sized and loaded. Its input projection is one product over the whole
+    /// sequence first, or, when a second thread may help, computed by that thread alongside
+    /// the steps (see [`kernels::run_layer_projecting_alongside`]): whichever has been faster
+    /// lately (see [`TimedChoice`]), as that depends on how quickly the cores pass data
+    /// between them. Both give the same values, bit for bit.
+    fn run_layer_on_one_thread(
+        &self,
+        k: usize,
+        layer_input: &[f32],
+        shape: LayerShape,
+        ws: &mut Workspace,
+    ) {
+        let (layer, cell, exec) = (&self.layers[k], self.dims.cell, self.execution);
+        let LayerShape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = shape;
+        let (rows, input_size) = (steps * batch, layer.ih.in_features());
+        let projection_work = rows * input_size * cell.gates() * hidden;
+        let work = (projection_work, L::MIN_ALONGSIDE_PROJECTION_WORK);
+        let choice = kernels::projects_alongside(exec.threads, steps, work).then(|| {
+            if ws.projection_choices.len() <= k {
+                ws.projection_choices
+                    .resize_with(k + 1, TimedChoice::default);
+            }
+            let key = (std::ptr::from_ref(layer).addr(), rows);
+            ws.projection_choices[k].for_key(key)
+        });
+        let alongside = choice.as_ref().is_some_and(|c| c.choose() == 1);
+        let started = choice.is_some().then(Instant::now);
+        if ws.step_scratch.is_empty() {
+            ws.step_scratch.push(StepScratch::default());
+        }
+        let buffers = LayerBuffers {
+            shape,
+            h0: &ws.h,
+            c: &mut ws.c,
+            out: &mut ws.sequence_b,
+        };
+        let (pool, scratch) = (&mut ws.pool, &mut ws.scratch);
+        // Whether the run went as such runs usually do (a second thread asleep may miss it).
+        let warm = if alongside {
+            layer.ih.prepare_sequence(exec, pool, layer_input, scratch);
+            let prepared = &*scratch;
+            let project = |input_rows: Range<usize>, ih: &mut [f32]| {
+                let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
+                let first = input_rows.start;
+                layer
+                    .ih
+                    .project_units(cell, exec.kernel, x, prepared, first, 0..hidden, ih);
+            };
+            let step = |h: &[f32], ih: &[f32], state: &mut UnitState<'_>, scratch: &mut _| {
+                layer
+                    .hh
+                    .step_units(cell, exec.kernel, (h, ih), state, scratch, None);
+            };
+            kernels::run_layer_projecting_alongside(
+                pool,
+                &mut ws.step_scratch[0],
+                (&project, step),
+                &mut ws.input_projection,
+                buffers,
+            )
+        } else {
+            let ih = &mut ws.input_projection;
+            layer
+                .ih
+                .forward_with(exec, pool, layer_input, rows, ih, scratch);
+            layer
+                .hh
+                .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
+            true
+        };
+        if let (Some(choice), Some(started)) = (choice, started) {
+            let ns = started.elapsed().as_nanos() as f64;
+            choice.record(usize::from(alongside), ns, warm);
+        }
     }
 }
 
