@@ -244,8 +244,9 @@ fn a_bidirectional_layer_too_big_to_run_both_directions_at_once_gives_the_same_r
 fn layers_projected_alongside_their_steps_give_the_same_results_forward_after_forward() {
     // Layers too small to share their steps between threads, with enough input to project
     // that a second thread may project it alongside the steps. Each forward pass picks the
-    // way that has been faster (trying each in the first few), so a run of forward passes
-    // sees both; every one must give the single thread's bits.
+    // way that has been faster for its layer (trying each in the first few), so a run of
+    // forward passes sees both; every one must give the single thread's bits. The schemes'
+    // models take turns in one workspace, as the dashboard's variants do.
     for (cell, batch, layers) in [(Cell::Lstm, 1, 2), (Cell::Gru, 1, 1), (Cell::Lstm, 3, 1)] {
         let dims = ModelDims {
             cell,
@@ -257,28 +258,33 @@ fn layers_projected_alongside_their_steps_give_the_same_results_forward_after_fo
         };
         let model = random_model(dims, 5).unwrap();
         let (input, state) = random_inputs(dims, 20, batch, 9);
-        for scheme in Scheme::ALL {
-            let quantized = quantize_dynamic(&model, scheme);
-            let one_thread = quantized
-                .clone()
+        let with_threads = |scheme: Scheme, threads: usize| {
+            quantize_dynamic(&model, scheme)
                 .with_run_options(RunOptions {
-                    threads: 1,
+                    threads,
                     ..RunOptions::default()
                 })
-                .unwrap();
-            let expected = one_thread.forward(input.view(), Some(&state)).unwrap();
-            let two_threads = quantized
-                .with_run_options(RunOptions {
-                    threads: 2,
-                    ..RunOptions::default()
-                })
-                .unwrap();
-            let (mut ws, mut out) = (Workspace::default(), RecurrentOutput::default());
-            for pass in 0..12 {
-                two_threads
+                .unwrap()
+        };
+        let expected: Vec<RecurrentOutput> = Scheme::ALL
+            .iter()
+            .map(|&scheme| {
+                let one_thread = with_threads(scheme, 1);
+                one_thread.forward(input.view(), Some(&state)).unwrap()
+            })
+            .collect();
+        let models: Vec<_> = Scheme::ALL.iter().map(|&s| with_threads(s, 2)).collect();
+        let (mut ws, mut out) = (Workspace::default(), RecurrentOutput::default());
+        for pass in 0..12 {
+            for (model, expected) in models.iter().zip(&expected) {
+                model
                     .forward_into(input.view(), Some(&state), &mut ws, &mut out)
                     .unwrap();
-                assert_eq!(out, expected, "{scheme} {cell:?} batch {batch} pass {pass}");
+                let scheme = model.scheme();
+                assert_eq!(
+                    &out, expected,
+                    "{scheme} {cell:?} batch {batch} pass {pass}"
+                );
             }
         }
     }

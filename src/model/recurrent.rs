@@ -13,7 +13,7 @@ use ndarray::{Array3, ArrayView3};
 
 use super::dims::ModelDims;
 use super::linear::{LinearOp, LinearScratch, StepAhead};
-use super::timed_choice::TimedChoice;
+use super::timed_choice::TimedChoices;
 use crate::error::Result;
 use crate::io::Cell;
 use crate::io::{ensure_finite, ensure_shape};
@@ -110,8 +110,8 @@ pub struct Workspace {
     step_scratch: Vec<StepScratch>,
     pool: Pool,
     /// How each layer too small to share its steps computes its input projection (see
-    /// [`Recurrent::run_layer_on_one_thread`]).
-    projection_choices: Vec<TimedChoice>,
+    /// [`Recurrent::run_layer_on_one_thread`]), for every model run with this workspace.
+    projection_choices: TimedChoices,
     /// A bidirectional layer's buffers, one set per direction (they may run at once).
     directions: [DirectionBuffers; 2],
 }
@@ -590,7 +590,7 @@ impl<L: LinearOp> Recurrent<L> {
     /// buffers already sized and loaded. Its input projection is one product over the whole
     /// sequence first, or, when a second thread may help, computed by that thread alongside
     /// the steps (see [`kernels::run_layer_projecting_alongside`]): whichever has been faster
-    /// lately (see [`TimedChoice`]), as that depends on how quickly the cores pass data
+    /// lately (see [`TimedChoices`]), as that depends on how quickly the cores pass data
     /// between them. Both give the same values, bit for bit.
     fn run_layer_on_one_thread(
         &self,
@@ -610,12 +610,8 @@ impl<L: LinearOp> Recurrent<L> {
         let projection_work = rows * input_size * cell.gates() * hidden;
         let work = (projection_work, L::MIN_ALONGSIDE_PROJECTION_WORK);
         let choice = kernels::projects_alongside(exec.threads, steps, work).then(|| {
-            if ws.projection_choices.len() <= k {
-                ws.projection_choices
-                    .resize_with(k + 1, TimedChoice::default);
-            }
             let key = (std::ptr::from_ref(layer).addr(), rows);
-            ws.projection_choices[k].for_key(key)
+            ws.projection_choices.for_key(key)
         });
         let alongside = choice.as_ref().is_some_and(|c| c.choose() == 1);
         let started = choice.is_some().then(Instant::now);

@@ -32,19 +32,37 @@ pub(crate) struct TimedChoice {
     cold_in_a_row: u8,
 }
 
-impl TimedChoice {
-    /// This choice for the work `key`: the measurements so far, or none if they were of
-    /// other work.
-    pub(crate) fn for_key(&mut self, key: (usize, usize)) -> &mut Self {
-        if self.key != key {
-            *self = TimedChoice {
-                key,
-                ..TimedChoice::default()
-            };
-        }
-        self
-    }
+/// Most pieces of work [`TimedChoices`] keeps measurements for.
+const MOST_KEYS: usize = 16;
 
+/// The choices of several pieces of work, such as the layers of the models one workspace
+/// runs in turn, each under its own key.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TimedChoices(Vec<TimedChoice>);
+
+impl TimedChoices {
+    /// The choice for the work `key`: its measurements so far, or none if it is new (the
+    /// measurements of the work added longest ago are then forgotten, beyond
+    /// [`MOST_KEYS`]).
+    pub(crate) fn for_key(&mut self, key: (usize, usize)) -> &mut TimedChoice {
+        let at = match self.0.iter().position(|c| c.key == key) {
+            Some(at) => at,
+            None => {
+                if self.0.len() == MOST_KEYS {
+                    self.0.remove(0);
+                }
+                self.0.push(TimedChoice {
+                    key,
+                    ..TimedChoice::default()
+                });
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at]
+    }
+}
+
+impl TimedChoice {
     /// The way to run next: each way until it has a counted run, then the faster on
     /// average, and the other once in every [`TRY_OTHER_EVERY`] counted runs (again until a
     /// run of it counts).
@@ -184,14 +202,24 @@ mod tests {
     }
 
     #[test]
-    fn other_work_starts_afresh() {
-        let mut choice = TimedChoice::default();
-        run(choice.for_key((1, 20)), 40, |way, _| [80.0, 100.0][way]);
-        assert_eq!(choice.for_key((1, 20)).choose(), 0);
+    fn each_piece_of_work_keeps_its_own_measurements() {
+        let mut choices = TimedChoices::default();
+        // Two models' layers in turn, as the dashboard runs its variants: each keeps its own.
+        for _ in 0..40 {
+            run(choices.for_key((1, 20)), 1, |way, _| [80.0, 100.0][way]);
+            run(choices.for_key((2, 20)), 1, |way, _| [100.0, 80.0][way]);
+        }
+        assert_eq!(choices.for_key((1, 20)).choose(), 0);
+        assert_eq!(choices.for_key((2, 20)).choose(), 1);
+        // Beyond MOST_KEYS pieces of work, the one added first is forgotten.
+        for key in 3..=MOST_KEYS + 1 {
+            choices.for_key((key, 20));
+        }
+        assert_eq!(choices.for_key((2, 20)).choose(), 1);
         assert_eq!(
-            choice.for_key((2, 20)),
+            choices.for_key((1, 20)),
             &TimedChoice {
-                key: (2, 20),
+                key: (1, 20),
                 ..TimedChoice::default()
             }
         );
