@@ -4,7 +4,7 @@
 //! to the next.
 
 /// Runs between two tries of the way not in use, to notice when it becomes the faster.
-const TRY_OTHER_EVERY: u32 = 64;
+const TRY_OTHER_EVERY: u32 = 128;
 
 /// Weight of a new time in a way's moving average.
 const NEW_WEIGHT: f64 = 0.5;
