@@ -591,7 +591,9 @@ impl<L: LinearOp> Recurrent<L> {
     /// sequence first, or, when a second thread may help, computed by that thread alongside
     /// the steps (see [`kernels::run_layer_projecting_alongside`]): whichever has been faster
     /// lately (see [`TimedChoices`]), as that depends on how quickly the cores pass data
-    /// between them. Both give the same values, bit for bit.
+    /// between them. Both give the same values, bit for bit. The alongside way is way 1, which
+    /// runs first: it starts the worker and sizes every buffer the other way uses too, so a
+    /// forward pass allocates nothing once one has run.
     fn run_layer_on_one_thread(
         &self,
         k: usize,

@@ -63,13 +63,14 @@ impl TimedChoices {
 }
 
 impl TimedChoice {
-    /// The way to run next: each way until it has a counted run, then the faster on
-    /// average, and the other once in every [`TRY_OTHER_EVERY`] counted runs (again until a
-    /// run of it counts).
+    /// The way to run next: each way until it has a counted run (way 1 first: callers give
+    /// that number to the way that readies the most, so that a first run readies both), then
+    /// the faster on average, and the other once in every [`TRY_OTHER_EVERY`] counted runs
+    /// (again until a run of it counts).
     pub(crate) fn choose(&self) -> usize {
         match self.average_ns {
-            [None, _] => 0,
             [_, None] => 1,
+            [None, _] => 0,
             [Some(a), Some(b)] => {
                 let faster = usize::from(b < a);
                 if self.runs % TRY_OTHER_EVERY == TRY_OTHER_EVERY - 1 {
