@@ -3,9 +3,11 @@
 //! has not started: on a busy machine a descheduled worker simply takes no part. Idle workers
 //! spin briefly (so back-to-back forward passes pay no wake-up) and then park.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
-use std::sync::Arc;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,9 @@ struct Shared {
     started: AtomicUsize,
     /// The current job; written only between runs, when no worker can read it (see `run`).
     job: UnsafeCell<Option<*const Job<'static>>>,
+    /// What the job panicked with on a worker in the current run, if it did (the first
+    /// panic), for the caller to carry on.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 // SAFETY: `job` is written by `Pool::run` only while the gate is closed and every worker that
@@ -87,6 +92,11 @@ impl Pool {
     /// Runs `job(index)` on the caller (index 0) and on up to `threads − 1` workers that
     /// join in time, each with its own index, and returns when all of them have finished. The
     /// job must share out its work itself and finish it even if it runs on the caller alone.
+    ///
+    /// # Panics
+    /// If the job panics on any thread: once every thread that joined has finished, with the
+    /// caller's panic, else a worker's. (A job whose part on the caller waits for a worker's
+    /// part to be done still waits for ever when that part panics.)
     pub fn run(&mut self, threads: usize, job: &Job<'_>) {
         if threads <= 1 {
             job(0);
@@ -111,9 +121,19 @@ impl Pool {
                 w.handle.thread().unpark();
             }
         }
-        job(0);
+        // The job borrows the caller's stack: even when it panics here, the workers must be
+        // done with it before this call unwinds.
+        let on_caller = panic::catch_unwind(AssertUnwindSafe(|| job(0)));
         let joined = (shared.gate.fetch_or(CLOSED, Ordering::SeqCst) & (CLOSED - 1)) as usize;
         spin_until(|| shared.finished.load(Ordering::Acquire) >= joined);
+        let on_worker = shared
+            .panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(payload) = on_caller.err().or(on_worker) {
+            panic::resume_unwind(payload);
+        }
     }
 
     /// Whether some worker is spinning, ready to join a run at once, rather than parked (or
@@ -138,6 +158,7 @@ impl Pool {
             shutdown: AtomicBool::new(false),
             started: AtomicUsize::new(0),
             job: UnsafeCell::new(None),
+            panic: Mutex::new(None),
         });
         self.workers = (0..count)
             .map(|n| {
@@ -228,8 +249,14 @@ fn worker(shared: &Shared, sleeping: &AtomicBool) {
             // SAFETY: this worker joined an open run, so `job` holds that run's job and the
             // caller keeps it alive until `finished` counts this worker.
             let job = unsafe { (*shared.job.get()).expect("a job is set before each run") };
+            // A panic is handed to the caller, which waits for this worker to finish: without
+            // the count below it would wait for ever.
             // SAFETY: see above: the pointee outlives this call.
-            unsafe { (*job)(index) };
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*job)(index) }));
+            if let Err(payload) = outcome {
+                let mut first = shared.panic.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert(payload);
+            }
             shared.finished.fetch_add(1, Ordering::Release);
         }
     }

@@ -898,6 +898,55 @@ fn pool_gives_distinct_indices_and_the_caller_always_takes_part() {
 }
 
 #[test]
+fn a_panic_on_any_thread_reaches_the_caller_once_every_thread_is_done() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let mut pool = Pool::default();
+    for panicking in [1, 0] {
+        let worker_started = AtomicBool::new(false);
+        let worker_done = AtomicBool::new(false);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(2, &|index| {
+                if index == 0 {
+                    // Make sure the worker takes part (it may join late on a busy machine).
+                    let start = Instant::now();
+                    while !worker_started.load(Ordering::Acquire)
+                        && start.elapsed() < Duration::from_secs(30)
+                    {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    worker_started.store(true, Ordering::Release);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if index == panicking {
+                    panic!("job panicked on thread {index}");
+                }
+                if index == 1 {
+                    worker_done.store(true, Ordering::Release);
+                }
+            });
+        }));
+        let payload = outcome.expect_err("the panic reaches the caller");
+        let message = payload
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert_eq!(message, &format!("job panicked on thread {panicking}"));
+        if panicking == 0 {
+            assert!(
+                worker_done.load(Ordering::Acquire),
+                "the caller unwound while the worker still ran the job"
+            );
+        }
+        // The pool still runs jobs on every thread.
+        let ran = AtomicBool::new(false);
+        pool.run(2, &|_| ran.store(true, Ordering::Relaxed));
+        assert!(ran.into_inner());
+    }
+}
+
+#[test]
 fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
     let mut rng = Rng(41);
     for case in 0..90 {
