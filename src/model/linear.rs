@@ -48,8 +48,8 @@ pub trait LinearOp: Clone + Send + Sync {
     /// thread is worth waking.
     const MIN_GEMM_WORK_PER_THREAD: usize;
     /// Fewest multiply-adds of a layer's input projection before a second thread is worth
-    /// computing it alongside the steps of a layer that runs them on one thread (see
-    /// [`kernels::run_layer_projecting_alongside`]).
+    /// computing it alongside the steps of a layer that runs them on one thread (the
+    /// crate's `kernels::run_layer_projecting_alongside`).
     const MIN_ALONGSIDE_PROJECTION_WORK: usize;
 
     /// Features of each input row.
