@@ -32,7 +32,7 @@ pub struct QuantizedRecurrent<'a> {
 
 /// Part of a layer's input projection that an int8 step computes besides its own product: the
 /// rows of one gate of the step's units, for a few later input rows (see
-/// [`super::ProjectionPlan::Ahead`]). The values are those [`super::gemm_u8i8_dequantized`]
+/// `ProjectionPlan::Ahead`). The values are those [`super::gemm_u8i8_dequantized`]
 /// gives, bit for bit; on AVX-512 the step runs both products in one pass over their weights,
 /// where the input projection's multiply-adds fill the issue slots the recurrent product,
 /// waiting on its weights from L2, leaves idle.
@@ -126,9 +126,9 @@ const PIECE_BYTES: usize = 128 << 10;
 /// AVX-512 micro-kernels take at once (fewer would shorten their independent chains).
 const PIECE_ROWS: usize = 8 * PANEL;
 
-/// As [`for_each_gate`], but in pieces of about [`PIECE_BYTES`] of weights (rows of
-/// `row_bytes` each, a multiple of [`PIECE_ROWS`] rows per piece) and, when `backwards`, last
-/// piece first.
+/// As [`for_each_gate`], but in pieces of about `PIECE_BYTES` (128 KiB) of weights (rows of
+/// `row_bytes` each, a multiple of `PIECE_ROWS` (128) rows per piece) and, when `backwards`,
+/// last piece first.
 ///
 /// A recurrent step reads every weight of its units: sweeping them in the same direction
 /// every step, weights larger than the cache that holds them miss on every line (the line

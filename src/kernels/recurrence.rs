@@ -28,9 +28,10 @@ pub struct StepScratch {
     /// `W_hh h + b_hh` for this thread's units, `[batch][gate][unit]`.
     pub gates: LineBuf<f32>,
     /// The step's input projection for this thread's units and rows, `[batch][gate][unit]`,
-    /// when each step projects its own rows (see [`ProjectionPlan::PerStep`]): written and read
+    /// when each step projects its own rows (see `ProjectionPlan::PerStep`): written and read
     /// back in the same cache, where the sequence's projection buffer would first have to be
-    /// fetched from memory at every step.
+    /// fetched from memory at every step. Also the chunk of rows a layer's steps project
+    /// themselves while a worker projects the others alongside them.
     pub step_input: LineBuf<f32>,
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
