@@ -122,11 +122,12 @@ where
         // Once the calling thread has had to project a chunk itself, the worker goes on from
         // the chunk after it.
         let mut k = 1;
-        while k < chunks {
+        loop {
             k = k.max(reached.0.load(Ordering::Relaxed) + 1);
-            let Some((_, rows)) = (k < chunks).then(|| chunk(k)) else {
+            if k >= chunks {
                 break;
-            };
+            }
+            let (_, rows) = chunk(k);
             // SAFETY: only this thread writes `ih`, each chunk once; the calling thread reads
             // a chunk only once `projected` (stored below with Release) says it is done.
             project(rows.clone(), unsafe {

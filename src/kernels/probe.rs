@@ -13,6 +13,7 @@ use std::arch::x86_64::*;
 
 use super::Kernel;
 use super::pool::spin_until;
+use super::recurrence::Padded;
 
 /// The wrapping sum of `words`, read as wide as `kernel` reads (the bandwidth probe's loop).
 pub fn read_sum(kernel: Kernel, words: &[u64]) -> u64 {
@@ -113,10 +114,6 @@ pub fn f32_rate(kernel: Kernel, budget: Duration) -> f64 {
 /// Round trips in each timed run of [`handoff_seconds`].
 const ROUND_TRIPS_PER_RUN: usize = 1000;
 
-/// A counter alone on its cache lines (two, as adjacent-line prefetch pairs them).
-#[repr(align(128))]
-struct Line(AtomicUsize);
-
 /// Seconds for a value one core writes to reach a thread spinning on it on another core: half
 /// the best average round trip of two threads bouncing a counter, over about `budget`. A
 /// recurrent step split between cores waits this long at least once per step, for the other
@@ -131,7 +128,8 @@ struct Line(AtomicUsize);
 pub fn handoff_seconds(budget: Duration) -> f64 {
     let cpus = allowed_cpus();
     let cpu = |k: usize| cpus.get(k).copied();
-    let (ping, pong) = (Line(AtomicUsize::new(0)), Line(AtomicUsize::new(0)));
+    // Each counter alone on its cache lines, as the recurrence's are.
+    let (ping, pong) = (Padded(AtomicUsize::new(0)), Padded(AtomicUsize::new(0)));
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {

@@ -616,7 +616,7 @@ impl<L: LinearOp> Recurrent<L> {
             ws.projection_choices.for_key(key)
         });
         let alongside = choice.as_ref().is_some_and(|c| c.choose() == 1);
-        let started = choice.is_some().then(Instant::now);
+        let timed = choice.map(|choice| (choice, Instant::now()));
         if ws.step_scratch.is_empty() {
             ws.step_scratch.push(StepScratch::default());
         }
@@ -660,7 +660,7 @@ impl<L: LinearOp> Recurrent<L> {
                 .run_recurrence(cell, exec.kernel, ih, buffers, &mut ws.step_scratch[0]);
             true
         };
-        if let (Some(choice), Some(started)) = (choice, started) {
+        if let Some((choice, started)) = timed {
             let ns = started.elapsed().as_nanos() as f64;
             choice.record(usize::from(alongside), ns, warm);
         }
