@@ -103,8 +103,8 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             16,
         ),
         // One batch row, shared by units (blocks of 80, or 64, 64 and 32 units): on AVX-512
-        // the INT8 LSTM's steps project the input rows of the steps ahead of them (rows 4 and
-        // 5 by steps 0 to 3), here with fewer input columns than hidden units.
+        // the INT8 and FP32 LSTMs' steps project the input rows of the steps ahead of them
+        // (rows 4 and 5 by steps 0 to 3), here with fewer input columns than hidden units.
         (
             ModelDims {
                 input_size: 24,

@@ -86,6 +86,83 @@ pub fn gemm_f32(
     gemm(&F32 { bias }, a, m, w, rows, out);
 }
 
+/// See [`super::f32_step::gates_f32_with_ahead`]: for every 16 of the `n` units from `first`
+/// (last first when `backwards`), the `G` gate panels' product with `h` and, in the same loop
+/// over the columns, `ahead`'s panel of gate `ahead.gate` with its 1 to 4 input rows, each
+/// sum one FMA per column in column order from zero, then the bias added, as
+/// [`gemm_f32`] computes them.
+///
+/// # Safety
+/// The CPU must have the AVX-512 features, and the lengths must be those
+/// [`super::f32_step::gates_f32_with_ahead`] checks: `w` is `G · H × H` with `H` and the
+/// units on whole panels, `h` one row of `H`, `gates_out` `G · n` values, `ahead.w` `G · H`
+/// rows, `ahead.x` 1 to 4 rows of `ahead.w.cols()`, `ahead.out` `rows × G × n`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+#[allow(clippy::needless_range_loop)]
+pub unsafe fn gates_f32_with_ahead<const G: usize>(
+    (h, w, bias): (&[f32], &PackedF32, &[f32]),
+    (first, n): (usize, usize),
+    gates_out: &mut [f32],
+    ahead: &mut super::f32_step::F32Ahead<'_>,
+    backwards: bool,
+) {
+    let (hidden, k_ih) = (w.cols(), ahead.w.cols());
+    let common = hidden.min(k_ih);
+    let rows = ahead.x.len() / k_ih;
+    let gate = ahead.gate;
+    // SAFETY (all pointer arithmetic and accesses below): the caller's contract: every panel
+    // read lies in its packed matrix, every column of `h` and of the input rows exists, and
+    // every store lands in `gates_out` or `ahead.out`.
+    unsafe {
+        // Rows past the last read the last one again; their sums are dropped.
+        let x_rows: [*const f32; 4] =
+            std::array::from_fn(|r| ahead.x.as_ptr().add(r.min(rows - 1) * k_ih));
+        let panel =
+            |m: &PackedF32, row: usize| m.data().as_ptr().add(row / PANEL * m.cols() * PANEL);
+        for j in piece_order(n, backwards) {
+            let unit = first + j;
+            let hh: [*const f32; G] = std::array::from_fn(|g| panel(w, g * hidden + unit));
+            let ih = panel(ahead.w, gate * hidden + unit);
+            let mut acc = [_mm512_setzero_ps(); G];
+            let mut a_acc = [_mm512_setzero_ps(); 4];
+            for kk in 0..common {
+                let hv = _mm512_set1_ps(*h.get_unchecked(kk));
+                for g in 0..G {
+                    acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
+                }
+                let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
+                for r in 0..4 {
+                    a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
+                }
+            }
+            for kk in common..hidden {
+                let hv = _mm512_set1_ps(*h.get_unchecked(kk));
+                for g in 0..G {
+                    acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
+                }
+            }
+            for kk in common..k_ih {
+                let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
+                for r in 0..4 {
+                    a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
+                }
+            }
+            for g in 0..G {
+                let b = _mm512_loadu_ps(bias.as_ptr().add(g * hidden + unit));
+                _mm512_storeu_ps(
+                    gates_out.as_mut_ptr().add(g * n + j),
+                    _mm512_add_ps(acc[g], b),
+                );
+            }
+            let b = _mm512_loadu_ps(ahead.bias.as_ptr().add(gate * hidden + unit));
+            let out = ahead.out.as_mut_ptr().add(gate * n + j);
+            for r in 0..rows {
+                _mm512_storeu_ps(out.add(r * G * n), _mm512_add_ps(a_acc[r], b));
+            }
+        }
+    }
+}
+
 /// The u8 × i8 micro-kernel: 16 rows of a panel in one accumulator; its store subtracts the
 /// zero-point term `zp · Σ_k w[r][k]` and writes what `sums_out` makes of the sums. Made only
 /// inside [`gemm_u8i8`].

@@ -18,6 +18,7 @@ mod avx512;
 #[cfg(test)]
 pub(crate) mod coverage;
 mod dispatch;
+mod f32_step;
 mod gemm;
 mod int8_step;
 #[cfg(target_arch = "x86_64")]
@@ -35,6 +36,7 @@ use std::ops::Range;
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub(crate) use alongside::{projects_alongside, run_layer_projecting_alongside};
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
+pub use f32_step::{F32Ahead, gates_f32_with_ahead};
 pub use int8_step::{
     AheadProjection, QuantizedRecurrent, for_each_gate, for_each_gate_piece, gru_layer_u8i8,
     gru_units_u8i8, lstm_layer_u8i8, lstm_units_u8i8,

@@ -206,6 +206,126 @@ fn f32_products_equal_scalar_bit_for_bit() {
     }
 }
 
+/// The fused f32 step product (`gates_f32_with_ahead`) gives each of its two products' values
+/// exactly as `gemm_f32` alone does, on every kernel that fuses them, for LSTM and GRU gate
+/// counts, 1 to 4 input rows, input columns fewer than, as many as and more than the hidden
+/// units, any whole-panel block of units, and both sweep directions; it declines the shapes
+/// it cannot fuse.
+#[test]
+fn fused_f32_step_product_equals_the_two_products_bit_for_bit() {
+    let mut rng = Rng(23);
+    let mut fused_cases = 0;
+    for case in 0..48 {
+        let gates = 3 + case % 2;
+        let hidden = PANEL * (1 + rng.below(6));
+        let cols = [7, hidden, hidden + 21, 16][case / 2 % 4];
+        let rows = 1 + case / 8 % 4;
+        let first = PANEL * rng.below(hidden / PANEL);
+        let n = PANEL * (1 + rng.below((hidden - first) / PANEL));
+        let units = first..first + n;
+        let (gate, backwards) = (rng.below(gates), case % 3 == 0);
+        let random = |rng: &mut Rng, len: usize, scale: f32| -> Vec<f32> {
+            (0..len).map(|_| rng.f32(scale)).collect()
+        };
+        let w_hh = PackedF32::pack(
+            &random(&mut rng, gates * hidden * hidden, 1.0),
+            gates * hidden,
+            hidden,
+        );
+        let b_hh = random(&mut rng, gates * hidden, 2.0);
+        let w_ih = PackedF32::pack(
+            &random(&mut rng, gates * hidden * cols, 1.0),
+            gates * hidden,
+            cols,
+        );
+        let b_ih = random(&mut rng, gates * hidden, 2.0);
+        let h = random(&mut rng, hidden, 1.0);
+        let x = random(&mut rng, rows * cols, 3.0);
+        // What the two products give alone, on the scalar kernel: the gates `[gate][unit]`,
+        // and gate `gate` of the rows' projection `[row][gate][unit]` (the rest left as is).
+        let untouched = random(&mut rng, rows * gates * n, 5.0);
+        let mut expected_gates = vec![0f32; gates * n];
+        for g in 0..gates {
+            let r = g * hidden + first..g * hidden + first + n;
+            let out = OutputRows::new(&mut expected_gates[g * n..], gates * n);
+            gemm_f32(Kernel::Scalar, &h, 1, &w_hh, &b_hh, r, out);
+        }
+        let mut expected_ahead = untouched.clone();
+        let r = gate * hidden + first..gate * hidden + first + n;
+        let out = OutputRows::new(&mut expected_ahead[gate * n..], gates * n);
+        gemm_f32(Kernel::Scalar, &x, rows, &w_ih, &b_ih, r, out);
+        for kernel in Kernel::available() {
+            let mut got_gates = vec![f32::NAN; gates * n];
+            let mut got_ahead = untouched.clone();
+            let mut ahead = F32Ahead {
+                w: &w_ih,
+                bias: &b_ih,
+                x: &x,
+                gate,
+                out: &mut got_ahead,
+            };
+            let product = (&h[..], &w_hh, &b_hh[..]);
+            let shape = (gates, units.clone());
+            if !gates_f32_with_ahead(
+                kernel,
+                product,
+                shape,
+                &mut got_gates,
+                &mut ahead,
+                backwards,
+            ) {
+                assert_ne!(
+                    kernel,
+                    Kernel::Avx512Vnni,
+                    "case {case}: AVX-512 fuses every such shape"
+                );
+                continue;
+            }
+            fused_cases += 1;
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let context = format!(
+                "{kernel} case {case}: {gates} gates, hidden {hidden}, {cols} columns, {rows} rows, units {units:?}"
+            );
+            assert_eq!(bits(&got_gates), bits(&expected_gates), "gates, {context}");
+            assert_eq!(bits(&got_ahead), bits(&expected_ahead), "ahead, {context}");
+        }
+    }
+    if Kernel::available().contains(&Kernel::Avx512Vnni) {
+        assert_eq!(fused_cases, 48);
+    } else {
+        eprintln!(
+            "avx512-vnni not available on this CPU: the fused f32 step product was not tested"
+        );
+    }
+    // Shapes no kernel fuses: units off the panels, and more than 4 input rows.
+    let w = PackedF32::pack(&[0.5; 4 * 32 * 32], 4 * 32, 32);
+    let bias = [0.25; 4 * 32];
+    let (h, x) = ([1.0; 32], [1.0; 5 * 32]);
+    let mut gates_out = [0f32; 4 * 32];
+    for kernel in Kernel::available() {
+        for (units, rows) in [(8..24, 1), (0..32, 5)] {
+            let mut out = vec![0f32; rows * 4 * units.len()];
+            let mut ahead = F32Ahead {
+                w: &w,
+                bias: &bias,
+                x: &x[..rows * 32],
+                gate: 1,
+                out: &mut out,
+            };
+            let product = (&h[..], &w, &bias[..]);
+            let fused = gates_f32_with_ahead(
+                kernel,
+                product,
+                (4, units),
+                &mut gates_out,
+                &mut ahead,
+                false,
+            );
+            assert!(!fused, "{kernel} fused {rows} rows");
+        }
+    }
+}
+
 #[test]
 fn quantization_and_range_equal_scalar() {
     let mut rng = Rng(13);
