@@ -88,7 +88,7 @@ pub fn gemm_f32(
 
 /// See [`super::f32_step::gates_f32_with_ahead`]: for every 16 of the `n` units from `first`
 /// (last first when `backwards`), the `G` gate panels' product with `h` and, in the same loop
-/// over the columns, `ahead`'s panel of gate `ahead.gate` with its 1 to 4 input rows, each
+/// over the columns, `ahead`'s panel of gate `ahead.gate` with its 1 to `G` input rows, each
 /// sum one FMA per column in column order from zero, then the bias added, as
 /// [`gemm_f32`] computes them.
 ///
@@ -96,7 +96,7 @@ pub fn gemm_f32(
 /// The CPU must have the AVX-512 features, and the lengths must be those
 /// [`super::f32_step::gates_f32_with_ahead`] checks: `w` is `G · H × H` with `H` and the
 /// units on whole panels, `h` one row of `H`, `gates_out` `G · n` values, `ahead.w` `G · H`
-/// rows, `ahead.x` 1 to 4 rows of `ahead.w.cols()`, `ahead.out` `rows × G × n`.
+/// rows, `ahead.x` 1 to `G` rows of `ahead.w.cols()`, `ahead.out` `rows × G × n`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[allow(clippy::needless_range_loop)]
 pub unsafe fn gates_f32_with_ahead<const G: usize>(
@@ -115,7 +115,7 @@ pub unsafe fn gates_f32_with_ahead<const G: usize>(
     // every store lands in `gates_out` or `ahead.out`.
     unsafe {
         // Rows past the last read the last one again; their sums are dropped.
-        let x_rows: [*const f32; 4] =
+        let x_rows: [*const f32; G] =
             std::array::from_fn(|r| ahead.x.as_ptr().add(r.min(rows - 1) * k_ih));
         let panel =
             |m: &PackedF32, row: usize| m.data().as_ptr().add(row / PANEL * m.cols() * PANEL);
@@ -124,14 +124,14 @@ pub unsafe fn gates_f32_with_ahead<const G: usize>(
             let hh: [*const f32; G] = std::array::from_fn(|g| panel(w, g * hidden + unit));
             let ih = panel(ahead.w, gate * hidden + unit);
             let mut acc = [_mm512_setzero_ps(); G];
-            let mut a_acc = [_mm512_setzero_ps(); 4];
+            let mut a_acc = [_mm512_setzero_ps(); G];
             for kk in 0..common {
                 let hv = _mm512_set1_ps(*h.get_unchecked(kk));
                 for g in 0..G {
                     acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
                 }
                 let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
-                for r in 0..4 {
+                for r in 0..G {
                     a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
                 }
             }
@@ -143,7 +143,7 @@ pub unsafe fn gates_f32_with_ahead<const G: usize>(
             }
             for kk in common..k_ih {
                 let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
-                for r in 0..4 {
+                for r in 0..G {
                     a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
                 }
             }

@@ -11,7 +11,8 @@ use super::pack::{PANEL, PackedF32};
 use super::{Kernel, OutputRows, gemm_f32};
 
 /// The part of a later input projection an f32 step computes besides its own product: input
-/// rows `x` (1 to 4 of them, `rows × w.cols()`) onto gate `gate`'s rows of the step's units.
+/// rows `x` (1 to as many as the layer has gates, `rows × w.cols()`: a chunk of
+/// `ProjectionPlan::Ahead`) onto gate `gate`'s rows of the step's units.
 pub struct F32Ahead<'a> {
     /// `W_ih`, `gates · H × in`.
     pub w: &'a PackedF32,
@@ -84,7 +85,7 @@ pub fn gates_f32_with_ahead(
     let whole_panels = [hidden, units.start, n]
         .iter()
         .all(|v| v.is_multiple_of(PANEL));
-    if !whole_panels || !(1..=4).contains(&rows) {
+    if !whole_panels || !(1..=gates).contains(&rows) {
         return false;
     }
     #[cfg(target_arch = "x86_64")]

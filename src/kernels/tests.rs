@@ -208,9 +208,9 @@ fn f32_products_equal_scalar_bit_for_bit() {
 
 /// The fused f32 step product (`gates_f32_with_ahead`) gives each of its two products' values
 /// exactly as `gemm_f32` alone does, on every kernel that fuses them, for LSTM and GRU gate
-/// counts, 1 to 4 input rows, input columns fewer than, as many as and more than the hidden
-/// units, any whole-panel block of units, and both sweep directions; it declines the shapes
-/// it cannot fuse.
+/// counts, from 1 input row to one per gate, input columns fewer than, as many as and more
+/// than the hidden units, any whole-panel block of units, and both sweep directions; it
+/// declines the shapes it cannot fuse.
 #[test]
 fn fused_f32_step_product_equals_the_two_products_bit_for_bit() {
     let mut rng = Rng(23);
@@ -219,7 +219,7 @@ fn fused_f32_step_product_equals_the_two_products_bit_for_bit() {
         let gates = 3 + case % 2;
         let hidden = PANEL * (1 + rng.below(6));
         let cols = [7, hidden, hidden + 21, 16][case / 2 % 4];
-        let rows = 1 + case / 8 % 4;
+        let rows = 1 + case / 8 % gates;
         let first = PANEL * rng.below(hidden / PANEL);
         let n = PANEL * (1 + rng.below((hidden - first) / PANEL));
         let units = first..first + n;
@@ -297,7 +297,7 @@ fn fused_f32_step_product_equals_the_two_products_bit_for_bit() {
             "avx512-vnni not available on this CPU: the fused f32 step product was not tested"
         );
     }
-    // Shapes no kernel fuses: units off the panels, and more than 4 input rows.
+    // Shapes no kernel fuses: units off the panels, and more input rows than gates.
     let w = PackedF32::pack(&[0.5; 4 * 32 * 32], 4 * 32, 32);
     let bias = [0.25; 4 * 32];
     let (h, x) = ([1.0; 32], [1.0; 5 * 32]);
