@@ -2,8 +2,9 @@
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
 //! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
 //! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time;
-//! one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool; and the
-//! check of an input for infinities and NaNs (`all_finite/`).
+//! one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool; the
+//! batch-1 FP32 step's product with and without the ahead projection fused into it
+//! (`f32_ahead/`); and the check of an input for infinities and NaNs (`all_finite/`).
 //! Throughput is in operations (2 per multiply-add), so criterion's elem/s reads as OP/s,
 //! except where a group says otherwise.
 
@@ -214,12 +215,90 @@ fn batch1_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// One thread's share of a batch-1 FP32 LSTM step's product (the first half of the hidden
+/// units, their four gates' rows of `W_hh`) and, as the step projects ahead, one gate of
+/// `W_ih` for the next chunk's 4 input rows: `fused` runs both in one pass over the weights
+/// (`kernels::gates_f32_with_ahead`, AVX-512), `separate` as two `gemm_f32` products.
+/// Throughput is in bytes of weights read (`W_hh`'s share and the gate of `W_ih`).
+fn f32_step_ahead(c: &mut Criterion) {
+    if !Kernel::available().contains(&Kernel::Avx512Vnni) {
+        eprintln!("avx512-vnni not available on this CPU: f32_ahead/ not measured");
+        return;
+    }
+    let kernel = Kernel::Avx512Vnni;
+    let mut group = c.benchmark_group("f32_ahead");
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(800))
+        .sample_size(20);
+    for hidden in [128, 256, 512] {
+        let rows = 4 * hidden;
+        let w: Vec<f32> = (0..rows * hidden)
+            .map(|i| (i * 7919 % 255) as f32 / 255.0 - 0.5)
+            .collect();
+        let (w_hh, w_ih) = (
+            PackedF32::pack(&w, rows, hidden),
+            PackedF32::pack(&w, rows, hidden),
+        );
+        let bias = vec![0.01f32; rows];
+        let h: Vec<f32> = (0..hidden).map(|i| (i % 13) as f32 * 0.1).collect();
+        let x: Vec<f32> = (0..4 * hidden).map(|i| (i % 11) as f32 * 0.1).collect();
+        let units = 0..hidden / 2;
+        let n = units.len();
+        let (mut gates, mut out) = (vec![0f32; 4 * n], vec![0f32; 4 * 4 * n]);
+        group.throughput(Throughput::Bytes((5 * n * hidden * 4) as u64));
+        let mut s = 0;
+        group.bench_function(BenchmarkId::new("fused", hidden), |b| {
+            b.iter(|| {
+                s += 1;
+                let mut ahead = kernels::F32Ahead {
+                    w: &w_ih,
+                    bias: &bias,
+                    x: black_box(&x),
+                    gate: s % 4,
+                    out: &mut out,
+                };
+                let product = (black_box(&h[..]), &w_hh, &bias[..]);
+                let fused = kernels::gates_f32_with_ahead(
+                    kernel,
+                    product,
+                    (4, units.clone()),
+                    &mut gates,
+                    &mut ahead,
+                    s % 2 == 1,
+                );
+                assert!(fused);
+            });
+        });
+        group.bench_function(BenchmarkId::new("separate", hidden), |b| {
+            b.iter(|| {
+                s += 1;
+                for g in 0..4 {
+                    let r = g * hidden + units.start;
+                    let out = OutputRows::new(&mut gates[g * n..], 4 * n);
+                    kernels::gemm_f32(kernel, black_box(&h), 1, &w_hh, &bias, r..r + n, out);
+                }
+                let mut ahead = kernels::F32Ahead {
+                    w: &w_ih,
+                    bias: &bias,
+                    x: black_box(&x),
+                    gate: s % 4,
+                    out: &mut out,
+                };
+                ahead.project(kernel, 4, &units);
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     matrix_kernels,
     cells,
     quantize_h,
     all_finite,
-    batch1_step
+    batch1_step,
+    f32_step_ahead
 );
 criterion_main!(benches);
