@@ -107,6 +107,7 @@ pub fn gates_f32_with_ahead(
         }
         return true;
     }
+    // No other kernel fuses the two (and off x86-64 neither argument is needed).
     let _ = (kernel, backwards);
     false
 }
