@@ -153,8 +153,8 @@ pub trait LinearOp: Clone + Send + Sync {
 
 /// Most bytes of an f32 `W_hh` whose steps project later input rows in the same pass as their
 /// own product (dimension 256). Measured on a 2-core Zen 4, batch-1 FP32 LSTM, both ways in
-/// one process, alternated, outputs bit-identical: 3.6 to 6% faster at dim 128, 6.9 to 12% at
-/// 192, 4.0 to 4.6% at 256; 0.2 to 6.5% faster at 320, level at 384 and 512, and 12 to 20%
+/// one process, alternated, outputs bit-identical: 0 to 6.2% faster at dim 128, 6.9 to 12% at
+/// 192, 2.6 to 4.6% at 256; 0.2 to 6.5% faster at 320, level at 384 and 512, and 12 to 20%
 /// slower at 1024, where `W_hh` no longer fits in L2 (the projection's weights, read once
 /// for 4 rows rather than 8, presumably add to the memory traffic). A GRU's chunks of 3 rows
 /// were level at 128, 3.4 to 5% faster at 192 and 3.6 to 4.4% slower at 256, so it projects
