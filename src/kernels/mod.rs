@@ -50,7 +50,7 @@ pub(crate) use recurrence::{
     pass_threads, projects_per_step, row_threads, run_layer, useful_threads,
 };
 pub(crate) use recurrence::{LayerBuffers, LayerShape};
-pub use recurrence::{StepScratch, UnitState};
+pub use recurrence::{LinearScratch, StepScratch, UnitState};
 
 /// Where a product's output rows go: row `i` is `data[i · stride..i · stride + n]` for the
 /// product's `n` weight rows.

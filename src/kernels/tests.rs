@@ -843,7 +843,42 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
     // not yet projected (NaN) or another row's projection leaves a wrong h at its time.
     let value = |row: usize, gate: usize, unit: usize| (row * 1000 + gate * 100 + unit) as f32;
     let gates = 4;
-    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32]| {
+    // With each thread making its own copy of the input ready, the copy holds the thread
+    // that made it (1 + its index in the run, counted below) and the forward pass's number:
+    // every projection must get the calling thread's copy of this pass, and none without.
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    std::thread_local!(static PREPARED_BY: Cell<u8> = const { Cell::new(0) });
+    let (with_own, pass) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let preparers = AtomicUsize::new(0);
+    let prepare = |own: &mut LinearScratch| {
+        let thread = (1 + preparers.fetch_add(1, Ordering::Relaxed)) as u8;
+        own.quantized.resize(2, 0);
+        own.quantized[0] = thread;
+        own.quantized[1] = pass.load(Ordering::Relaxed) as u8;
+        PREPARED_BY.with(|p| p.set(thread));
+    };
+    let check_own = |own: Option<&LinearScratch>| match own {
+        Some(own) => {
+            assert!(
+                with_own.load(Ordering::Relaxed),
+                "an own copy without own_input"
+            );
+            assert_eq!(
+                own.quantized[1],
+                pass.load(Ordering::Relaxed) as u8,
+                "a stale copy"
+            );
+            let made_here = PREPARED_BY.with(|p| p.get());
+            assert_eq!(own.quantized[0], made_here, "another thread's copy");
+        }
+        None => assert!(
+            !with_own.load(Ordering::Relaxed),
+            "no own copy with own_input"
+        ),
+    };
+    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32], own: Option<&_>| {
+        check_own(own);
         let n = units.len();
         assert_eq!(out.len(), rows.len() * gates * n);
         for (r, row) in rows.enumerate() {
@@ -861,9 +896,15 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
                 ahead: Option<AheadRows<'_>>| {
         let units = state.units();
         let n = units.len();
-        if let Some(AheadRows { rows, gate, out }) = ahead {
+        if let Some(AheadRows {
+            rows,
+            gate,
+            out,
+            own,
+        }) = ahead
+        {
             let mut all = vec![f32::NAN; out.len()];
-            project(units.clone(), rows, &mut all);
+            project(units.clone(), rows, &mut all, own);
             for r in 0..all.len() / (gates * n) {
                 let at = (r * gates + gate) * n;
                 out[at..at + n].copy_from_slice(&all[at..at + n]);
@@ -886,10 +927,18 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
                     gates,
                     reverse,
                 };
-                for plan in [ProjectionPlan::Upfront, ProjectionPlan::Ahead] {
+                let plans = [
+                    (ProjectionPlan::Upfront, false),
+                    (ProjectionPlan::Ahead, false),
+                    (ProjectionPlan::Ahead, true),
+                ];
+                for (plan, own) in plans {
+                    with_own.store(own, Ordering::Relaxed);
+                    pass.fetch_add(1, Ordering::Relaxed);
                     let projection = Projection {
                         project: &project,
                         plan,
+                        own_input: own.then_some((&prepare as _, 2)),
                     };
                     let out = run_units_layer(
                         threads,
@@ -907,7 +956,8 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
                             assert_eq!(
                                 out[t * hidden + unit],
                                 expected,
-                                "{plan:?} reverse {reverse} steps {steps} hidden {hidden} t {t}"
+                                "{plan:?} own {own} reverse {reverse} steps {steps} hidden \
+                                 {hidden} t {t}"
                             );
                         }
                     }
@@ -927,7 +977,7 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
     // another's block before looking at its claim.
     let (steps, hidden, threads) = (12, 64, 2);
     let value = |row: usize, unit: usize| (row * 7 + unit % 5) as f32;
-    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32]| {
+    let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32], _: Option<&_>| {
         let n = units.len();
         for (r, row) in rows.enumerate() {
             for (u, unit) in units.clone().enumerate() {
@@ -971,6 +1021,7 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
         let projection = Projection {
             project: &project,
             plan: ProjectionPlan::Upfront,
+            own_input: None,
         };
         let out = run_units_layer(
             threads,

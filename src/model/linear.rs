@@ -4,19 +4,11 @@ use std::ops::Range;
 
 use crate::io::Cell;
 use crate::kernels::{
-    self, ActivationParams, Execution, F32Ahead, Kernel, LayerBuffers, LineBuf, OutputRows, PANEL,
-    PackedF32, Pool, StepScratch, UnitState,
+    self, Execution, F32Ahead, Kernel, LayerBuffers, OutputRows, PANEL, PackedF32, Pool,
+    StepScratch, UnitState,
 };
 
-/// Reusable buffers for one linear map call (its quantized activations), so that a forward
-/// pass allocates nothing once they have grown to size.
-#[derive(Debug, Default, Clone)]
-pub struct LinearScratch {
-    /// Quantized activations.
-    pub quantized: LineBuf<u8>,
-    /// The parameters `quantized` was made with.
-    pub params: ActivationParams,
-}
+pub use crate::kernels::LinearScratch;
 
 /// Part of a layer's input projection a recurrent step computes besides its own product:
 /// rows `x` of the input onto gate `gate`'s rows of the step's units, into `out` (`rows ×
@@ -90,6 +82,15 @@ pub trait LinearOp: Clone + Send + Sync {
         x: &[f32],
         scratch: &mut LinearScratch,
     );
+
+    /// [`LinearOp::prepare_sequence`] on the calling thread alone, with `kernel`: the same
+    /// bits, for a thread that makes its own copy of a layer's input ready.
+    fn prepare_sequence_here(&self, _kernel: Kernel, _x: &[f32], _scratch: &mut LinearScratch) {}
+
+    /// Bytes [`LinearOp::prepare_sequence`] keeps for `rows` input rows.
+    fn prepared_bytes(&self, _rows: usize) -> usize {
+        0
+    }
 
     /// A recurrent layer's input projection for some hidden units: with this map being `W_ih`
     /// (`G·H × in` for a `cell` of G gates), fills `out` (`rows × G × units.len()`) with

@@ -509,28 +509,47 @@ impl<L: LinearOp> Recurrent<L> {
                 &mut ws.scratch,
             );
         }
-        // Unless projected above, the sequence is made ready for the blocks' and the steps'
-        // projections.
-        if !projected_first {
+        let plan = if per_step {
+            ProjectionPlan::PerStep
+        } else if layer.hh.fuses_ahead(cell, exec.kernel, batch) {
+            ProjectionPlan::Ahead
+        } else {
+            ProjectionPlan::Upfront
+        };
+        let input_size = layer.ih.in_features();
+        // Projecting ahead, each thread makes its own copy of a sequence short enough for one
+        // thread to make ready (see `Projection::own_input`).
+        let own_input = !by_rows
+            && plan == ProjectionPlan::Ahead
+            && kernels::pass_threads(exec.threads, rows * input_size) == 1;
+        // Unless projected above or by each thread, the sequence is made ready for the
+        // blocks' and the steps' projections.
+        if !projected_first && !own_input {
             layer
                 .ih
                 .prepare_sequence(exec, &mut ws.pool, layer_input, &mut ws.scratch);
         }
         let prepared = &ws.scratch;
-        let input_size = layer.ih.in_features();
         let step = |h: &[f32],
                     ih: &[f32],
                     state: &mut UnitState<'_>,
                     scratch: &mut _,
                     ahead: Option<AheadRows<'_>>| {
-            let ahead = ahead.map(|AheadRows { rows, gate, out }| StepAhead {
-                w_ih: &layer.ih,
-                x: &layer_input[rows.start * input_size..rows.end * input_size],
-                prepared,
-                first_row: rows.start,
-                gate,
-                out,
-            });
+            let ahead = ahead.map(
+                |AheadRows {
+                     rows,
+                     gate,
+                     out,
+                     own,
+                 }| StepAhead {
+                    w_ih: &layer.ih,
+                    x: &layer_input[rows.start * input_size..rows.end * input_size],
+                    prepared: own.unwrap_or(prepared),
+                    first_row: rows.start,
+                    gate,
+                    out,
+                },
+            );
             let h_ih = (h, ih);
             layer
                 .hh
@@ -553,19 +572,17 @@ impl<L: LinearOp> Recurrent<L> {
             );
             return;
         }
-        let project = |units, input_rows: Range<usize>, ih: &mut [f32]| {
+        let project = |units, input_rows: Range<usize>, ih: &mut [f32], own: Option<&_>| {
             let x = &layer_input[input_rows.start * input_size..input_rows.end * input_size];
-            let first = input_rows.start;
+            let (first, prepared) = (input_rows.start, own.unwrap_or(prepared));
             layer
                 .ih
                 .project_units(cell, exec.kernel, x, prepared, first, units, ih);
         };
-        let plan = if per_step {
-            ProjectionPlan::PerStep
-        } else if layer.hh.fuses_ahead(cell, exec.kernel, batch) {
-            ProjectionPlan::Ahead
-        } else {
-            ProjectionPlan::Upfront
+        let prepare = |own: &mut LinearScratch| {
+            layer
+                .ih
+                .prepare_sequence_here(exec.kernel, layer_input, own);
         };
         let split = if by_rows {
             Split::Rows(Some(&project))
@@ -573,6 +590,7 @@ impl<L: LinearOp> Recurrent<L> {
             Split::Units(Projection {
                 project: &project,
                 plan,
+                own_input: own_input.then(|| (&prepare as _, layer.ih.prepared_bytes(rows))),
             })
         };
         kernels::run_layer(

@@ -129,6 +129,9 @@ impl QLinear {
         let (cols, stride) = (self.weight.cols(), self.weight.padded_cols());
         let rows = x.len() / cols;
         let threads = kernels::pass_threads(exec.threads, x.len());
+        if threads == 1 {
+            return self.quantize_input_here(kernel, x, quantized);
+        }
         let range = Mutex::new((f32::INFINITY, f32::NEG_INFINITY));
         kernels::par_row_ranges(pool, threads, rows, &|part| {
             let (min, max) = kernels::min_max(kernel, &x[part.start * cols..part.end * cols]);
@@ -153,6 +156,22 @@ impl QLinear {
                 kernels::quantize_u8(kernel, x, cols, inv_scale, zero_point, q, stride);
             },
         );
+        params
+    }
+
+    /// [`QLinear::quantize_input`] on the calling thread: both passes over the whole of `x`.
+    fn quantize_input_here(
+        &self,
+        kernel: Kernel,
+        x: &[f32],
+        quantized: &mut LineBuf<u8>,
+    ) -> ActivationParams {
+        let (cols, stride) = (self.weight.cols(), self.weight.padded_cols());
+        let (min, max) = kernels::min_max(kernel, x);
+        let params = choose_activation_params(self.engine, min, max);
+        quantized.resize(x.len() / cols * stride, 0);
+        let (inv_scale, zero_point) = (1.0 / params.scale, params.zero_point);
+        kernels::quantize_u8(kernel, x, cols, inv_scale, zero_point, quantized, stride);
         params
     }
 
@@ -250,6 +269,14 @@ impl LinearOp for QLinear {
     ) {
         let params = self.quantize_input(exec, pool, x, &mut scratch.quantized);
         scratch.params = params;
+    }
+
+    fn prepare_sequence_here(&self, kernel: Kernel, x: &[f32], scratch: &mut LinearScratch) {
+        scratch.params = self.quantize_input_here(kernel, x, &mut scratch.quantized);
+    }
+
+    fn prepared_bytes(&self, rows: usize) -> usize {
+        rows * self.weight.padded_cols()
     }
 
     fn project_units(
