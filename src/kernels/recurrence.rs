@@ -409,11 +409,11 @@ pub(crate) struct Projection<'p> {
     pub plan: ProjectionPlan,
     /// When set, every thread taking part makes its own copy of the input ready first (into
     /// its [`StepScratch::input`], of at most the given bytes), and every projection the
-    /// thread runs, in phase 0 or ahead in a step, reads that copy. The thread then never
-    /// reads lines another core wrote this pass, nor does the layer's thread write, before
-    /// the steps, lines the other cores read the pass before: quantizing a dim-256 sequence
-    /// on the calling thread took 0.9 to 1.0 µs in minutes when the two cores passed a value in
-    /// 45 ns and 2.9 to 3.5 µs when they took 200 ns.
+    /// thread runs, in phase 0 or ahead in a step, reads that copy. No thread then reads
+    /// quantized input that another core wrote this pass, nor does the layer's thread write,
+    /// before the steps, lines the other cores read the pass before: quantizing a dim-256
+    /// sequence on the calling thread took 0.9 to 1.0 µs in minutes when the two cores passed
+    /// a value in 45 ns and 2.9 to 3.5 µs when they took 200 ns.
     pub own_input: Option<(&'p PrepareInput<'p>, usize)>,
 }
 
