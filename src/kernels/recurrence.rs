@@ -51,7 +51,8 @@ pub struct StepScratch {
     /// [`super::for_each_gate_piece`]).
     pub backwards: bool,
     /// This thread's own copy of the layer's input made ready for its projection, when each
-    /// thread makes its own (see [`Projection::own_input`]).
+    /// thread makes its own (when a layer projects ahead a sequence short enough for one
+    /// thread to make ready).
     pub input: LinearScratch,
 }
 
