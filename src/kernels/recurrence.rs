@@ -50,9 +50,8 @@ pub struct StepScratch {
     /// Whether this step reads its weights last to first: every other step does (see
     /// [`super::for_each_gate_piece`]).
     pub backwards: bool,
-    /// This thread's own copy of the layer's input made ready for its projection, when each
-    /// thread makes its own (when a layer projects ahead a sequence short enough for one
-    /// thread to make ready).
+    /// This thread's own copy of the layer's input made ready for its projection: each thread
+    /// makes one when a layer projects ahead a sequence short enough for one thread.
     pub input: LinearScratch,
 }
 
