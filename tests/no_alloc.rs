@@ -43,7 +43,8 @@ fn forward_into_allocates_nothing_once_warm() {
     // Big enough that threads 2 really splits the recurrence and the input projection (by
     // units at batch 2; by batch rows at batch 16 and 200 units, 13 panels; by units with
     // each step projecting its own rows at batch 16 and 256 units; by units at batch 1 and 256
-    // units, the LSTM's steps projecting the rows ahead of them on AVX-512); GRUs and
+    // units, and a GRU at batch 1 and 208 units, their steps projecting the rows ahead of
+    // them on AVX-512 (the GRU's in FP32 only)); GRUs and
     // bidirectional layers (whose directions run at once on two threads) too; and layers that
     // run their steps on one thread while the other projects their input alongside them (80
     // units at batch 2 and 3), when that has been faster: the 5 passes below try both ways.
@@ -51,6 +52,7 @@ fn forward_into_allocates_nothing_once_warm() {
         (Cell::Lstm, false, 2, 80),
         (Cell::Gru, false, 3, 80),
         (Cell::Lstm, false, 1, 256),
+        (Cell::Gru, false, 1, 208),
         (Cell::Lstm, false, 2, 200),
         (Cell::Gru, false, 2, 200),
         (Cell::Lstm, true, 2, 200),

@@ -104,7 +104,8 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
         ),
         // One batch row, shared by units (blocks of 80, or 64, 64 and 32 units): on AVX-512
         // the INT8 and FP32 LSTMs' steps project the input rows of the steps ahead of them
-        // (rows 4 and 5 by steps 0 to 3), here with fewer input columns than hidden units.
+        // (rows 4 and 5 by steps 0 to 3), and so do the FP32 GRU's (rows 3 to 5 by steps 0
+        // to 2), here with fewer input columns than hidden units.
         (
             ModelDims {
                 input_size: 24,
@@ -119,7 +120,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
     // Every shape as an LSTM and as a GRU, one direction and two (whose directions run on two
     // threads at once); the largest shapes with fewer variants, to bound the time.
     let variants = shapes.iter().enumerate().flat_map(|(k, &(dims, batch))| {
-        let (largest, widest) = (k == 3, k == 6 || k == 7);
+        let (largest, widest, ahead) = (k == 3, k == 6, k == 7);
         [
             (Cell::Lstm, false),
             (Cell::Gru, false),
@@ -129,6 +130,7 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
         .into_iter()
         .filter(move |&(cell, bi)| !(largest && cell == Cell::Gru && bi))
         .filter(move |&(cell, bi)| !(widest && (cell == Cell::Gru || bi)))
+        .filter(move |&(_, bi)| !(ahead && bi))
         .map(move |(cell, bidirectional)| {
             let dims = ModelDims {
                 cell,

@@ -153,14 +153,20 @@ pub trait LinearOp: Clone + Send + Sync {
 }
 
 /// Most bytes of an f32 `W_hh` whose steps project later input rows in the same pass as their
-/// own product (dimension 256). Measured on a 2-core Zen 4, batch-1 FP32 LSTM, both ways in
-/// one process, alternated, outputs bit-identical: 0 to 6.2% faster at dim 128, 6.9 to 12% at
-/// 192, 2.6 to 4.6% at 256; 0.2 to 6.5% faster at 320, level at 384 and 512, and 12 to 20%
-/// slower at 1024, where `W_hh` no longer fits in L2 (the projection's weights, read once
-/// for 4 rows rather than 8, presumably add to the memory traffic). A GRU's chunks of 3 rows
-/// were level at 128, 3.4 to 5% faster at 192 and 3.6 to 4.4% slower at 256, so it projects
-/// its input up front.
-const FUSED_AHEAD_MAX_WEIGHTS: usize = 1 << 20;
+/// own product: an LSTM's 1 MiB (dimension 256), a GRU's 600 KiB (dimension 224). Measured on
+/// a 2-core Zen 4, batch 1, both ways in one process, alternated, outputs bit-identical. An
+/// LSTM was 0 to 6.2% faster at dim 128, 6.9 to 12% at 192, 2.6 to 4.6% at 256 and 0.2 to
+/// 6.5% at 320, level at 384 and 512, and 12 to 20% slower at 1024, where `W_hh` no longer
+/// fits in L2 (the projection's weights, read once for 4 rows rather than 8, presumably add
+/// to the memory traffic). A GRU (chunks of 3 rows) was level at 128, 0.1 to 2.1% faster at
+/// 160 (once 1.7% slower), 1.1 to 4.4% at 176, 2.2 to 6.0% at 192, 3.3 to 6.8% at 208 and 0.3
+/// to 6.6% at 224, but 0.6 to 4.9% slower at 240 and 2.2 to 8.4% at 256.
+fn fused_ahead_max_weights(cell: Cell) -> usize {
+    match cell {
+        Cell::Lstm => 1 << 20,
+        Cell::Gru => 600 << 10,
+    }
+}
 
 /// An f32 linear map with PyTorch's `nn.Linear` layout (`weight` is `out × in`), its weights
 /// kept only in the packed layout the kernels read.
@@ -361,13 +367,13 @@ impl LinearOp for Linear {
         }
     }
 
-    /// An LSTM's step with one batch row on AVX-512, its units on whole panels and `W_hh` at
-    /// most 1 MiB, dimension 256 ([`kernels::gates_f32_with_ahead`]).
+    /// A step with one batch row on AVX-512, its units on whole panels and `W_hh` at most
+    /// 1 MiB for an LSTM (dimension 256), 600 KiB for a GRU (dimension 224)
+    /// ([`kernels::gates_f32_with_ahead`]).
     fn fuses_ahead(&self, cell: Cell, kernel: Kernel, batch: usize) -> bool {
-        cell == Cell::Lstm
-            && kernel == Kernel::Avx512Vnni
+        kernel == Kernel::Avx512Vnni
             && batch == 1
             && self.in_features().is_multiple_of(PANEL)
-            && self.weight_bytes() <= FUSED_AHEAD_MAX_WEIGHTS
+            && self.weight_bytes() <= fused_ahead_max_weights(cell)
     }
 }
