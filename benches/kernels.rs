@@ -11,19 +11,29 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use dynq::Kernel;
 use dynq::kernels::{
     self, ActivationParams, Engine, OutputRows, PackedF32, PackedI8, QuantizedRecurrent,
     StepScratch, UnitState,
 };
 
-fn matrix_kernels(c: &mut Criterion) {
-    let mut group = c.benchmark_group("kernels");
+/// A benchmark group with this file's short timings (every kernel here runs in micro- or
+/// nanoseconds).
+fn short_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_millis(800))
         .sample_size(20);
+    group
+}
+
+fn matrix_kernels(c: &mut Criterion) {
+    let mut group = short_group(c, "kernels");
     for (hidden, m) in [(256, 1), (1024, 1), (1024, 20), (256, 64)] {
         let (rows, cols) = (4 * hidden, hidden);
         let w8: Vec<i8> = (0..rows * cols).map(|i| (i * 7 % 255) as i8).collect();
@@ -81,11 +91,7 @@ fn matrix_kernels(c: &mut Criterion) {
 /// The cells alone, per kernel family: `8192` units (64 batch rows × 128 units), their gate
 /// pre-activations spread over the range of a trained model's. Throughput is in units.
 fn cells(c: &mut Criterion) {
-    let mut group = c.benchmark_group("cells");
-    group
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20);
+    let mut group = short_group(c, "cells");
     let n = 64 * 128;
     let values = |seed: usize, scale: f32| -> Vec<f32> {
         (0..n)
@@ -121,11 +127,7 @@ fn cells(c: &mut Criterion) {
 /// Quantizing one batch-64 step's hidden state at dim 256 (64 × 256 values), as every step
 /// does before its product: its range, then the bytes. Throughput is in values.
 fn quantize_h(c: &mut Criterion) {
-    let mut group = c.benchmark_group("quantize_h");
-    group
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20);
+    let mut group = short_group(c, "quantize_h");
     let (rows, cols) = (64, 256);
     let h: Vec<f32> = (0..rows * cols)
         .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 1.6)
@@ -147,11 +149,7 @@ fn quantize_h(c: &mut Criterion) {
 /// The check every forward makes of its input (a dim-256 sequence of 20 steps: 5120 values)
 /// for infinities and NaNs. Throughput is in values.
 fn all_finite(c: &mut Criterion) {
-    let mut group = c.benchmark_group("all_finite");
-    group
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20);
+    let mut group = short_group(c, "all_finite");
     let x: Vec<f32> = (0..20 * 256)
         .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 4.0)
         .collect();
@@ -170,11 +168,7 @@ fn all_finite(c: &mut Criterion) {
 /// does. Throughput is in bytes of `W_hh` read, so criterion's B/s compares with the L2 read
 /// bandwidth `dynq roofline` measures.
 fn batch1_step(c: &mut Criterion) {
-    let mut group = c.benchmark_group("step");
-    group
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20);
+    let mut group = short_group(c, "step");
     for hidden in [256, 512, 1024] {
         let rows = 4 * hidden;
         let w8: Vec<i8> = (0..rows * hidden).map(|i| (i * 7919 % 255) as i8).collect();
@@ -226,20 +220,15 @@ fn f32_step_ahead(c: &mut Criterion) {
         return;
     }
     let kernel = Kernel::Avx512Vnni;
-    let mut group = c.benchmark_group("f32_ahead");
-    group
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800))
-        .sample_size(20);
+    let mut group = short_group(c, "f32_ahead");
     for hidden in [128, 256, 512] {
         let rows = 4 * hidden;
         let w: Vec<f32> = (0..rows * hidden)
             .map(|i| (i * 7919 % 255) as f32 / 255.0 - 0.5)
             .collect();
-        let (w_hh, w_ih) = (
-            PackedF32::pack(&w, rows, hidden),
-            PackedF32::pack(&w, rows, hidden),
-        );
+        // The same values in two matrices of their own, as W_hh and W_ih are.
+        let w_hh = PackedF32::pack(&w, rows, hidden);
+        let w_ih = w_hh.clone();
         let bias = vec![0.01f32; rows];
         let h: Vec<f32> = (0..hidden).map(|i| (i % 13) as f32 * 0.1).collect();
         let x: Vec<f32> = (0..4 * hidden).map(|i| (i % 11) as f32 * 0.1).collect();

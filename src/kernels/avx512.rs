@@ -125,28 +125,25 @@ pub unsafe fn gates_f32_with_ahead<const G: usize>(
             let ih = panel(ahead.w, gate * hidden + unit);
             let mut acc = [_mm512_setzero_ps(); G];
             let mut a_acc = [_mm512_setzero_ps(); G];
+            // Column kk of each product: one FMA into each of its sums.
+            let mut hh_column = |kk: usize| {
+                let hv = _mm512_set1_ps(*h.get_unchecked(kk));
+                for g in 0..G {
+                    acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
+                }
+            };
+            let mut ih_column = |kk: usize| {
+                let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
+                for r in 0..G {
+                    a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
+                }
+            };
             for kk in 0..common {
-                let hv = _mm512_set1_ps(*h.get_unchecked(kk));
-                for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
-                }
-                let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
-                for r in 0..G {
-                    a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
-                }
+                hh_column(kk);
+                ih_column(kk);
             }
-            for kk in common..hidden {
-                let hv = _mm512_set1_ps(*h.get_unchecked(kk));
-                for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(_mm512_loadu_ps(hh[g].add(kk * PANEL)), hv, acc[g]);
-                }
-            }
-            for kk in common..k_ih {
-                let wv = _mm512_loadu_ps(ih.add(kk * PANEL));
-                for r in 0..G {
-                    a_acc[r] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*x_rows[r].add(kk)), a_acc[r]);
-                }
-            }
+            (common..hidden).for_each(&mut hh_column);
+            (common..k_ih).for_each(&mut ih_column);
             for g in 0..G {
                 let b = _mm512_loadu_ps(bias.as_ptr().add(g * hidden + unit));
                 _mm512_storeu_ps(
