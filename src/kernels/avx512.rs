@@ -13,7 +13,7 @@ use super::lanes::{F32Lanes, Two, cell, gru_cell};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
-use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2};
+use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2, row_cells};
 
 /// Panels processed together (more independent accumulator chains for one activation row).
 const GROUP: usize = 8;
@@ -519,19 +519,10 @@ pub fn lstm_units_u8i8<'a>(
             gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
         });
     }
-    for b in 0..batch {
-        let (c, h) = state.row(b);
-        let ih = &ih[b * 4 * n..][..4 * n];
-        cell_from_accumulators(
-            h_params,
-            w,
-            &acc[b * 4 * n..][..4 * n],
-            ih,
-            units.start,
-            c,
-            h,
-        );
-    }
+    let sums = RecurrentSums::<4>::new(h_params, w, acc, units.start, (n, batch));
+    // SAFETY: the sums hold every unit of the state's rows (checked by `new`); this function's
+    // features are row_cells'.
+    unsafe { row_cells::lstm_rows(state, &sums, ih) };
     ahead
 }
 
@@ -570,73 +561,93 @@ pub fn gru_units_u8i8(
             gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
         });
     }
-    for b in 0..batch {
-        let (_, h) = state.row(b);
-        let h_old = &h_rows[b * hidden + units.start..][..n];
-        let (acc, ih) = (&acc[b * 3 * n..][..3 * n], &ih[b * 3 * n..][..3 * n]);
-        gru_from_accumulators(h_params, w, acc, ih, units.start, h_old, h);
+    let sums = RecurrentSums::<3>::new(h_params, w, acc, units.start, (n, batch));
+    // SAFETY: as in lstm_units_u8i8.
+    unsafe { row_cells::gru_rows(state, &sums, ih, h_rows) };
+}
+
+/// A step's recurrent products as int8 sums (`[row][gate][unit]`, `G · n` a row, for the `n`
+/// units from `first` of every batch row), dequantized as [`super::gemm_u8i8_dequantized`] computes them when a
+/// cell reads them.
+struct RecurrentSums<'a, const G: usize> {
+    x: ActivationParams,
+    w: QuantizedRecurrent<'a>,
+    acc: &'a [i32],
+    first: usize,
+    n: usize,
+}
+
+impl<'a, const G: usize> RecurrentSums<'a, G> {
+    /// The sums `acc` of `batch` rows of the `n` units from `first`.
+    ///
+    /// # Panics
+    /// If `acc` does not hold `batch` rows of `G · n` sums, the units lie outside the hidden
+    /// size, or the weight's bias and scales do not have its `G · H` rows.
+    fn new(
+        x: ActivationParams,
+        w: QuantizedRecurrent<'a>,
+        acc: &'a [i32],
+        first: usize,
+        (n, batch): (usize, usize),
+    ) -> Self {
+        let rows = w.bias.len();
+        assert!(
+            acc.len() >= batch * G * n
+                && rows == G * w.weight.cols()
+                && first + n <= w.weight.cols()
+                && (w.scales.len() == 1 || w.scales.len() == rows),
+            "recurrent sums: shapes"
+        );
+        RecurrentSums {
+            x,
+            w,
+            acc,
+            first,
+            n,
+        }
+    }
+
+    /// The index in `acc` of row `b`'s gate `k` unit `j`, and its weight row.
+    fn at(&self, b: usize, k: usize, j: usize) -> (usize, usize) {
+        let hidden = self.w.weight.cols();
+        ((b * G + k) * self.n + j, k * hidden + self.first + j)
     }
 }
 
-/// [`super::gru_cell`] for the `n = h.len()` units from `first` of one batch row, with `hh`
-/// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `3n` values) as
-/// [`super::gemm_u8i8_dequantized`] computes it; `ih` is the units' input projection, laid out as `acc`,
-/// and `h_old` their previous state.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn gru_from_accumulators(
-    x: ActivationParams,
-    w: QuantizedRecurrent<'_>,
-    acc: &[i32],
-    ih: &[f32],
-    first: usize,
-    h_old: &[f32],
-    h: &mut [f32],
-) {
-    let n = h.len();
-    let rows = w.bias.len();
-    let hidden = rows / 3;
-    assert!(acc.len() == 3 * n && ih.len() == 3 * n && h_old.len() == n && first + n <= hidden);
-    assert!(w.scales.len() == 1 || w.scales.len() == rows);
-    // `hh` of gate k for the 16 units from j.
-    //
-    // SAFETY: callers pass j with j + 16 <= n: every gate's acc index (k·n + unit) is below
-    // 3n and its weight row (k·hidden + first + unit) below `rows` (checked above).
-    let hh = |k: usize, j: usize| unsafe {
-        let (a, r) = (k * n + j, k * hidden + first + j);
-        let sums = _mm512_loadu_si512(acc.as_ptr().add(a).cast());
-        dequantize_lanes(x, (w.scales, w.bias), sums, r, ALL_LANES)
-    };
-    // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, the last
-    // ones masked.
-    let pairs = n / 32 * 32;
-    for j in (0..pairs).step_by(32) {
-        // SAFETY: j + 32 <= n, so every index below is within ih, h_old and h (n values a
-        // gate) and `hh` may read both halves.
+// SAFETY: AVX-512 only, reached from row_cells' functions, which run behind it.
+unsafe impl<const G: usize> row_cells::RecurrentGates for RecurrentSums<'_, G> {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    #[inline]
+    unsafe fn sixteen(&self, b: usize, k: usize, j: usize) -> __m512 {
+        let (a, r) = self.at(b, k, j);
+        // SAFETY: the caller keeps j + 16 within the units and b within the rows, so 16 sums
+        // from `a` lie in acc and weight rows r..r + 16 within G · H (checked by `new`).
         unsafe {
-            let hh2 = |k: usize| Two(hh(k, j), hh(k, j + 16));
-            let ih = |k: usize| Two::load(ih.as_ptr().add(k * n + j));
-            let r_z = [0, 1].map(|k| hh2(k).add(ih(k)));
-            let h_new = gru_cell(r_z, ih(2), hh2(2), Two::load(h_old.as_ptr().add(j)));
-            h_new.store(h.as_mut_ptr().add(j));
+            let sums = _mm512_loadu_si512(self.acc.as_ptr().add(a).cast());
+            dequantize_lanes(self.x, (self.w.scales, self.w.bias), sums, r, ALL_LANES)
         }
     }
-    for j in (pairs..n).step_by(PANEL) {
-        let mask = row_mask(n - j);
-        // SAFETY: the mask covers units j..min(j + 16, n) only; for every gate k their acc
-        // and ih indices (k·n + unit) are below 3n and their weight rows (k·hidden + first +
-        // unit) below `rows`, and h_old and h hold n values (all checked above).
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    #[inline]
+    unsafe fn eight(&self, b: usize, k: usize, j: usize, mask: __mmask8) -> __m256 {
+        let (a, r) = self.at(b, k, j);
+        let (w, x) = (self.w, self.x);
+        // SAFETY: the caller keeps the mask's units within the units and b within the rows,
+        // so their sums lie in acc and their weight rows within G · H (checked by `new`).
         unsafe {
-            let load = |p: *const f32| _mm512_maskz_loadu_ps(mask, p);
-            let hh = |k: usize| {
-                let (a, r) = (k * n + j, k * hidden + first + j);
-                let sums = _mm512_maskz_loadu_epi32(mask, acc.as_ptr().add(a));
-                dequantize_lanes(x, (w.scales, w.bias), sums, r, mask)
+            let scale = if w.scales.len() == 1 {
+                _mm256_set1_ps(x.scale * w.scales[0])
+            } else {
+                _mm256_mul_ps(
+                    _mm256_set1_ps(x.scale),
+                    row_cells::load8(w.scales.as_ptr().add(r), mask),
+                )
             };
-            let ih = |k: usize| load(ih.as_ptr().add(k * n + j));
-            let r_z = [0, 1].map(|k| _mm512_add_ps(hh(k), ih(k)));
-            let h_new = gru_cell(r_z, ih(2), hh(2), load(h_old.as_ptr().add(j)));
-            _mm512_mask_storeu_ps(h.as_mut_ptr().add(j), mask, h_new);
+            let sums = row_cells::load8(self.acc.as_ptr().add(a).cast(), mask);
+            let v = _mm256_cvtepi32_ps(_mm256_castps_si256(sums));
+            let bias = row_cells::load8(w.bias.as_ptr().add(r), mask);
+            rescale256(x.engine.fused_rescale(), v, scale, bias)
         }
     }
 }
@@ -780,7 +791,7 @@ pub fn lstm_layer_small_u8i8(
 /// One batch row's LSTM step for the `n = c.len()` units from `first` (both multiples of
 /// 16, as is the hidden size; last units first when `scratch.backwards`): for every 16
 /// units, the product of the row's quantized `h` `q` with their four gates' panels, then
-/// at once their cell, as [`cell_from_accumulators`] computes it, from the sums still in
+/// at once their cell, as [`row_cells::lstm_rows`] computes it, from the sums still in
 /// registers. Interleaving the two lets the cell's arithmetic run
 /// while the next panels stream in from the cache, where a product over every row followed
 /// by the cell over every unit leaves the vector units idle during one and the loads idle
@@ -828,7 +839,7 @@ fn lstm_units_interleaved(
 }
 
 /// One batch row's GRU step for the `n = h.len()` units from `first`, interleaved as
-/// [`lstm_units_interleaved`] is for the LSTM, computing what [`gru_from_accumulators`] does;
+/// [`lstm_units_interleaved`] is for the LSTM, computing what [`row_cells::gru_rows`] does;
 /// `h_old` is their previous state.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
@@ -1470,108 +1481,6 @@ unsafe impl Wide for Two<__m512> {
             _mm512_storeu_ps(p, self.0);
             _mm512_storeu_ps(p.add(16), self.1);
         }
-    }
-}
-
-/// [`super::lstm_cell`] for the `n = c.len()` units from `first` of one batch row, with `hh`
-/// dequantized on the fly from their accumulators `acc` (`[gate][unit]`, `4n` values):
-/// `hh = acc · (x_scale · w_scale) + bias` as [`super::gemm_u8i8_dequantized`] computes it; `ih` is the
-/// units' input projection, laid out as `acc`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-fn cell_from_accumulators(
-    x: ActivationParams,
-    w: QuantizedRecurrent<'_>,
-    acc: &[i32],
-    ih: &[f32],
-    first: usize,
-    c: &mut [f32],
-    h: &mut [f32],
-) {
-    let n = c.len();
-    let rows = w.bias.len();
-    let hidden = rows / 4;
-    assert!(acc.len() == 4 * n && ih.len() == 4 * n && h.len() == n && first + n <= hidden);
-    assert!(w.scales.len() == 1 || w.scales.len() == rows);
-    let (x_scale, fused) = (x.scale, x.engine.fused_rescale());
-    let per_tensor = x_scale * w.scales[0];
-    // (acc and ih index, weight row) of gate k, unit j.
-    let at = |k: usize, j: usize| (k * n + j, k * hidden + first + j);
-    // Gate k's pre-activation `hh + ih` for the 16 units from j.
-    //
-    // SAFETY: callers pass j with j + 16 <= n: for every gate k, acc index + 16 <= 4n and
-    // weight row + 16 <= rows (checked above).
-    let gate = |k: usize, j: usize| unsafe {
-        let (a, r) = at(k, j);
-        let sums = _mm512_loadu_si512(acc.as_ptr().add(a).cast());
-        let hh = dequantize_lanes(x, (w.scales, w.bias), sums, r, ALL_LANES);
-        _mm512_add_ps(hh, _mm512_loadu_ps(ih.as_ptr().add(a)))
-    };
-    let mut j = 0;
-    // Thirty-two units at a time as two independent cells ([`Two`]), then sixteen, then
-    // eight at a time, the last ones masked: the cell is one long dependent chain, which
-    // 256-bit operations run with less latency than 512-bit ones on Zen 4, and unmasked loads
-    // can take their values straight from the stores just before them (a step at dimension 8
-    // took 125 ns with one masked 16-lane block, 111 ns with an unmasked 8-lane one).
-    while n - j >= 32 {
-        // SAFETY: c and h hold n >= j + 32 values (checked above); so does every gate.
-        unsafe {
-            let gates = [0, 1, 2, 3].map(|k| Two(gate(k, j), gate(k, j + 16)));
-            let (c_new, h_new) = cell(gates, Two::load(c.as_ptr().add(j)));
-            c_new.store(c.as_mut_ptr().add(j));
-            h_new.store(h.as_mut_ptr().add(j));
-        }
-        j += 32;
-    }
-    while n - j >= 16 {
-        // SAFETY: c and h hold n >= j + 16 values (checked above); so does every gate.
-        unsafe {
-            let c_old = _mm512_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| gate(k, j)), c_old);
-            _mm512_storeu_ps(c.as_mut_ptr().add(j), c_new);
-            _mm512_storeu_ps(h.as_mut_ptr().add(j), h_new);
-        }
-        j += 16;
-    }
-    while j < n {
-        let full = n - j >= 8;
-        let mask: __mmask8 = if full { 0xff } else { (1 << (n - j)) - 1 };
-        // SAFETY (the closures and the block): whole 8-lane vectors only when units j..j + 8
-        // exist, else the mask covers units j..n only; for every gate k their acc indices are
-        // below 4n and their weight rows below `rows`, and c and h hold n values (all checked
-        // above).
-        let load = |p: *const f32| unsafe {
-            if full {
-                _mm256_loadu_ps(p)
-            } else {
-                _mm256_maskz_loadu_ps(mask, p)
-            }
-        };
-        let store = |p: *mut f32, v: __m256| unsafe {
-            if full {
-                _mm256_storeu_ps(p, v)
-            } else {
-                _mm256_mask_storeu_ps(p, mask, v)
-            }
-        };
-        unsafe {
-            let gate = |k: usize| {
-                let (a, r) = at(k, j);
-                let scale = if w.scales.len() == 1 {
-                    _mm256_set1_ps(per_tensor)
-                } else {
-                    _mm256_mul_ps(_mm256_set1_ps(x_scale), load(w.scales.as_ptr().add(r)))
-                };
-                let v = _mm256_cvtepi32_ps(_mm256_castps_si256(load(acc.as_ptr().add(a).cast())));
-                let hh = rescale256(fused, v, scale, load(w.bias.as_ptr().add(r)));
-                _mm256_add_ps(hh, load(ih.as_ptr().add(a)))
-            };
-            let c_old = load(c.as_ptr().add(j));
-            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
-            store(c.as_mut_ptr().add(j), c_new);
-            store(h.as_mut_ptr().add(j), h_new);
-        }
-        j += 8;
     }
 }
 

@@ -13,7 +13,7 @@ use super::pack::PANEL;
 use super::recurrence::for_each_step;
 use super::{
     ActivationParams, Engine, Kernel, LayerBuffers, OutputRows, PackedI8, StepScratch, UnitState,
-    choose_activation_params, gemm_u8i8_dequantized, gru_cell, lstm_cell, min_max, quantize_u8,
+    choose_activation_params, gemm_u8i8_dequantized, gru_cells, lstm_cells, min_max, quantize_u8,
 };
 
 /// The recurrent map of an int8 layer as [`lstm_units_u8i8`] and [`gru_units_u8i8`] read it:
@@ -203,20 +203,9 @@ pub fn lstm_units_u8i8(
             ahead = unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch, ahead) };
         }
         _ => {
-            let n = state.units().len();
             project_h(kernel, 4, w, h_prev, state, scratch);
-            for b in 0..state.batch() {
-                let gates = &scratch.gates[b * 4 * n..][..4 * n];
-                let ih = &ih[b * 4 * n..][..4 * n];
-                let (c, h) = state.row(b);
-                lstm_cell(
-                    kernel,
-                    [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
-                    c,
-                    h,
-                );
-            }
+            let values = state.batch() * 4 * state.units().len();
+            lstm_cells(kernel, &scratch.gates[..values], &ih[..values], state);
         }
     }
     // What the kernel did not fuse into the step.
@@ -274,23 +263,17 @@ fn gru_step_portable(
     state: &mut UnitState<'_>,
     scratch: &mut StepScratch,
 ) {
-    let (units, batch, hidden) = (state.units(), state.batch(), w.weight.cols());
-    let n = units.len();
+    let hidden = w.weight.cols();
     project_h(kernel, 3, w, h_prev, state, scratch);
     let h_rows = state.rows_of(h_prev, hidden);
-    for b in 0..batch {
-        let gates = &scratch.gates[b * 3 * n..][..3 * n];
-        let ih = &ih[b * 3 * n..][..3 * n];
-        let h_old = &h_rows[b * hidden + units.start..][..n];
-        let (_, h) = state.row(b);
-        gru_cell(
-            kernel,
-            [0, 1, 2].map(|k| &gates[k * n..][..n]),
-            [0, 1, 2].map(|k| &ih[k * n..][..n]),
-            h_old,
-            h,
-        );
-    }
+    let values = state.batch() * 3 * state.units().len();
+    gru_cells(
+        kernel,
+        &scratch.gates[..values],
+        &ih[..values],
+        h_rows,
+        state,
+    );
 }
 
 /// Checks one step's lengths for a cell with `gates` gates.

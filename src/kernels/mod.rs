@@ -29,6 +29,8 @@ mod pack;
 mod pool;
 pub mod probe;
 mod recurrence;
+#[cfg(target_arch = "x86_64")]
+mod row_cells;
 mod scalar;
 
 use std::ops::Range;
@@ -342,6 +344,89 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
         _ => unsafe { avx2::lstm_cell(hh, ih, c, h) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::lstm_cell(hh, ih, c, h),
+    }
+}
+
+/// [`lstm_cell`] for every batch row of `state`, whose gates `hh` and `ih` hold
+/// (`[row][gate][unit]`, `4 · units` values a row). AVX-512 runs the cells of two rows side
+/// by side, the same operations lane for lane.
+///
+/// # Panics
+/// If `hh` or `ih` does not hold `state`'s rows.
+pub fn lstm_cells(kernel: Kernel, hh: &[f32], ih: &[f32], state: &mut UnitState<'_>) {
+    let n = state.units().len();
+    let row_len = 4 * n;
+    assert!(
+        hh.len() == state.batch() * row_len && ih.len() == hh.len(),
+        "lstm_cells: lengths"
+    );
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => {
+            #[cfg(test)]
+            coverage::record(kernel, coverage::Function::LstmCell);
+            let hh = row_cells::F32Gates::<4> { hh, n };
+            // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected;
+            // hh holds every unit of the state's rows (checked above).
+            unsafe { row_cells::lstm_rows(state, &hh, ih) }
+        }
+        _ => {
+            for b in 0..state.batch() {
+                let (hh, ih) = (&hh[b * row_len..][..row_len], &ih[b * row_len..][..row_len]);
+                let (c, h) = state.row(b);
+                lstm_cell(
+                    kernel,
+                    [0, 1, 2, 3].map(|k| &hh[k * n..][..n]),
+                    [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
+                    c,
+                    h,
+                );
+            }
+        }
+    }
+}
+
+/// [`gru_cell`] for every batch row of `state`, whose gates `hh` and `ih` hold
+/// (`[row][gate][unit]`, `3 · units` values a row), from `h_old`, the previous hidden state of
+/// those rows (`hidden` values a row). AVX-512 runs the cells of two rows side by side, the
+/// same operations lane for lane.
+///
+/// # Panics
+/// If `hh`, `ih` or `h_old` does not hold `state`'s rows.
+pub fn gru_cells(kernel: Kernel, hh: &[f32], ih: &[f32], h_old: &[f32], state: &mut UnitState<'_>) {
+    let (units, batch) = (state.units(), state.batch());
+    let (n, row_len) = (units.len(), 3 * units.len());
+    assert!(
+        hh.len() == batch * row_len
+            && ih.len() == hh.len()
+            && h_old.len().is_multiple_of(batch)
+            && h_old.len() / batch >= units.end,
+        "gru_cells: lengths"
+    );
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => {
+            #[cfg(test)]
+            coverage::record(kernel, coverage::Function::GruCell);
+            let hh = row_cells::F32Gates::<3> { hh, n };
+            // SAFETY: as in lstm_cells.
+            unsafe { row_cells::gru_rows(state, &hh, ih, h_old) }
+        }
+        _ => {
+            let hidden = h_old.len() / batch;
+            for b in 0..batch {
+                let (hh, ih) = (&hh[b * row_len..][..row_len], &ih[b * row_len..][..row_len]);
+                let old = &h_old[b * hidden + units.start..][..n];
+                let (_, h) = state.row(b);
+                gru_cell(
+                    kernel,
+                    [0, 1, 2].map(|k| &hh[k * n..][..n]),
+                    [0, 1, 2].map(|k| &ih[k * n..][..n]),
+                    old,
+                    h,
+                );
+            }
+        }
     }
 }
 

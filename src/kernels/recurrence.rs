@@ -247,6 +247,32 @@ impl<'a> UnitState<'a> {
             )
         }
     }
+
+    /// [`UnitState::row`] of batch rows `b` and `b + 1` at once, so that one vector may hold
+    /// the units of both.
+    ///
+    /// # Panics
+    /// If `b + 1 >= batch`.
+    pub fn row_pair(&mut self, b: usize) -> [(&mut [f32], &mut [f32]); 2] {
+        assert!(
+            b + 1 < self.batch,
+            "UnitState::row_pair: batch rows {b} and {} of {}",
+            b + 1,
+            self.batch
+        );
+        let n = self.units.len();
+        let at = |row: usize| (self.first_row + row) * self.hidden + self.units.start;
+        // SAFETY: as in `row`, for either row; the two rows' units do not overlap (their
+        // starts lie `hidden >= n` apart), and the borrow of `self` keeps all four unique.
+        unsafe {
+            [b, b + 1].map(|row| {
+                (
+                    std::slice::from_raw_parts_mut(self.c.add(at(row)), n),
+                    std::slice::from_raw_parts_mut(self.h.add(at(row)), n),
+                )
+            })
+        }
+    }
 }
 
 /// Runs one layer's recurrence on the calling thread: `step(h_prev, ih_t, state, scratch)`

@@ -489,6 +489,60 @@ fn gru_cell_equals_scalar_bit_for_bit() {
     }
 }
 
+/// `lstm_cells` and `gru_cells` (every batch row of a block of units at once; AVX-512 runs
+/// two rows' cells side by side) against the scalar cell run row by row, on blocks of units
+/// within wider rows, even and odd batches, and every width a row's units leave: thirty-two
+/// units and more, sixteen, and the last fewer than sixteen.
+#[test]
+fn cells_of_every_batch_row_equal_the_scalar_cell_row_by_row_bit_for_bit() {
+    let mut rng = Rng(29);
+    for case in 0..60 {
+        let gates = if case % 2 == 0 { 4 } else { 3 };
+        let hidden = 1 + rng.below(80);
+        let first = rng.below(hidden);
+        let units = first..first + 1 + rng.below(hidden - first);
+        let (n, batch) = (units.len(), 1 + rng.below(5));
+        let scale = [1e-6, 0.1, 2.0, 30.0][case % 4];
+        let mut values = |len: usize| (0..len).map(|_| rng.f32(scale)).collect::<Vec<f32>>();
+        let (hh, ih) = (values(batch * gates * n), values(batch * gates * n));
+        let (c0, h_old) = (values(batch * hidden), values(batch * hidden));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Row b's gates of the block, n values each.
+        let row_gates = |v: &[f32], b: usize| -> Vec<Vec<f32>> {
+            (0..gates)
+                .map(|k| v[(b * gates + k) * n..][..n].to_vec())
+                .collect()
+        };
+        let (mut c_ref, mut h_ref) = (c0.clone(), vec![0f32; batch * hidden]);
+        for b in 0..batch {
+            let at = b * hidden + units.start..b * hidden + units.end;
+            let (hh, ih) = (row_gates(&hh, b), row_gates(&ih, b));
+            let (c, h) = (&mut c_ref[at.clone()], &mut h_ref[at.clone()]);
+            if gates == 4 {
+                let [hh, ih] = [&hh, &ih].map(|g| [0, 1, 2, 3].map(|k| &g[k][..]));
+                lstm_cell(Kernel::Scalar, hh, ih, c, h);
+            } else {
+                let [hh, ih] = [&hh, &ih].map(|g| [0, 1, 2].map(|k| &g[k][..]));
+                gru_cell(Kernel::Scalar, hh, ih, &h_old[at], h);
+            }
+        }
+        for kernel in Kernel::available() {
+            let (mut c, mut h) = (c0.clone(), vec![0f32; batch * hidden]);
+            let mut whole = UnitState::whole(&mut c, &mut h, hidden);
+            let mut block = whole.block(units.clone(), 0..batch);
+            if gates == 4 {
+                lstm_cells(kernel, &hh, &ih, &mut block);
+            } else {
+                gru_cells(kernel, &hh, &ih, &h_old, &mut block);
+            }
+            let what =
+                format!("{kernel}, {gates} gates, units {units:?} of {hidden}, batch {batch}");
+            assert_eq!(bits(&c), bits(&c_ref), "c: {what}");
+            assert_eq!(bits(&h), bits(&h_ref), "h: {what}");
+        }
+    }
+}
+
 /// The product dequantized as it is stored gives, on every kernel, exactly the exact sums
 /// rescaled as each engine rounds them (one fused multiply-add on x86, the product rounded
 /// first on qnnpack): per tensor and per row, for any rows of the weights and output rows

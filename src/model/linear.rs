@@ -335,32 +335,10 @@ impl LinearOp for Linear {
                 );
             });
         }
-        for b in 0..batch {
-            let gates = &scratch.gates[b * g * n..][..g * n];
-            let ih = &ih[b * g * n..][..g * n];
-            match cell {
-                Cell::Lstm => {
-                    let (c, h) = state.row(b);
-                    kernels::lstm_cell(
-                        kernel,
-                        [0, 1, 2, 3].map(|k| &gates[k * n..][..n]),
-                        [0, 1, 2, 3].map(|k| &ih[k * n..][..n]),
-                        c,
-                        h,
-                    );
-                }
-                Cell::Gru => {
-                    let h_old = &h_rows[b * hidden + units.start..][..n];
-                    let (_, h) = state.row(b);
-                    kernels::gru_cell(
-                        kernel,
-                        [0, 1, 2].map(|k| &gates[k * n..][..n]),
-                        [0, 1, 2].map(|k| &ih[k * n..][..n]),
-                        h_old,
-                        h,
-                    );
-                }
-            }
+        let (hh, ih) = (&scratch.gates[..g * batch * n], &ih[..g * batch * n]);
+        match cell {
+            Cell::Lstm => kernels::lstm_cells(kernel, hh, ih, state),
+            Cell::Gru => kernels::gru_cells(kernel, hh, ih, h_rows, state),
         }
         if let Some(ahead) = ahead.as_mut().filter(|_| !fused) {
             ahead.project(kernel, g, &units);
