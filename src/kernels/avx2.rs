@@ -15,7 +15,7 @@ use std::ops::Range;
 use super::OutputRows;
 use super::activation::Engine;
 use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, cell, gru_cell as gru};
+use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell as gru};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
 
@@ -562,27 +562,23 @@ pub fn rescale(fused: bool, acc: __m256, scale: __m256, bias: __m256) -> __m256 
     }
 }
 
-/// See [`super::lstm_cell`].
+/// See [`super::lstm_cell`]: sixteen units a pass while they last (two vectors side by side,
+/// [`Two`]: two independent dependency chains), then eight, the rest on scalar code (the same
+/// operations, lane for lane).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32]) {
     let n = c.len();
     assert!(h.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
-    let full = n / 8 * 8;
-    for j in (0..full).step_by(8) {
-        // SAFETY: every slice has n >= j + 8 floats (checked above).
-        let gate = |k: usize| unsafe {
-            _mm256_add_ps(
-                _mm256_loadu_ps(hh[k].as_ptr().add(j)),
-                _mm256_loadu_ps(ih[k].as_ptr().add(j)),
-            )
-        };
-        // SAFETY: as above.
-        unsafe {
-            let c_old = _mm256_loadu_ps(c.as_ptr().add(j));
-            let (c_new, h_new) = cell([gate(0), gate(1), gate(2), gate(3)], c_old);
-            _mm256_storeu_ps(c.as_mut_ptr().add(j), c_new);
-            _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
+    let (pairs, full) = (n / 16 * 16, n / 8 * 8);
+    // SAFETY (both loops): every slice holds n >= full floats (checked above), and each pass
+    // reads and writes below j + 16 <= pairs or j + 8 <= full.
+    unsafe {
+        for j in (0..pairs).step_by(16) {
+            lstm_lanes::<Two<__m256>>(hh, ih, c, h, j);
+        }
+        for j in (pairs..full).step_by(8) {
+            lstm_lanes::<__m256>(hh, ih, c, h, j);
         }
     }
     scalar::lstm_cell(
@@ -593,21 +589,43 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     );
 }
 
-/// See [`super::gru_cell`].
+/// The LSTM cell for the units from `j` of [`lstm_cell`]'s slices, as many as `V` has lanes.
+///
+/// # Safety
+/// Every slice must hold `j` values plus `V`'s lanes; AVX2 and FMA only.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn lstm_lanes<V: Wide>(
+    hh: [&[f32]; 4],
+    ih: [&[f32]; 4],
+    c: &mut [f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
+        let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| load(hh[k]).add(load(ih[k]))), load(c));
+        c_new.store(c.as_mut_ptr().add(j));
+        h_new.store(h.as_mut_ptr().add(j));
+    }
+}
+
+/// See [`super::gru_cell`]: sixteen units a pass while they last (two vectors, [`Two`]), then
+/// eight, the rest on scalar code.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 pub fn gru_cell(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) {
     let n = h.len();
     assert!(h_old.len() == n && hh.iter().chain(&ih).all(|s| s.len() == n));
-    let full = n / 8 * 8;
-    for j in (0..full).step_by(8) {
-        // SAFETY: every slice has n >= j + 8 floats (checked above).
-        let load = |s: &[f32]| unsafe { _mm256_loadu_ps(s.as_ptr().add(j)) };
-        // SAFETY: as above.
-        unsafe {
-            let r_z = [0, 1].map(|k| _mm256_add_ps(load(hh[k]), load(ih[k])));
-            let h_new = gru(r_z, load(ih[2]), load(hh[2]), load(h_old));
-            _mm256_storeu_ps(h.as_mut_ptr().add(j), h_new);
+    let (pairs, full) = (n / 16 * 16, n / 8 * 8);
+    // SAFETY (both loops): as in lstm_cell.
+    unsafe {
+        for j in (0..pairs).step_by(16) {
+            gru_lanes::<Two<__m256>>(hh, ih, h_old, h, j);
+        }
+        for j in (pairs..full).step_by(8) {
+            gru_lanes::<__m256>(hh, ih, h_old, h, j);
         }
     }
     scalar::gru_cell(
@@ -616,6 +634,42 @@ pub fn gru_cell(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) 
         &h_old[full..],
         &mut h[full..],
     );
+}
+
+/// The GRU cell for the units from `j` of [`gru_cell`]'s slices, as many as `V` has lanes.
+///
+/// # Safety
+/// Every slice must hold `j` values plus `V`'s lanes; AVX2 and FMA only.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn gru_lanes<V: Wide>(
+    hh: [&[f32]; 3],
+    ih: [&[f32]; 3],
+    h_old: &[f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
+        let r_z = [0, 1].map(|k| load(hh[k]).add(load(ih[k])));
+        gru(r_z, load(ih[2]), load(hh[2]), load(h_old)).store(h.as_mut_ptr().add(j));
+    }
+}
+
+// SAFETY: __m256 reaches these only from functions enabling AVX.
+unsafe impl Wide for __m256 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the trait's contract.
+        unsafe { _mm256_storeu_ps(p, self) }
+    }
 }
 
 fn tail(s: [&[f32]; 4], from: usize) -> [&[f32]; 4] {

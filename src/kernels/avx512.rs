@@ -9,7 +9,7 @@ use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{Dequantized, MicroKernel, Panels, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::int8_step::AheadProjection;
-use super::lanes::{F32Lanes, Two, cell, gru_cell};
+use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -1441,20 +1441,9 @@ unsafe fn gru_lanes<V: Wide>(
     }
 }
 
-/// Vectors the cells read from and write to consecutive floats: one of 16 lanes, or two
-/// ([`Two`]) of 32.
-///
-/// # Safety
-/// As [`F32Lanes`] (AVX-512 only); each pointer must hold as many floats as the vector has lanes.
-unsafe trait Wide: F32Lanes {
-    /// The vector's floats from `p`.
-    unsafe fn load(p: *const f32) -> Self;
-    /// Writes the lanes to `p`.
-    unsafe fn store(self, p: *mut f32);
-}
-
 // SAFETY: __m512 reaches these only from functions enabling AVX-512F.
 unsafe impl Wide for __m512 {
+    const LANES: usize = 16;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the trait's contract.
@@ -1464,23 +1453,6 @@ unsafe impl Wide for __m512 {
     unsafe fn store(self, p: *mut f32) {
         // SAFETY: the trait's contract.
         unsafe { _mm512_storeu_ps(p, self) }
-    }
-}
-
-// SAFETY: as __m512's, on two consecutive vectors.
-unsafe impl Wide for Two<__m512> {
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: the trait's contract: 32 floats at p.
-        unsafe { Two(_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16))) }
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        // SAFETY: the trait's contract: 32 floats at p.
-        unsafe {
-            _mm512_storeu_ps(p, self.0);
-            _mm512_storeu_ps(p.add(16), self.1);
-        }
     }
 }
 

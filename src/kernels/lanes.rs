@@ -360,6 +360,38 @@ pub(super) unsafe fn cell<V: F32Lanes>(gates: [V; 4], c_old: V) -> (V, V) {
     }
 }
 
+/// Vectors the cells read from and write to consecutive floats: one register, or two
+/// ([`Two`]) of twice the lanes.
+///
+/// # Safety
+/// As [`F32Lanes`]; each pointer must hold as many floats as the vector has lanes.
+pub(super) unsafe trait Wide: F32Lanes {
+    /// The vector's lanes.
+    const LANES: usize;
+    /// The vector's floats from `p`.
+    unsafe fn load(p: *const f32) -> Self;
+    /// Writes the lanes to `p`.
+    unsafe fn store(self, p: *mut f32);
+}
+
+// SAFETY: V's, on two consecutive runs of its lanes.
+unsafe impl<V: Wide> Wide for Two<V> {
+    const LANES: usize = 2 * V::LANES;
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the trait's contract: 2 · V::LANES floats at p.
+        unsafe { Two(V::load(p), V::load(p.add(V::LANES))) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: as above.
+        unsafe {
+            self.0.store(p);
+            self.1.store(p.add(V::LANES));
+        }
+    }
+}
+
 /// Two vectors of lanes as one: every operation runs on both, one right after the other.
 ///
 /// A cell is a long chain of dependent operations (a few hundred instructions from the gates

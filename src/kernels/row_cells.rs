@@ -11,7 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::UnitState;
-use super::lanes::{F32Lanes, Two, cell, gru_cell};
+use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell};
 
 /// One or two batch rows' lanes as one vector: `V` itself for one row, [`Two`] with a row a
 /// half for two.
@@ -250,15 +250,10 @@ unsafe fn lstm_group<R: RecurrentGates, L16: RowLanes<__m512>, L8: RowLanes<__m2
                     let (lo, hi) = (one_row.sixteen::<__m512>(k, j), one_row.sixteen(k, j + 16));
                     Two(lo.0, hi.0).add(Two(lo.1, hi.1))
                 };
-                let c_old = Two(
-                    _mm512_loadu_ps(row.c.add(j)),
-                    _mm512_loadu_ps(row.c.add(j + 16)),
-                );
+                let c_old = Two::<__m512>::load(row.c.add(j));
                 let (c_new, h_new) = cell([0, 1, 2, 3].map(gate), c_old);
-                for (v, p) in [(c_new, row.c), (h_new, row.h)] {
-                    _mm512_storeu_ps(p.add(j), v.0);
-                    _mm512_storeu_ps(p.add(j + 16), v.1);
-                }
+                c_new.store(row.c.add(j));
+                h_new.store(row.h.add(j));
             }
         }
         let mut j = pairs;
@@ -357,11 +352,8 @@ unsafe fn gru_group<R: RecurrentGates, L16: RowLanes<__m512>, L8: RowLanes<__m25
                 };
                 let [r_gate, z_gate, (hh_n, ih_n)] = [0, 1, 2].map(gate);
                 let r_z = [r_gate, z_gate].map(|(hh, ih)| hh.add(ih));
-                let p = row.h_old.add(j);
-                let h_old = Two(_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
-                let h_new = gru_cell(r_z, ih_n, hh_n, h_old);
-                _mm512_storeu_ps(row.h.add(j), h_new.0);
-                _mm512_storeu_ps(row.h.add(j + 16), h_new.1);
+                let h_old = Two::<__m512>::load(row.h_old.add(j));
+                gru_cell(r_z, ih_n, hh_n, h_old).store(row.h.add(j));
             }
         }
         let mut j = pairs;
