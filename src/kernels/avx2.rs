@@ -15,7 +15,7 @@ use std::ops::Range;
 use super::OutputRows;
 use super::activation::Engine;
 use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell as gru};
+use super::lanes::{F32Lanes, Two, Wide, gru_lanes, lstm_lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
 
@@ -589,28 +589,6 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     );
 }
 
-/// The LSTM cell for the units from `j` of [`lstm_cell`]'s slices, as many as `V` has lanes.
-///
-/// # Safety
-/// Every slice must hold `j` values plus `V`'s lanes; AVX2 and FMA only.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn lstm_lanes<V: Wide>(
-    hh: [&[f32]; 4],
-    ih: [&[f32]; 4],
-    c: &mut [f32],
-    h: &mut [f32],
-    j: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
-        let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| load(hh[k]).add(load(ih[k]))), load(c));
-        c_new.store(c.as_mut_ptr().add(j));
-        h_new.store(h.as_mut_ptr().add(j));
-    }
-}
-
 /// See [`super::gru_cell`]: sixteen units a pass while they last (two vectors, [`Two`]), then
 /// eight, the rest on scalar code.
 #[target_feature(enable = "avx2,fma")]
@@ -634,27 +612,6 @@ pub fn gru_cell(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f32]) 
         &h_old[full..],
         &mut h[full..],
     );
-}
-
-/// The GRU cell for the units from `j` of [`gru_cell`]'s slices, as many as `V` has lanes.
-///
-/// # Safety
-/// Every slice must hold `j` values plus `V`'s lanes; AVX2 and FMA only.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn gru_lanes<V: Wide>(
-    hh: [&[f32]; 3],
-    ih: [&[f32]; 3],
-    h_old: &[f32],
-    h: &mut [f32],
-    j: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
-        let r_z = [0, 1].map(|k| load(hh[k]).add(load(ih[k])));
-        gru(r_z, load(ih[2]), load(hh[2]), load(h_old)).store(h.as_mut_ptr().add(j));
-    }
 }
 
 // SAFETY: __m256 reaches these only from functions enabling AVX.

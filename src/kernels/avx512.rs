@@ -9,7 +9,7 @@ use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{Dequantized, MicroKernel, Panels, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::int8_step::AheadProjection;
-use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell};
+use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell, gru_lanes, lstm_lanes};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -1377,28 +1377,6 @@ pub fn lstm_cell(hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32], h: &mut [f32])
     avx2::lstm_cell(hh, ih, &mut c[full..], &mut h[full..]);
 }
 
-/// The LSTM cell for the units from `j` of [`lstm_cell`]'s slices, as many as `V` has lanes.
-///
-/// # Safety
-/// Every slice must hold `j` values plus `V`'s lanes; AVX-512 only.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-unsafe fn lstm_lanes<V: Wide>(
-    hh: [&[f32]; 4],
-    ih: [&[f32]; 4],
-    c: &mut [f32],
-    h: &mut [f32],
-    j: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
-        let (c_new, h_new) = cell([0, 1, 2, 3].map(|k| load(hh[k]).add(load(ih[k]))), load(c));
-        c_new.store(c.as_mut_ptr().add(j));
-        h_new.store(h.as_mut_ptr().add(j));
-    }
-}
-
 /// See [`super::gru_cell`]: thirty-two units a pass while they last (two vectors, [`Two`]),
 /// then sixteen, the rest on AVX2.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
@@ -1418,27 +1396,6 @@ pub fn gru_cell_rows(hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32], h: &mut [f
     }
     let (hh, ih) = (hh.map(|x| &x[full..]), ih.map(|x| &x[full..]));
     avx2::gru_cell(hh, ih, &h_old[full..], &mut h[full..]);
-}
-
-/// The GRU cell for the units from `j` of [`gru_cell_rows`]'s slices, as many as `V` has lanes.
-///
-/// # Safety
-/// Every slice must hold `j` values plus `V`'s lanes; AVX-512 only.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-#[inline]
-unsafe fn gru_lanes<V: Wide>(
-    hh: [&[f32]; 3],
-    ih: [&[f32]; 3],
-    h_old: &[f32],
-    h: &mut [f32],
-    j: usize,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        let load = |s: &[f32]| V::load(s.as_ptr().add(j));
-        let r_z = [0, 1].map(|k| load(hh[k]).add(load(ih[k])));
-        gru_cell(r_z, load(ih[2]), load(hh[2]), load(h_old)).store(h.as_mut_ptr().add(j));
-    }
 }
 
 // SAFETY: __m512 reaches these only from functions enabling AVX-512F.

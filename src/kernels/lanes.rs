@@ -392,6 +392,69 @@ unsafe impl<V: Wide> Wide for Two<V> {
     }
 }
 
+/// `a + b` for the `V::LANES` values from `j` of each.
+///
+/// # Safety
+/// Both slices must hold `j + V::LANES` values; see [`F32Lanes`].
+#[inline(always)]
+unsafe fn sum_at<V: Wide>(a: &[f32], b: &[f32], j: usize) -> V {
+    // SAFETY: the caller's contract.
+    unsafe { V::load(a.as_ptr().add(j)).add(V::load(b.as_ptr().add(j))) }
+}
+
+/// [`cell`] for the `V::LANES` units from `j` of slices laid out as the kernels' `lstm_cell`
+/// takes them (each gate's `hh` and `ih`, then `c`, updated, and `h`).
+///
+/// # Safety
+/// Every slice must hold `j + V::LANES` values; see [`F32Lanes`].
+#[inline(always)]
+pub(super) unsafe fn lstm_lanes<V: Wide>(
+    hh: [&[f32]; 4],
+    ih: [&[f32]; 4],
+    c: &mut [f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let gates = [
+            sum_at(hh[0], ih[0], j),
+            sum_at(hh[1], ih[1], j),
+            sum_at(hh[2], ih[2], j),
+            sum_at(hh[3], ih[3], j),
+        ];
+        let (c_new, h_new) = cell::<V>(gates, V::load(c.as_ptr().add(j)));
+        c_new.store(c.as_mut_ptr().add(j));
+        h_new.store(h.as_mut_ptr().add(j));
+    }
+}
+
+/// [`gru_cell`] for the `V::LANES` units from `j` of slices laid out as the kernels' `gru_cell`
+/// takes them (each gate's `hh` and `ih`, the old state, then `h`).
+///
+/// # Safety
+/// Every slice must hold `j + V::LANES` values; see [`F32Lanes`].
+#[inline(always)]
+pub(super) unsafe fn gru_lanes<V: Wide>(
+    hh: [&[f32]; 3],
+    ih: [&[f32]; 3],
+    h_old: &[f32],
+    h: &mut [f32],
+    j: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let r_z = [sum_at(hh[0], ih[0], j), sum_at(hh[1], ih[1], j)];
+        let load = |s: &[f32]| s.as_ptr().add(j);
+        let (ih_n, hh_n, old) = (
+            V::load(load(ih[2])),
+            V::load(load(hh[2])),
+            V::load(load(h_old)),
+        );
+        gru_cell(r_z, ih_n, hh_n, old).store(h.as_mut_ptr().add(j));
+    }
+}
+
 /// Two vectors of lanes as one: every operation runs on both, one right after the other.
 ///
 /// A cell is a long chain of dependent operations (a few hundred instructions from the gates
