@@ -170,7 +170,7 @@ pub fn for_each_gate_piece(
 /// linear map's input (kept in `scratch` and reused while `scratch.h_is_new` is false),
 /// projects it onto the units' gate rows, dequantizes ([`super::gemm_u8i8_dequantized`]),
 /// adds the units' part of the step's input projection `ih` (`batch × 4 × units`,
-/// `[batch][gate][unit]`) and runs [`lstm_cell`], updating `state`.
+/// `[batch][gate][unit]`) and runs [`super::lstm_cell`], updating `state`.
 ///
 /// With `ahead`, the step also fills its part of the input projection of later rows (see
 /// [`AheadProjection`]).
@@ -216,7 +216,7 @@ pub fn lstm_units_u8i8(
 
 /// One time step of an int8 GRU layer for the hidden units of `state`, as
 /// [`lstm_units_u8i8`] is for an LSTM: quantize `h_prev`, project it onto the units' r, z and
-/// n rows, dequantize (`W_hh h + b_hh`), then [`gru_cell`] with their input projection `ih`
+/// n rows, dequantize (`W_hh h + b_hh`), then [`super::gru_cell`] with their input projection `ih`
 /// (`batch × 3 × units`) and their part of `h_prev`; `state`'s `c` is left alone. AVX-512
 /// fuses it as it does the LSTM's; `ahead` is projected after the step on every kernel (fused,
 /// its three rows measured 3% slower than projecting them up front at dim 256).

@@ -1,8 +1,9 @@
 //! The numeric kernels: u8 × i8 → i32 and f32 matrix products over packed weights, activation
-//! min/max and quantization, the LSTM and GRU cells and the int8 step (`int8_step`), the
-//! threads that run the recurrence (`pool`, `recurrence`, and `alongside` for a layer whose
-//! input one thread projects while another runs its steps; crate-internal) and handing freed
-//! memory back to the system (`memory`, the one call into the C library). The safe wrappers
+//! min/max and quantization, the LSTM and GRU cells (a step's batch rows two at a time on
+//! AVX-512: `row_cells`) and the int8 step (`int8_step`), the threads that run the recurrence
+//! (`pool`, `recurrence`, and `alongside` for a layer whose input one thread projects while
+//! another runs its steps; crate-internal) and handing freed memory back to the system
+//! (`memory`, the one call into the C library). The safe wrappers
 //! here check shapes once and dispatch on a [`Kernel`] chosen at start-up; each instruction
 //! set's products are one micro-kernel run by the one blocked driver in `gemm`.
 //!
