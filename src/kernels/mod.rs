@@ -400,8 +400,8 @@ pub fn gru_cells(kernel: Kernel, hh: &[f32], ih: &[f32], h_old: &[f32], state: &
     assert!(
         hh.len() == batch * row_len
             && ih.len() == hh.len()
-            && h_old.len().is_multiple_of(batch)
-            && h_old.len() / batch >= units.end,
+            && (batch == 0
+                || (h_old.len().is_multiple_of(batch) && h_old.len() / batch >= units.end)),
         "gru_cells: lengths"
     );
     match kernel {
@@ -414,7 +414,7 @@ pub fn gru_cells(kernel: Kernel, hh: &[f32], ih: &[f32], h_old: &[f32], state: &
             unsafe { row_cells::gru_rows(state, &hh, ih, h_old) }
         }
         _ => {
-            let hidden = h_old.len() / batch;
+            let hidden = h_old.len() / batch.max(1);
             for b in 0..batch {
                 let (hh, ih) = (&hh[b * row_len..][..row_len], &ih[b * row_len..][..row_len]);
                 let old = &h_old[b * hidden + units.start..][..n];

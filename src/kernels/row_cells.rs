@@ -144,8 +144,8 @@ fn for_row_groups(
     }
 }
 
-/// A step's gates for one group of rows: `hh` from `gates`, `ih` from `ih` (`[row][gate][unit]`,
-/// `G · n` values a row), for `n` units from batch row `b`.
+/// A step's gates for one group of rows from batch row `b`: `hh` from `hh`, `ih` from `ih`
+/// (`[row][gate][unit]`, `G · n` values a row, for the step's `n` units).
 struct Gates<'a, R, const G: usize> {
     hh: &'a R,
     ih: *const f32,
@@ -303,7 +303,8 @@ pub(super) unsafe fn gru_rows(
     let (n, batch) = (state.units().len(), state.batch());
     assert_eq!(ih.len(), batch * 3 * n, "gru_rows: ih");
     assert!(
-        h_old.len().is_multiple_of(batch) && h_old.len() / batch >= state.units().end,
+        batch == 0
+            || (h_old.len().is_multiple_of(batch) && h_old.len() / batch >= state.units().end),
         "gru_rows: h_old"
     );
     for_row_groups(state, h_old, |rows, b| {
