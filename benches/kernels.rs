@@ -1,7 +1,8 @@
 //! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
 //! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
-//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time;
+//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time,
+//! and of every row of a batch-64 step of 8 or 48 units (`batch_cells/`);
 //! one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool; the
 //! batch-1 FP32 step's product with and without the ahead projection fused into it
 //! (`f32_ahead/`); and the check of an input for infinities and NaNs (`all_finite/`).
@@ -120,6 +121,44 @@ fn cells(c: &mut Criterion) {
                 kernels::gru_cell(kernel, hh, black_box(ih), &c0, &mut h);
             });
         });
+    }
+    group.finish();
+}
+
+/// The cells of every row of a batch-64 step (`kernels::lstm_cells`, `kernels::gru_cells`)
+/// at widths a row leaves units to pair across rows (8 and 48 units a row: AVX-512 runs what
+/// a row leaves beside the same units of the next row). Throughput is in units.
+fn batch_cells(c: &mut Criterion) {
+    let mut group = short_group(c, "batch_cells");
+    let batch = 64;
+    for n in [8, 48] {
+        let values = |seed: usize, len: usize, scale: f32| -> Vec<f32> {
+            (0..len)
+                .map(|i| ((i * 37 + seed * 11) % 101) as f32 / 101.0 * 2.0 * scale - scale)
+                .collect()
+        };
+        let (c0, h_old) = (values(8, batch * n, 1.0), values(9, batch * n, 1.0));
+        group.throughput(Throughput::Elements((batch * n) as u64));
+        for kernel in Kernel::available() {
+            let id = format!("{}/{n}", kernel.name());
+            let (hh, ih) = (values(0, batch * 4 * n, 3.0), values(4, batch * 4 * n, 2.0));
+            let (mut c_state, mut h) = (c0.clone(), vec![0f32; batch * n]);
+            group.bench_function(BenchmarkId::new("lstm", &id), |b| {
+                b.iter(|| {
+                    c_state.copy_from_slice(&c0);
+                    let mut state = UnitState::whole(&mut c_state, &mut h, n);
+                    kernels::lstm_cells(kernel, &hh, black_box(&ih), &mut state);
+                });
+            });
+            let (hh, ih) = (values(0, batch * 3 * n, 3.0), values(4, batch * 3 * n, 2.0));
+            let (mut unused_c, mut h) = (vec![0f32; batch * n], vec![0f32; batch * n]);
+            group.bench_function(BenchmarkId::new("gru", &id), |b| {
+                b.iter(|| {
+                    let mut state = UnitState::whole(&mut unused_c, &mut h, n);
+                    kernels::gru_cells(kernel, &hh, black_box(&ih), &h_old, &mut state);
+                });
+            });
+        }
     }
     group.finish();
 }
@@ -285,6 +324,7 @@ criterion_group!(
     benches,
     matrix_kernels,
     cells,
+    batch_cells,
     quantize_h,
     all_finite,
     batch1_step,
