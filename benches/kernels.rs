@@ -1,8 +1,9 @@
 //! The matrix kernels alone, per available kernel family: one recurrent step's GEMV
 //! (`4H × H` weights, one activation row), the input projection's GEMM (20 rows) and a
-//! batch-64 step's GEMM (64 rows); and the LSTM and GRU cells over one thread's share of a
-//! batch-64 step at dim 256 (64 rows × 128 units), the other half of a batched step's time,
-//! and of every row of a batch-64 step of 8 or 48 units (`batch_cells/`);
+//! batch-64 step's GEMM (64 rows); the LSTM and GRU cells on one row as long as one thread's
+//! share of a batch-64 step at dim 256 (`cells/`), and over every row of a batch-64 step of 8,
+//! 48 or 128 units as the steps run them (`batch_cells/`), the other half of a batched step's
+//! time;
 //! one thread's share of a batch-1 int8 LSTM step (`step/`), without the thread pool; the
 //! batch-1 FP32 step's product with and without the ahead projection fused into it
 //! (`f32_ahead/`); and the check of an input for infinities and NaNs (`all_finite/`).
@@ -89,19 +90,24 @@ fn matrix_kernels(c: &mut Criterion) {
     group.finish();
 }
 
-/// The cells alone, per kernel family: `8192` units (64 batch rows × 128 units), their gate
-/// pre-activations spread over the range of a trained model's. Throughput is in units.
+/// `len` gate pre-activations (or states) spread over `±scale` as a trained model's are,
+/// different for each `seed`.
+fn spread(seed: usize, len: usize, scale: f32) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 37 + seed * 11) % 101) as f32 / 101.0 * 2.0 * scale - scale)
+        .collect()
+}
+
+/// The single-row cells (`kernels::lstm_cell`, `kernels::gru_cell`) per kernel family, on one
+/// row of `8192` units: as many as one thread's share of a batch-64 step at dim 256 (64 rows ×
+/// 128 units). AVX2 and scalar steps run these row by row; AVX-512 steps run `batch_cells/`.
+/// Throughput is in units.
 fn cells(c: &mut Criterion) {
     let mut group = short_group(c, "cells");
     let n = 64 * 128;
-    let values = |seed: usize, scale: f32| -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 37 + seed * 11) % 101) as f32 / 101.0 * 2.0 * scale - scale)
-            .collect()
-    };
-    let hh: Vec<Vec<f32>> = (0..4).map(|k| values(k, 3.0)).collect();
-    let ih: Vec<Vec<f32>> = (0..4).map(|k| values(k + 4, 2.0)).collect();
-    let (c0, mut h) = (values(8, 1.0), vec![0f32; n]);
+    let hh: Vec<Vec<f32>> = (0..4).map(|k| spread(k, n, 3.0)).collect();
+    let ih: Vec<Vec<f32>> = (0..4).map(|k| spread(k + 4, n, 2.0)).collect();
+    let (c0, mut h) = (spread(8, n, 1.0), vec![0f32; n]);
     group.throughput(Throughput::Elements(n as u64));
     for kernel in Kernel::available() {
         let mut c_state = c0.clone();
@@ -125,23 +131,18 @@ fn cells(c: &mut Criterion) {
     group.finish();
 }
 
-/// The cells of every row of a batch-64 step (`kernels::lstm_cells`, `kernels::gru_cells`)
-/// at widths a row leaves units to pair across rows (8 and 48 units a row: AVX-512 runs what
-/// a row leaves beside the same units of the next row). Throughput is in units.
+/// The cells of every row of a batch-64 step (`kernels::lstm_cells`, `kernels::gru_cells`, as
+/// the steps run them) at 8, 48 and 128 units a row: the first two leave units for AVX-512 to
+/// pair across rows, 128 is one thread's share at dim 256. Throughput is in units.
 fn batch_cells(c: &mut Criterion) {
     let mut group = short_group(c, "batch_cells");
     let batch = 64;
-    for n in [8, 48] {
-        let values = |seed: usize, len: usize, scale: f32| -> Vec<f32> {
-            (0..len)
-                .map(|i| ((i * 37 + seed * 11) % 101) as f32 / 101.0 * 2.0 * scale - scale)
-                .collect()
-        };
-        let (c0, h_old) = (values(8, batch * n, 1.0), values(9, batch * n, 1.0));
+    for n in [8, 48, 128] {
+        let (c0, h_old) = (spread(8, batch * n, 1.0), spread(9, batch * n, 1.0));
         group.throughput(Throughput::Elements((batch * n) as u64));
         for kernel in Kernel::available() {
             let id = format!("{}/{n}", kernel.name());
-            let (hh, ih) = (values(0, batch * 4 * n, 3.0), values(4, batch * 4 * n, 2.0));
+            let (hh, ih) = (spread(0, batch * 4 * n, 3.0), spread(4, batch * 4 * n, 2.0));
             let (mut c_state, mut h) = (c0.clone(), vec![0f32; batch * n]);
             group.bench_function(BenchmarkId::new("lstm", &id), |b| {
                 b.iter(|| {
@@ -150,7 +151,7 @@ fn batch_cells(c: &mut Criterion) {
                     kernels::lstm_cells(kernel, &hh, black_box(&ih), &mut state);
                 });
             });
-            let (hh, ih) = (values(0, batch * 3 * n, 3.0), values(4, batch * 3 * n, 2.0));
+            let (hh, ih) = (spread(0, batch * 3 * n, 3.0), spread(4, batch * 3 * n, 2.0));
             let (mut unused_c, mut h) = (vec![0f32; batch * n], vec![0f32; batch * n]);
             group.bench_function(BenchmarkId::new("gru", &id), |b| {
                 b.iter(|| {
