@@ -33,9 +33,15 @@ fn shipped_model() -> LanguageModel {
 /// Every variant: PyTorch's x86 engine's four, qnnpack's int8 and int8 with the embedding.
 const SCHEMES: [Scheme; 6] = Scheme::ALL;
 
-/// The variants whose figures match PyTorch's over the whole text: FP32 first, the reference
-/// for agreement.
-const FLOAT_SCHEMES: [Scheme; 2] = [Scheme::Fp32, Scheme::Fp16];
+/// The variants whose figures match PyTorch's over the whole text at eval batch 10: all but
+/// qnnpack's int8 (FP32 first, the reference for agreement).
+const MATCHING_AT_BATCH_10: [Scheme; 5] = [
+    Scheme::Fp32,
+    Scheme::Int8,
+    Scheme::Int8PerChannel,
+    Scheme::Fp16,
+    Scheme::Int8Embedding,
+];
 
 /// Evaluates `text` in `eval_batch` columns with `schemes` (FP32 first) and compares each
 /// with `expected[variant]`, returning every difference found.
@@ -82,14 +88,14 @@ fn compare_evaluation(
     differences
 }
 
-/// Evaluates `text` with eval batch 1 and 10 and asserts that it gives the figures of the
-/// fixture's `part` (`head` or `full`) in every one of `schemes`.
-fn check_text(part: &str, text: &str, schemes: &[Scheme]) {
+/// Evaluates `text` with each eval batch of `runs` and asserts that it gives the figures of
+/// the fixture's `part` (`head` or `full`) in each of that run's schemes.
+fn check_text(part: &str, text: &str, runs: &[(usize, &[Scheme])]) {
     let lm = shipped_model();
     let fixture = fixture();
-    let differences: Vec<String> = [1, 10]
-        .into_iter()
-        .flat_map(|eval_batch| {
+    let differences: Vec<String> = runs
+        .iter()
+        .flat_map(|&(eval_batch, schemes)| {
             let expected = &fixture[part][format!("eval_batch_{eval_batch}")];
             compare_evaluation(&lm, text, eval_batch, schemes, expected)
         })
@@ -99,17 +105,17 @@ fn check_text(part: &str, text: &str, schemes: &[Scheme]) {
 
 fn check_head(schemes: &[Scheme]) {
     let head = std::fs::read_to_string(repo("tests/fixtures/shakespeare_val_head.txt")).unwrap();
-    check_text("head", &head, schemes);
+    check_text("head", &head, &[(1, schemes), (10, schemes)]);
 }
 
-fn check_whole_text(schemes: &[Scheme]) {
+fn check_whole_text(runs: &[(usize, &[Scheme])]) {
     let text = std::fs::read_to_string(repo("models/shakespeare-val.txt")).unwrap();
     assert_eq!(
         text.chars().count(),
         111_540,
         "the validation text is the corpus's last 10%"
     );
-    check_text("full", &text, schemes);
+    check_text("full", &text, runs);
 }
 
 #[test]
@@ -118,26 +124,26 @@ fn the_head_of_the_validation_text_gives_pytorchs_loss_and_top1_counts_in_every_
 }
 
 #[test]
-fn the_whole_validation_text_gives_pytorchs_loss_and_top1_counts_in_fp32_and_fp16() {
-    check_whole_text(&FLOAT_SCHEMES);
+fn the_whole_validation_text_gives_pytorchs_loss_and_top1_counts_in_all_but_one_variant() {
+    check_whole_text(&[(1, &SCHEMES), (10, &MATCHING_AT_BATCH_10)]);
 }
 
-// Over the whole text the INT8 variants do not meet the bar, and cannot without MKL's code:
-// PyTorch's x86 wheels compute `tanh` with MKL's closed-source `vmsTanh` (checked: it equals
-// `torch.tanh` bit for bit on tests/fixtures/activations.safetensors), while dynq's sigmoid is
-// ATen's own bit for bit and its tanh is Sleef's, one ULP away from MKL's on about 1% of
-// inputs. FP32 absorbs that; in INT8 the state carried over 111,540 characters eventually
-// moves one activation to a neighbouring integer and the trajectory drifts (measured, AMD
-// EPYC Zen 4, with fbgemm's fused multiply-add dequantization: int8 eval batch 1 top-1
-// 62,920 vs PyTorch's 62,921, agreement 109,903 vs 109,902, loss within 1e-5;
-// int8_per_channel eval batch 1 loss +8.8e-5, top-1 equal). A correctly rounded tanh, one ULP
-// from MKL's on 0.05% of inputs, drifts as far. The test stays, ignored, as the statement of
-// the gap.
+// Over the whole text one figure cannot be held to the bar without MKL's code: PyTorch's x86
+// wheels compute `tanh` with MKL's closed-source `vmsTanh` (checked: it equals `torch.tanh` bit
+// for bit on tests/fixtures/activations.safetensors), while dynq's sigmoid is ATen's own bit for
+// bit and its tanh is correctly rounded, one ULP away from MKL's on 82,396 of the
+// 1,092,196,763 non-negative floats up to 9.6. FP32 absorbs that; in INT8 the state carried
+// over 111,540 characters can move one activation to a neighbouring integer, and the
+// trajectory drifts: qnnpack's int8 at eval batch 10 (measured, AMD EPYC Zen 4: top-1 62,886
+// vs PyTorch's 62,899, agreement with FP32 110,101 vs 110,062, loss within 1e-5). With Sleef's
+// tanh (one ULP from MKL's on 1,648,449 of those floats), which dynq used before, 19 figures
+// of the INT8 variants missed, at both eval batches. The test stays, ignored, as the
+// statement of the gap.
 
 #[test]
-#[ignore = "INT8 drifts from PyTorch over 111k characters: PyTorch's tanh is MKL's closed vmsTanh"]
+#[ignore = "qnnpack's INT8 drifts from PyTorch over 111k characters: PyTorch's tanh is MKL's closed vmsTanh"]
 fn the_whole_validation_text_gives_pytorchs_loss_and_top1_counts_in_every_variant() {
-    check_whole_text(&SCHEMES);
+    check_whole_text(&[(1, &SCHEMES), (10, &SCHEMES)]);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::ops::Range;
 use super::OutputRows;
 use super::activation::Engine;
 use super::gemm::{Dequantized, MicroKernel, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
-use super::lanes::{F32Lanes, Two, Wide, gru_lanes, lstm_lanes};
+use super::lanes::{F32Lanes, F64Lanes, F64Map, Lanes, Two, Wide, gru_lanes, lstm_lanes};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::scalar;
 
@@ -633,9 +633,28 @@ fn tail(s: [&[f32]; 4], from: usize) -> [&[f32]; 4] {
     s.map(|x| &x[from..])
 }
 
+/// `[exp, sigmoid, tanh]` of 8 values with this kernel's vectors (the tests' way to compare
+/// them with the scalar twin's).
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn activations(x: &[f32; 8]) -> [[f32; 8]; 3] {
+    use super::lanes::{exp, sigmoid, tanh};
+    let mut out = [[0f32; 8]; 3];
+    // SAFETY: 8 floats are read from x and written to each row of out; this function's
+    // features are those of __m256's F32Lanes.
+    unsafe {
+        let v = _mm256_loadu_ps(x.as_ptr());
+        for (row, y) in out.iter_mut().zip([exp(v), sigmoid(v), tanh(v)]) {
+            _mm256_storeu_ps(row.as_mut_ptr(), y);
+        }
+    }
+    out
+}
+
 // SAFETY: every method is one AVX (or AVX2/FMA) instruction or a short sequence of them, and
 // __m256 values reach these methods only from functions enabling avx2 and fma.
-unsafe impl F32Lanes for __m256 {
+unsafe impl Lanes for __m256 {
+    type Float = f32;
     #[inline(always)]
     unsafe fn splat(v: f32) -> Self {
         // SAFETY (every method): the trait's contract: the CPU has avx2 and fma.
@@ -662,21 +681,22 @@ unsafe impl F32Lanes for __m256 {
         unsafe { _mm256_fmadd_ps(self, b, c) }
     }
     #[inline(always)]
-    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
-        unsafe { _mm256_fmsub_ps(self, b, c) }
-    }
-    #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
         unsafe { _mm256_fnmadd_ps(self, b, c) }
-    }
-    #[inline(always)]
-    unsafe fn floor(self) -> Self {
-        unsafe { _mm256_floor_ps(self) }
     }
     #[inline(always)]
     unsafe fn round_even(self) -> Self {
         // To nearest, ties to even, exceptions suppressed.
         unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl F32Lanes for __m256 {
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        // SAFETY (every method): as for Lanes.
+        unsafe { _mm256_floor_ps(self) }
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {
@@ -698,6 +718,71 @@ unsafe impl F32Lanes for __m256 {
         unsafe {
             let is_below = _mm256_cmp_ps::<_CMP_LT_OQ>(self, threshold);
             _mm256_blendv_ps(otherwise, below, is_below)
+        }
+    }
+
+    type F64 = __m256d;
+    #[inline(always)]
+    unsafe fn via_f64<F: F64Map>(self) -> Self {
+        unsafe {
+            let low = F::apply(_mm256_cvtps_pd(_mm256_castps256_ps128(self)));
+            let high = F::apply(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(self)));
+            _mm256_set_m128(_mm256_cvtpd_ps(high), _mm256_cvtpd_ps(low))
+        }
+    }
+}
+
+// SAFETY: every method is one AVX (or AVX2/FMA) instruction or a short exact sequence of
+// them, and __m256d values reach these methods only from functions enabling avx2 and fma.
+unsafe impl Lanes for __m256d {
+    type Float = f64;
+    #[inline(always)]
+    unsafe fn splat(v: f64) -> Self {
+        // SAFETY (every method): the trait's contract: the CPU has avx2 and fma.
+        unsafe { _mm256_set1_pd(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { _mm256_add_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe { _mm256_sub_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe { _mm256_mul_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        unsafe { _mm256_div_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm256_fmadd_pd(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm256_fnmadd_pd(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn round_even(self) -> Self {
+        unsafe { _mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl F64Lanes for __m256d {
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        // Adding 1.5 · 2^52 puts a small integer n in the low bits of the sum's mantissa;
+        // re-biasing those to n + 1023 and shifting them into the exponent gives 2^n.
+        // SAFETY: the trait's contract: the CPU has avx2.
+        unsafe {
+            const MAGIC: f64 = 6_755_399_441_055_744.0;
+            let bits = _mm256_castpd_si256(_mm256_add_pd(n, _mm256_set1_pd(MAGIC)));
+            let biased = _mm256_sub_epi64(bits, _mm256_set1_epi64x(MAGIC.to_bits() as i64 - 1023));
+            _mm256_castsi256_pd(_mm256_slli_epi64::<52>(biased))
         }
     }
 }

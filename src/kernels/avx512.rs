@@ -9,7 +9,9 @@ use super::activation::{ActivationParams, choose_activation_params};
 use super::avx2::rescale as rescale256;
 use super::gemm::{Dequantized, MicroKernel, Panels, Sink, Sums, SumsOut, Tile, emit_tile, gemm};
 use super::int8_step::AheadProjection;
-use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell, gru_lanes, lstm_lanes};
+use super::lanes::{
+    F32Lanes, F64Lanes, F64Map, Lanes, Two, Wide, cell, gru_cell, gru_lanes, lstm_lanes,
+};
 #[cfg(test)]
 use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
@@ -1446,7 +1448,8 @@ unsafe fn micro_f32<const NP: usize, const MR: usize>(
 
 // SAFETY: every method is one AVX-512F instruction or a short sequence of them, and __m512
 // values reach these methods only from functions enabling the AVX-512 features.
-unsafe impl F32Lanes for __m512 {
+unsafe impl Lanes for __m512 {
+    type Float = f32;
     #[inline(always)]
     unsafe fn splat(v: f32) -> Self {
         // SAFETY (every method): the trait's contract: the CPU has avx512f.
@@ -1473,22 +1476,23 @@ unsafe impl F32Lanes for __m512 {
         unsafe { _mm512_fmadd_ps(self, b, c) }
     }
     #[inline(always)]
-    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
-        unsafe { _mm512_fmsub_ps(self, b, c) }
-    }
-    #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
         unsafe { _mm512_fnmadd_ps(self, b, c) }
-    }
-    #[inline(always)]
-    unsafe fn floor(self) -> Self {
-        // Round toward −∞, exceptions suppressed.
-        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self) }
     }
     #[inline(always)]
     unsafe fn round_even(self) -> Self {
         // To nearest, ties to even, exceptions suppressed.
         unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl F32Lanes for __m512 {
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        // SAFETY (every method): as for Lanes.
+        // Round toward −∞, exceptions suppressed.
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(self) }
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {
@@ -1520,5 +1524,69 @@ unsafe impl F32Lanes for __m512 {
             let is_below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self, threshold);
             _mm512_mask_blend_ps(is_below, otherwise, below)
         }
+    }
+
+    type F64 = __m512d;
+    #[inline(always)]
+    unsafe fn via_f64<F: F64Map>(self) -> Self {
+        unsafe {
+            let as_f64 = _mm512_castps_pd(self);
+            let low = F::apply(_mm512_cvtps_pd(_mm512_castps512_ps256(self)));
+            let high = F::apply(_mm512_cvtps_pd(_mm256_castpd_ps(
+                _mm512_extractf64x4_pd::<1>(as_f64),
+            )));
+            let low = _mm512_castps256_ps512(_mm512_cvtpd_ps(low));
+            let high = _mm256_castps_pd(_mm512_cvtpd_ps(high));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(low), high))
+        }
+    }
+}
+
+// SAFETY: every method is one AVX-512F instruction, and __m512d values reach these methods
+// only from functions enabling the AVX-512 features.
+unsafe impl Lanes for __m512d {
+    type Float = f64;
+    #[inline(always)]
+    unsafe fn splat(v: f64) -> Self {
+        // SAFETY (every method): the trait's contract: the CPU has avx512f.
+        unsafe { _mm512_set1_pd(v) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        unsafe { _mm512_add_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        unsafe { _mm512_sub_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul(self, b: Self) -> Self {
+        unsafe { _mm512_mul_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn div(self, b: Self) -> Self {
+        unsafe { _mm512_div_pd(self, b) }
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_fmadd_pd(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        unsafe { _mm512_fnmadd_pd(self, b, c) }
+    }
+    #[inline(always)]
+    unsafe fn round_even(self) -> Self {
+        unsafe { _mm512_roundscale_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(self) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl F64Lanes for __m512d {
+    #[inline(always)]
+    unsafe fn pow2(n: Self) -> Self {
+        // `1 · 2^floor(n)`, exact: n holds integers.
+        // SAFETY: the trait's contract: the CPU has avx512f.
+        unsafe { _mm512_scalef_pd(_mm512_set1_pd(1.0), n) }
     }
 }

@@ -1,13 +1,13 @@
-//! The LSTM cell's arithmetic written once for any vector of f32 lanes: Sleef's `expf` and
-//! `tanhf` (the 1-ULP `u10` versions PyTorch's vectorized CPU kernels call), the sigmoid as
-//! ATen writes it, and the cell itself. Each instruction set implements [`F32Lanes`] for its
-//! vector type and [`super::scalar`] for a plain `f32`, so every width runs the same
-//! operations in the same order and rounds alike, lane for lane. The functions here are always
-//! inlined into each instruction set's `#[target_feature]` functions, so the intrinsics inline
-//! there.
+//! The LSTM cell's arithmetic written once for any vector of f32 lanes: Sleef's `expf` (the
+//! 1-ULP `u10` version PyTorch's vectorized CPU kernels call) and the sigmoid on it as ATen
+//! writes it, a tanh correctly rounded from f64, and the cell itself. Each instruction set
+//! implements [`F32Lanes`] (and [`F64Lanes`]) for its vector types and [`super::scalar`] for a
+//! plain `f32` (and `f64`), so every width runs the same operations in the same order and
+//! rounds alike, lane for lane. The functions here are always inlined into each instruction
+//! set's `#[target_feature]` functions, so the intrinsics inline there.
 //!
-//! The algorithms follow Sleef 3's `sleefsimdsp.c` as built with FMA (`xexpf`, `expk2f`,
-//! `xtanhf` and the double-float helpers of `df.h`); the numerics notes give the details.
+//! `exp` follows Sleef 3's `sleefsimdsp.c` as built with FMA (`xexpf`); the numerics notes
+//! give the details, and why tanh is not Sleef's.
 
 // Sleef's constants and coefficients are written as Sleef writes them, digit for digit, so
 // they can be checked against its source; each rounds to the f32 Sleef uses.
@@ -21,15 +21,17 @@ const L2U: f32 = 0.693_145_751_953_125;
 #[allow(clippy::excessive_precision)]
 const L2L: f32 = 1.428_606_765_330_187e-6;
 
-/// A vector of f32 lanes and the operations the cell needs, each one instruction (or the
-/// same short sequence on every width).
+/// A vector of float lanes and the IEEE operations on them that both [`F32Lanes`] and
+/// [`F64Lanes`] need, each one instruction, rounding alike on every width.
 ///
 /// # Safety
 /// Every method may use instructions of the implementing instruction set: call them only on
 /// a CPU that has it (from code behind the [`super::Kernel`] that proves it).
-pub(super) unsafe trait F32Lanes: Copy {
+pub(super) unsafe trait Lanes: Copy {
+    /// The float each lane holds.
+    type Float: Copy;
     /// Every lane `v`.
-    unsafe fn splat(v: f32) -> Self;
+    unsafe fn splat(v: Self::Float) -> Self;
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
     /// `self − b`.
@@ -40,14 +42,20 @@ pub(super) unsafe trait F32Lanes: Copy {
     unsafe fn div(self, b: Self) -> Self;
     /// `self · b + c`, fused.
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
-    /// `self · b − c`, fused.
-    unsafe fn mul_sub(self, b: Self, c: Self) -> Self;
     /// `c − self · b`, fused.
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self;
-    /// Rounded toward −∞.
-    unsafe fn floor(self) -> Self;
     /// Rounded to the nearest integer, ties to even.
     unsafe fn round_even(self) -> Self;
+}
+
+/// A vector of f32 lanes and the rest of the operations the cell needs, each one instruction
+/// (or the same short sequence on every width).
+///
+/// # Safety
+/// As for [`Lanes`].
+pub(super) unsafe trait F32Lanes: Lanes<Float = f32> {
+    /// Rounded toward −∞.
+    unsafe fn floor(self) -> Self;
     /// The sign bit cleared.
     unsafe fn abs(self) -> Self;
     /// `self` with the sign bit of `x` or-ed in.
@@ -57,6 +65,12 @@ pub(super) unsafe trait F32Lanes: Copy {
     unsafe fn pow2(n: Self) -> Self;
     /// Per lane: `below` where `self < threshold` (ordered, quiet), else `otherwise`.
     unsafe fn select_below(self, threshold: Self, below: Self, otherwise: Self) -> Self;
+
+    /// The f64 vectors [`Self::via_f64`] widens the lanes into.
+    type F64: F64Lanes;
+    /// `F` on the lanes converted (exactly) to f64, rounded back to f32 to nearest even.
+    unsafe fn via_f64<F: F64Map>(self) -> Self;
+
     /// `self · 2^q` for lanes holding integers `q` in −150..=150 and `self` in ±[2^-30, 4)
     /// or 0, rounded once: [`ldexp2`]'s two exact-then-rounded steps, or one instruction
     /// where the instruction set has it (AVX-512's `vscalefps`), which rounds the same
@@ -124,205 +138,97 @@ pub(super) unsafe fn sigmoid<V: F32Lanes>(x: V) -> V {
     }
 }
 
-/// A double-float: the unevaluated sum `hi + lo` (Sleef's `vfloat2`).
-#[derive(Clone, Copy)]
-struct Df<V> {
-    hi: V,
-    lo: V,
-}
-
-impl<V: F32Lanes> Df<V> {
-    /// `self + y` (`dfadd2_vf2_vf2_vf`: no ordering assumed between the parts).
-    #[inline(always)]
-    unsafe fn add2_f(self, y: V) -> Self {
-        // SAFETY: the caller's CPU has V's instruction set (the trait's contract).
-        unsafe {
-            let hi = self.hi.add(y);
-            let v = hi.sub(self.hi);
-            let lo = self.hi.sub(hi.sub(v)).add(y.sub(v));
-            Df {
-                hi,
-                lo: lo.add(self.lo),
-            }
-        }
-    }
-
-    /// `self + y` (`dfadd2_vf2_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn add2(self, y: Self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = self.hi.add(y.hi);
-            let v = hi.sub(self.hi);
-            let lo = self.hi.sub(hi.sub(v)).add(y.hi.sub(v));
-            Df {
-                hi,
-                lo: lo.add(self.lo.add(y.lo)),
-            }
-        }
-    }
-
-    /// `self + y` for `|self| ≥ |y|` (`dfadd_vf2_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn add(self, y: Self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = self.hi.add(y.hi);
-            let lo = self.hi.sub(hi).add(y.hi).add(self.lo).add(y.lo);
-            Df { hi, lo }
-        }
-    }
-
-    /// `x + y` for a float `|x| ≥ |y|` (`dfadd_vf2_vf_vf2`).
-    #[inline(always)]
-    unsafe fn float_add(x: V, y: Self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = x.add(y.hi);
-            let lo = x.sub(hi).add(y.hi).add(y.lo);
-            Df { hi, lo }
-        }
-    }
-
-    /// `self · y` (`dfmul_vf2_vf2_vf`).
-    #[inline(always)]
-    unsafe fn mul_f(self, y: V) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = self.hi.mul(y);
-            Df {
-                hi,
-                lo: self.lo.mul_add(y, self.hi.mul_sub(y, hi)),
-            }
-        }
-    }
-
-    /// `self · y` (`dfmul_vf2_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn mul(self, y: Self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = self.hi.mul(y.hi);
-            let lo = self
-                .hi
-                .mul_add(y.lo, self.lo.mul_add(y.hi, self.hi.mul_sub(y.hi, hi)));
-            Df { hi, lo }
-        }
-    }
-
-    /// `self²` (`dfsqu_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn square(self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = self.hi.mul(self.hi);
-            let lo = self
-                .hi
-                .add(self.hi)
-                .mul_add(self.lo, self.hi.mul_sub(self.hi, hi));
-            Df { hi, lo }
-        }
-    }
-
-    /// `1 / self` (`dfrec_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn recip(self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let hi = V::splat(1.0).div(self.hi);
-            let err = self
-                .lo
-                .neg_mul_add(hi, self.hi.neg_mul_add(hi, V::splat(1.0)));
-            Df {
-                hi,
-                lo: hi.mul(err),
-            }
-        }
-    }
-
-    /// `self / d` (`dfdiv_vf2_vf2_vf2`).
-    #[inline(always)]
-    unsafe fn div(self, d: Self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let t = V::splat(1.0).div(d.hi);
-            let hi = self.hi.mul(t);
-            let u = t.mul_sub(self.hi, hi);
-            let err = d.lo.neg_mul_add(t, d.hi.neg_mul_add(t, V::splat(1.0)));
-            Df {
-                hi,
-                lo: hi.mul_add(err, self.lo.mul_add(t, u)),
-            }
-        }
-    }
-
-    /// `−self`.
-    #[inline(always)]
-    unsafe fn neg(self) -> Self {
-        // SAFETY: as above.
-        unsafe {
-            let zero = V::splat(0.0);
-            Df {
-                hi: zero.sub(self.hi),
-                lo: zero.sub(self.lo),
-            }
-        }
-    }
-}
-
-/// `e^y` as a double-float for `y ≥ 0` (Sleef's `expk2f`, whose zeroing below −104 never
-/// applies here).
+/// A vector of f64 lanes and the rest of the operations [`tanh`]'s f64 part needs.
 ///
 /// # Safety
-/// See [`F32Lanes`].
-#[inline(always)]
+/// As for [`Lanes`].
+pub(super) unsafe trait F64Lanes: Lanes<Float = f64> {
+    /// `2^n`, exactly, for lanes holding integers `n` in 0..=64 (any value for a NaN lane).
+    unsafe fn pow2(n: Self) -> Self;
+}
+
+/// A function of f64 lanes written once for every width, for [`F32Lanes::via_f64`] (a trait
+/// rather than a closure, so that it inlines into each instruction set's functions and
+/// takes on their target features).
+pub(super) trait F64Map {
+    /// The function on `d`'s lanes.
+    ///
+    /// # Safety
+    /// See [`F64Lanes`].
+    unsafe fn apply<D: F64Lanes>(d: D) -> D;
+}
+
+/// [`tanh_f64`] as an [`F64Map`].
+struct TanhF64;
+
+impl F64Map for TanhF64 {
+    #[inline(always)]
+    unsafe fn apply<D: F64Lanes>(d: D) -> D {
+        // SAFETY: the caller's contract.
+        unsafe { tanh_f64(d) }
+    }
+}
+
+/// From this magnitude on, tanh rounds to 1 in f32 (1 − tanh(9.5) ≈ 1.1e-8 is under half
+/// the gap below 1, 3.0e-8): [`tanh`] clamps its input here so that `e^2a` stays finite.
+const TANH_SATURATES: f32 = 9.5;
+
+/// `e^r − 1 − r` is `r²` times this polynomial in `r` (highest power first, the last exactly
+/// 1/2), near-minimax on `|r| ≤ ln 2 / 2`: `e^r − 1` within 2^-43 of the exact value,
+/// relatively (`tools/expm1_coefficients.py` fits and prints it).
 #[allow(clippy::excessive_precision)]
-unsafe fn exp_df<V: F32Lanes>(y: V) -> Df<V> {
-    // SAFETY: the caller's CPU has V's instruction set (this function's contract).
+const EXPM1_QUOTIENT: [f64; 8] = [
+    2.7545375271404863e-06,
+    2.4869461057738587e-05,
+    0.00019841387343327036,
+    0.0013888836991577617,
+    0.008333333235217295,
+    0.04166666678597466,
+    0.16666666666862126,
+    0.5,
+];
+
+/// `tanh(a)` for lanes `0 ≤ a ≤ 9.5` (or NaN), in f64: `(e^2a − 1) / (e^2a + 1)`, with
+/// `e^2a − 1` from `2a = k ln 2 + r` as `2^k (e^r − 1) + (2^k − 1)`, so that small `a` lose
+/// nothing to cancellation. Its relative error, about 2^-43, is far below f32's 2^-24.
+///
+/// # Safety
+/// See [`F64Lanes`].
+#[inline(always)]
+unsafe fn tanh_f64<D: F64Lanes>(a: D) -> D {
+    // SAFETY: the caller's CPU has D's instruction set (this function's contract).
     unsafe {
-        let q = y.mul(V::splat(R_LN2)).round_even();
-        let s = Df {
-            hi: y,
-            lo: V::splat(0.0),
-        };
-        let s = s.add2_f(q.mul(V::splat(-L2U)));
-        let s = s.add2_f(q.mul(V::splat(-L2L)));
-        let mut u = V::splat(0.198_096_022_4e-3);
-        for c in [0.139_425_648_4e-2, 0.833_345_670_3e-2, 0.416_663_736_1e-1] {
-            u = u.mul_add(s.hi, V::splat(c));
+        let t = a.add(a);
+        let k = t.mul(D::splat(std::f64::consts::LOG2_E)).round_even();
+        let r = k.neg_mul_add(D::splat(std::f64::consts::LN_2), t);
+        let [first, rest @ ..] = EXPM1_QUOTIENT;
+        let mut q = D::splat(first);
+        for c in rest {
+            q = q.mul_add(r, D::splat(c));
         }
-        let t = s
-            .mul_f(u)
-            .add2_f(V::splat(0.166_666_659_414_234_244_790_680_580_464));
-        let t = s.mul(t).add2_f(V::splat(0.5));
-        let t = s.add2(s.square().mul(t));
-        let t = Df::float_add(V::splat(1.0), t);
-        Df {
-            hi: t.hi.ldexp(q),
-            lo: t.lo.ldexp(q),
-        }
+        let expm1_r = r.mul(r).mul_add(q, r);
+        let scale = D::pow2(k);
+        let expm1_t = scale.mul_add(expm1_r, scale.sub(D::splat(1.0)));
+        expm1_t.div(expm1_t.add(D::splat(2.0)))
     }
 }
 
-/// `tanh(x)` (Sleef's `xtanhf`): `(e^|x| − e^−|x|) / (e^|x| + e^−|x|)` in double-float, 1 above
-/// 8.664339742, with the sign of `x`.
+/// `tanh(x)` rounded to f32 from [`tanh_f64`] of `|x|` (clamped at [`TANH_SATURATES`]), with
+/// the sign of `x`; NaN stays NaN. That is the correctly rounded tanh for all but 31 of the
+/// 1,092,196,763 non-negative floats up to 9.6, each of those one ULP off (checked against
+/// f64 `tanh` rounded to f32, every one of them). Sleef's `tanhf_u10`, which dynq used before
+/// and which is no closer to PyTorch's (MKL's `vmsTanh`), misses on 1,584,334.
 ///
 /// # Safety
 /// See [`F32Lanes`].
 #[inline(always)]
-#[allow(clippy::excessive_precision)]
 pub(super) unsafe fn tanh<V: F32Lanes>(x: V) -> V {
     // SAFETY: the caller's CPU has V's instruction set (this function's contract).
     unsafe {
         let ax = x.abs();
-        let d = exp_df(ax);
-        let e = d.recip();
-        let ratio = d.add(e.neg()).div(d.add(e));
-        let y = ratio.hi.add(ratio.lo);
-        // Sleef also maps a NaN `y` to 1; that only happens above the threshold or for NaN `x`.
-        let y = V::splat(8.664_339_742).select_below(ax, V::splat(1.0), y);
-        // `y` ≥ 0: or-ing in the sign of x is Sleef's `mulsign`.
-        y.or_sign_of(x)
+        let saturates = V::splat(TANH_SATURATES);
+        let a = saturates.select_below(ax, saturates, ax);
+        a.via_f64::<TanhF64>().or_sign_of(x)
     }
 }
 
@@ -467,9 +373,10 @@ pub(super) unsafe fn gru_lanes<V: Wide>(
 pub(super) struct Two<V>(pub V, pub V);
 
 // SAFETY: every method is `V`'s on each half; `Two<V>` is used only where `V` may be.
-unsafe impl<V: F32Lanes> F32Lanes for Two<V> {
+unsafe impl<V: Lanes> Lanes for Two<V> {
+    type Float = V::Float;
     #[inline(always)]
-    unsafe fn splat(v: f32) -> Self {
+    unsafe fn splat(v: V::Float) -> Self {
         // SAFETY (every method): the trait's contract, passed on to V.
         unsafe { Two(V::splat(v), V::splat(v)) }
     }
@@ -494,20 +401,21 @@ unsafe impl<V: F32Lanes> F32Lanes for Two<V> {
         unsafe { Two(self.0.mul_add(b.0, c.0), self.1.mul_add(b.1, c.1)) }
     }
     #[inline(always)]
-    unsafe fn mul_sub(self, b: Self, c: Self) -> Self {
-        unsafe { Two(self.0.mul_sub(b.0, c.0), self.1.mul_sub(b.1, c.1)) }
-    }
-    #[inline(always)]
     unsafe fn neg_mul_add(self, b: Self, c: Self) -> Self {
         unsafe { Two(self.0.neg_mul_add(b.0, c.0), self.1.neg_mul_add(b.1, c.1)) }
     }
     #[inline(always)]
-    unsafe fn floor(self) -> Self {
-        unsafe { Two(self.0.floor(), self.1.floor()) }
-    }
-    #[inline(always)]
     unsafe fn round_even(self) -> Self {
         unsafe { Two(self.0.round_even(), self.1.round_even()) }
+    }
+}
+
+// SAFETY: as above.
+unsafe impl<V: F32Lanes> F32Lanes for Two<V> {
+    #[inline(always)]
+    unsafe fn floor(self) -> Self {
+        // SAFETY (every method): the trait's contract, passed on to V.
+        unsafe { Two(self.0.floor(), self.1.floor()) }
     }
     #[inline(always)]
     unsafe fn abs(self) -> Self {
@@ -534,5 +442,10 @@ unsafe impl<V: F32Lanes> F32Lanes for Two<V> {
                 self.1.select_below(threshold.1, below.1, otherwise.1),
             )
         }
+    }
+    type F64 = V::F64;
+    #[inline(always)]
+    unsafe fn via_f64<F: F64Map>(self) -> Self {
+        unsafe { Two(self.0.via_f64::<F>(), self.1.via_f64::<F>()) }
     }
 }

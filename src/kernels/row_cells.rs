@@ -11,7 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::UnitState;
-use super::lanes::{F32Lanes, Two, Wide, cell, gru_cell};
+use super::lanes::{F32Lanes, Lanes, Two, Wide, cell, gru_cell};
 
 /// One or two batch rows' lanes as one vector: `V` itself for one row, [`Two`] with a row a
 /// half for two.

@@ -1314,16 +1314,12 @@ fn gate_pieces_cover_each_gate_row_once_and_backwards_is_the_reverse_order() {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn avx512_exp_sigmoid_and_tanh_equal_scalar_bit_for_bit_across_their_range() {
-    if !Kernel::available().contains(&Kernel::Avx512Vnni) {
-        eprintln!("avx512-vnni not available on this CPU: its activations were not tested");
-        return;
-    }
+fn simd_exp_sigmoid_and_tanh_equal_scalar_bit_for_bit_across_their_range() {
     // A dense sweep over −110..110 (exp's subnormal results below −87.3, its cut-offs at −104
-    // and 100, tanh's at 8.66) and the values around the edges.
+    // and 100, tanh's clamp at 9.5) and the values around the edges.
     let mut xs: Vec<f32> = (-110_000..=110_000).map(|i| i as f32 * 1e-3).collect();
     for edge in [
-        -104.0f32, -103.97, -87.34, -87.33, 0.0, 8.664_34, 88.72, 100.0,
+        -104.0f32, -103.97, -87.34, -87.33, 0.0, 8.664_34, 9.0, 9.5, 88.72, 100.0, 1e-30,
     ] {
         let mut x = edge;
         for _ in 0..40 {
@@ -1331,30 +1327,54 @@ fn avx512_exp_sigmoid_and_tanh_equal_scalar_bit_for_bit_across_their_range() {
             x = f32::from_bits(x.to_bits() + 1);
         }
     }
+    // tanh's f64 part over its whole range of 2^k: a spread of magnitudes from 1e-38 up.
+    xs.extend(
+        (0..2000)
+            .map(|i| 1e-38f32 * 1.05f32.powi(i))
+            .take_while(|x| x.is_finite()),
+    );
     xs.extend([
         f32::INFINITY,
         f32::NEG_INFINITY,
         f32::NAN,
         -0.0,
-        1e-30,
         f32::MIN_POSITIVE,
+        f32::from_bits(1),
     ]);
     xs.resize(xs.len().next_multiple_of(PANEL), 0.5);
-    for chunk in xs.chunks_exact(PANEL) {
-        let x: [f32; PANEL] = chunk.try_into().unwrap();
-        // SAFETY: the CPU has AVX-512 VNNI (checked above).
-        let simd = unsafe { avx512::activations(&x) };
+    let check = |kernel: Kernel, x: &[f32], simd: [&[f32]; 3]| {
         for (i, &v) in x.iter().enumerate() {
             let expected = [scalar::exp(v), scalar::sigmoid(v), scalar::tanh(v)];
             for (f, name) in ["exp", "sigmoid", "tanh"].iter().enumerate() {
                 assert_eq!(
                     simd[f][i].to_bits(),
                     expected[f].to_bits(),
-                    "{name}({v:e}): avx512 {:e}, scalar {:e}",
+                    "{kernel} {name}({v:e}): {:e}, scalar {:e}",
                     simd[f][i],
                     expected[f]
                 );
             }
         }
+    };
+    let available = Kernel::available();
+    if available.contains(&Kernel::Avx2) {
+        for chunk in xs.chunks_exact(8) {
+            let x: [f32; 8] = chunk.try_into().unwrap();
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            let [e, s, t] = unsafe { avx2::activations(&x) };
+            check(Kernel::Avx2, &x, [&e, &s, &t]);
+        }
+    } else {
+        eprintln!("avx2 not available on this CPU: its activations were not tested");
+    }
+    if available.contains(&Kernel::Avx512Vnni) {
+        for chunk in xs.chunks_exact(PANEL) {
+            let x: [f32; PANEL] = chunk.try_into().unwrap();
+            // SAFETY: the CPU has AVX-512 VNNI (checked above).
+            let [e, s, t] = unsafe { avx512::activations(&x) };
+            check(Kernel::Avx512Vnni, &x, [&e, &s, &t]);
+        }
+    } else {
+        eprintln!("avx512-vnni not available on this CPU: its activations were not tested");
     }
 }
