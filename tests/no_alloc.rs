@@ -5,7 +5,6 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dynq::model::{Cell, random_inputs, random_model};
