@@ -326,7 +326,8 @@ pub fn quantize_u8(
 /// The LSTM cell for `n` hidden units: with `gate_k = hh[k] + ih[k]` (k = i, f, g, o),
 /// `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`, overwriting `c` and `h`.
 /// σ is ATen's vectorized sigmoid on Sleef's `expf_u10` (PyTorch's own, bit for bit) and tanh
-/// is Sleef's `tanhf_u10` (within 1 ULP of PyTorch's MKL one), identical on every kernel.
+/// is correctly rounded from f64 (within 1 ULP of PyTorch's MKL one), identical on every
+/// kernel.
 ///
 /// # Panics
 /// If any slice's length differs from `c.len()`.

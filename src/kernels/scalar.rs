@@ -208,7 +208,7 @@ pub(super) fn sigmoid(x: f32) -> f32 {
     unsafe { lanes::sigmoid(x) }
 }
 
-/// `tanh(x)`, as PyTorch's vectorized kernels compute it (Sleef's `tanhf_u10`).
+/// `tanh(x)`, correctly rounded but for 31 floats (see [`lanes::tanh`]).
 pub(super) fn tanh(x: f32) -> f32 {
     // SAFETY: as above.
     unsafe { lanes::tanh(x) }
