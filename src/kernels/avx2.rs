@@ -633,22 +633,12 @@ fn tail(s: [&[f32]; 4], from: usize) -> [&[f32]; 4] {
     s.map(|x| &x[from..])
 }
 
-/// `[exp, sigmoid, tanh]` of 8 values with this kernel's vectors (the tests' way to compare
-/// them with the scalar twin's).
+/// [`super::lanes::activations`] on this kernel's vectors, for the tests.
 #[cfg(test)]
 #[target_feature(enable = "avx2,fma")]
-pub(super) fn activations(x: &[f32; 8]) -> [[f32; 8]; 3] {
-    use super::lanes::{exp, sigmoid, tanh};
-    let mut out = [[0f32; 8]; 3];
-    // SAFETY: 8 floats are read from x and written to each row of out; this function's
-    // features are those of __m256's F32Lanes.
-    unsafe {
-        let v = _mm256_loadu_ps(x.as_ptr());
-        for (row, y) in out.iter_mut().zip([exp(v), sigmoid(v), tanh(v)]) {
-            _mm256_storeu_ps(row.as_mut_ptr(), y);
-        }
-    }
-    out
+pub(super) fn activations(x: &[f32]) -> [Vec<f32>; 3] {
+    // SAFETY: this function's features are those of __m256's F32Lanes.
+    unsafe { super::lanes::activations::<__m256>(x) }
 }
 
 // SAFETY: every method is one AVX (or AVX2/FMA) instruction or a short sequence of them, and

@@ -12,8 +12,6 @@ use super::int8_step::AheadProjection;
 use super::lanes::{
     F32Lanes, F64Lanes, F64Map, Lanes, Two, Wide, cell, gru_cell, gru_lanes, lstm_lanes,
 };
-#[cfg(test)]
-use super::lanes::{exp, sigmoid, tanh};
 use super::pack::{PANEL, PackedF32, PackedI8};
 use super::{Kernel, OutputRows, QuantizedRecurrent, StepScratch, UnitState, avx2, row_cells};
 
@@ -654,21 +652,12 @@ unsafe impl<const G: usize> row_cells::RecurrentGates for RecurrentSums<'_, G> {
     }
 }
 
-/// `[exp, sigmoid, tanh]` of 16 values with this kernel's vectors (the tests' way to compare
-/// them with the scalar twin's).
+/// [`super::lanes::activations`] on this kernel's vectors, for the tests.
 #[cfg(test)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub(super) fn activations(x: &[f32; PANEL]) -> [[f32; PANEL]; 3] {
-    let mut out = [[0f32; PANEL]; 3];
-    // SAFETY: 16 floats are read from x and written to each row of out; this function's
-    // features are those of __m512's F32Lanes.
-    unsafe {
-        let v = _mm512_loadu_ps(x.as_ptr());
-        for (row, y) in out.iter_mut().zip([exp(v), sigmoid(v), tanh(v)]) {
-            _mm512_storeu_ps(row.as_mut_ptr(), y);
-        }
-    }
-    out
+pub(super) fn activations(x: &[f32]) -> [Vec<f32>; 3] {
+    // SAFETY: this function's features are those of __m512's F32Lanes.
+    unsafe { super::lanes::activations::<__m512>(x) }
 }
 
 /// Hidden units [`lstm_layer_small_u8i8`] handles at most: one 256-bit vector.

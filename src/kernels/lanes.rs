@@ -362,6 +362,32 @@ pub(super) unsafe fn gru_lanes<V: Wide>(
     }
 }
 
+/// `[exp, sigmoid, tanh]` of every value of `x`, `V::LANES` at a time (`x.len()` a multiple
+/// of them): the tests' way to hold each instruction set's vectors to the scalar twin.
+///
+/// # Safety
+/// See [`F32Lanes`].
+#[cfg(test)]
+#[inline(always)]
+pub(super) unsafe fn activations<V: Wide>(x: &[f32]) -> [Vec<f32>; 3] {
+    assert!(
+        x.len().is_multiple_of(V::LANES),
+        "activations: whole vectors"
+    );
+    let mut out = [(); 3].map(|_| vec![0f32; x.len()]);
+    for j in (0..x.len()).step_by(V::LANES) {
+        // SAFETY: x and every row of out hold j + V::LANES values (checked above); the
+        // caller's contract for V.
+        unsafe {
+            let v = V::load(x.as_ptr().add(j));
+            for (row, y) in out.iter_mut().zip([exp(v), sigmoid(v), tanh(v)]) {
+                y.store(row.as_mut_ptr().add(j));
+            }
+        }
+    }
+    out
+}
+
 /// Two vectors of lanes as one: every operation runs on both, one right after the other.
 ///
 /// A cell is a long chain of dependent operations (a few hundred instructions from the gates
