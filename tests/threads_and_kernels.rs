@@ -152,8 +152,8 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
                 },
             );
             for kernel in Kernel::available() {
+                let choice = KernelChoice::from(kernel);
                 for threads in [1, 2, 3, 4] {
-                    let choice: KernelChoice = kernel.name().parse().unwrap();
                     let out = run(
                         scheme,
                         dims,
