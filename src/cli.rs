@@ -51,7 +51,7 @@ pub enum Command {
         /// Measure again even when the figures are cached.
         #[arg(long)]
         remeasure: bool,
-        /// Kernel family: auto (the fastest this CPU has), scalar, avx2, avx512-vnni.
+        /// Kernel family: auto (the widest this CPU has), scalar, avx2, avx512-vnni, avx512-amx.
         #[arg(long, value_name = "NAME", value_parser = kernel)]
         kernel: Option<KernelChoice>,
     },
@@ -120,7 +120,7 @@ pub struct RunArgs {
     /// Most threads per forward [default: the machine's cores; small models use fewer].
     #[arg(long, value_name = "N", value_parser = threads)]
     pub threads: Option<usize>,
-    /// Kernel family: auto (the fastest this CPU has), scalar, avx2, avx512-vnni.
+    /// Kernel family: auto (the widest this CPU has), scalar, avx2, avx512-vnni, avx512-amx.
     #[arg(long, value_name = "NAME", value_parser = kernel)]
     pub kernel: Option<KernelChoice>,
     /// Seed of the weights and the input.

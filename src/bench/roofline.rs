@@ -18,7 +18,7 @@ use crate::quant::Scheme;
 /// The environment variable that moves the cache folder (tests use it; so can users).
 pub const CACHE_DIR_ENV: &str = "DYNQ_CACHE_DIR";
 /// Bumped whenever what is measured changes, so that older caches are measured again.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Read bandwidth from one level of the memory hierarchy.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +49,9 @@ pub struct Roofline {
     pub levels: Vec<Level>,
     /// G multiply-adds of 8-bit values per second: one core, all cores.
     pub int8_gmacs: [f64; 2],
+    /// The same in the kernel's matrix tiles (AMX), which its products of 16 activation rows
+    /// or more and 64 columns or more use; 0 for a kernel without tiles.
+    pub int8_tile_gmacs: [f64; 2],
     /// G fused f32 multiply-adds per second: one core, all cores.
     pub f32_gfmas: [f64; 2],
     /// Nanoseconds for a value one core writes to reach another (0 with one core): measured
@@ -147,6 +150,8 @@ impl Roofline {
         let compute_budget = Duration::from_millis(20);
         let int8 = |threads| on_threads(threads, || probe::int8_rate(kernel, compute_budget)) / 1e9;
         let f32 = |threads| on_threads(threads, || probe::f32_rate(kernel, compute_budget)) / 1e9;
+        let tiles =
+            |threads| on_threads(threads, || probe::tile_int8_rate(kernel, compute_budget)) / 1e9;
         Roofline {
             format: FORMAT,
             cpu,
@@ -154,6 +159,7 @@ impl Roofline {
             kernel: kernel.name().into(),
             levels,
             int8_gmacs: [int8(1), int8(cores)],
+            int8_tile_gmacs: [tiles(1), tiles(cores)],
             f32_gfmas: [f32(1), f32(cores)],
             handoff_ns: handoff_ns(cores),
             probe_seconds: start.elapsed().as_secs_f64(),
@@ -188,7 +194,7 @@ impl Roofline {
                 format!("layer {layer} input projection"),
                 ih * weight_bytes as f64,
                 ih * rows,
-                scheme,
+                (scheme, fills_tiles(seq_len * batch, input)),
                 threads,
             ));
             let hh = (gate_rows * dims.hidden_size * directions) as f64;
@@ -196,7 +202,7 @@ impl Roofline {
                 format!("layer {layer} steps"),
                 (hh * weight_bytes as f64, hh * batch as f64),
                 (seq_len, batch, directions),
-                scheme,
+                (scheme, fills_tiles(batch, dims.hidden_size)),
                 threads,
             ));
         }
@@ -206,7 +212,7 @@ impl Roofline {
                 "head".into(),
                 head * weight_bytes as f64,
                 head * rows,
-                scheme,
+                (scheme, fills_tiles(seq_len * batch, dims.output_size())),
                 threads,
             ));
         }
@@ -233,7 +239,7 @@ impl Roofline {
         what: String,
         (bytes, macs): (f64, f64),
         (seq_len, batch, directions): (usize, usize, usize),
-        scheme: Scheme,
+        compute: (Scheme, bool),
         threads: usize,
     ) -> FloorPart {
         let steps = seq_len as f64;
@@ -241,13 +247,13 @@ impl Roofline {
             seconds: part.seconds * steps + wait,
             ..part
         };
-        let alone = self.part(what.clone(), bytes, macs, scheme, directions.min(threads));
+        let alone = self.part(what.clone(), bytes, macs, compute, directions.min(threads));
         let mut best = times_steps(alone, 0.0);
         let per_direction = threads / directions;
         if per_direction > 1 {
             let handoffs = self.handoff_ns * 1e-9 * (steps - 1.0).max(0.0);
             let mut units = times_steps(
-                self.part(what.clone(), bytes, macs, scheme, threads),
+                self.part(what.clone(), bytes, macs, compute, threads),
                 handoffs,
             );
             if handoffs > 0.0 {
@@ -255,7 +261,7 @@ impl Roofline {
             }
             let rows = (batch >= per_direction).then(|| {
                 let all_weights = bytes * per_direction as f64;
-                times_steps(self.part(what, all_weights, macs, scheme, threads), 0.0)
+                times_steps(self.part(what, all_weights, macs, compute, threads), 0.0)
             });
             for candidate in std::iter::once(units).chain(rows) {
                 if candidate.seconds < best.seconds {
@@ -266,13 +272,14 @@ impl Roofline {
         best
     }
 
-    /// One part reading `bytes` of weights (split over `threads`) and doing `macs`.
+    /// One part reading `bytes` of weights (split over `threads`) and doing `macs` in `scheme`
+    /// (in the kernel's tiles, if it has them, when `tiles`: see [`fills_tiles`]).
     fn part(
         &self,
         what: String,
         bytes: f64,
         macs: f64,
-        scheme: Scheme,
+        (scheme, tiles): (Scheme, bool),
         threads: usize,
     ) -> FloorPart {
         let share = bytes / threads as f64;
@@ -288,7 +295,9 @@ impl Roofline {
             ),
             None => (0.0, "memory"),
         };
-        let (rates, unit) = if scheme.is_int8() {
+        let (rates, unit) = if scheme.is_int8() && tiles && self.int8_tile_gmacs[0] > 0.0 {
+            (self.int8_tile_gmacs, "int8 tile compute")
+        } else if scheme.is_int8() {
             (self.int8_gmacs, "int8 compute")
         } else {
             (self.f32_gfmas, "f32 compute")
@@ -348,6 +357,13 @@ impl Roofline {
             "int8 multiply-adds   {:>7.1} G/s {:>7.1} G/s",
             self.int8_gmacs[0], self.int8_gmacs[1]
         );
+        if self.int8_tile_gmacs[0] > 0.0 {
+            let _ = writeln!(
+                out,
+                "int8 in tiles        {:>7.1} G/s {:>7.1} G/s",
+                self.int8_tile_gmacs[0], self.int8_tile_gmacs[1]
+            );
+        }
         let _ = writeln!(
             out,
             "f32 multiply-adds    {:>7.1} G/s {:>7.1} G/s",
@@ -393,6 +409,12 @@ impl Roofline {
             serde_json::to_string_pretty(self).map_err(|e| DynqError::Benchmark(e.to_string()))?;
         crate::io::write_atomically(path, json.as_bytes())
     }
+}
+
+/// Whether a product of `rows` activation rows and `cols` columns runs in the kernel's tiles
+/// when it has them (see `kernels::amx`): 16 rows and 64 columns fill one tile.
+fn fills_tiles(rows: usize, cols: usize) -> bool {
+    rows >= 16 && cols >= 64
 }
 
 /// Where the figures of this CPU and kernel are cached: `$DYNQ_CACHE_DIR`, else
@@ -527,10 +549,42 @@ pub(crate) mod tests {
                 level("memory", 0, 20.0, 25.0),
             ],
             int8_gmacs: [200.0, 400.0],
+            int8_tile_gmacs: [0.0, 0.0],
             f32_gfmas: [50.0, 100.0],
             handoff_ns: 0.0,
             probe_seconds: 0.5,
         }
+    }
+
+    #[test]
+    fn products_that_fill_a_tile_run_at_the_tile_rate_where_the_kernel_has_tiles() {
+        let mut m = machine();
+        m.kernel = "avx512-amx".into();
+        m.int8_tile_gmacs = [3200.0, 6400.0];
+        let dims = ModelDims::square(512);
+        // Batch 64: the projection (1280 rows) and each step (64 rows) fill tiles.
+        let batch = m.forward_floor(&dims, 20, 64, Scheme::Int8, 2);
+        assert_eq!(batch.parts[0].bound_by, "int8 tile compute");
+        let want = 20.0 * 64.0 * 2048.0 * 512.0 / 6400e9;
+        assert!((batch.parts[0].seconds - want).abs() < 1e-12, "{batch:?}");
+        assert_eq!(batch.parts[1].bound_by, "int8 tile compute");
+        // Batch 1: the projection (20 rows) waits on L2 even at the tile rate, and a step's
+        // single row never fills a tile.
+        let one = m.forward_floor(&dims, 20, 1, Scheme::Int8, 2);
+        assert_eq!(one.parts[0].bound_by, "L2 bandwidth");
+        assert_eq!(one.parts[1].bound_by, "L2 bandwidth");
+        // Narrower than a tile (8 columns): the vector rate, as on a kernel without tiles.
+        let narrow = m.forward_floor(&ModelDims::square(8), 20, 64, Scheme::Int8, 2);
+        let vectors = machine().forward_floor(&ModelDims::square(8), 20, 64, Scheme::Int8, 2);
+        assert_eq!(narrow, vectors);
+        // FP32 never uses them.
+        let fp32 = m.forward_floor(&dims, 20, 64, Scheme::Fp32, 2);
+        assert_eq!(
+            fp32,
+            machine().forward_floor(&dims, 20, 64, Scheme::Fp32, 2)
+        );
+        assert!(m.to_text().contains("int8 in tiles"), "{}", m.to_text());
+        assert!(!machine().to_text().contains("tiles"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct SystemStats {
     pub cpu: String,
     /// Logical cores.
     pub cores: usize,
-    /// The integer kernel in use (`avx512-vnni`, `avx2`, `scalar`).
+    /// The integer kernel in use (`avx512-amx`, `avx512-vnni`, `avx2`, `scalar`).
     pub kernel: String,
     /// This process's CPU use, percent of one core.
     pub process_cpu_percent: f32,

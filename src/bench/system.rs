@@ -16,7 +16,7 @@ pub struct Machine {
     pub cpu: String,
     /// Logical cores.
     pub cores: usize,
-    /// The kernel family `auto` picks on this CPU (`avx512-vnni`, `avx2`, `scalar`); a report
+    /// The kernel family `auto` picks on this CPU (`avx512-amx`, `avx512-vnni`, `avx2`, `scalar`); a report
     /// sets the one its runs used.
     pub kernel: String,
     /// Operating system and version.

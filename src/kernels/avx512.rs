@@ -28,13 +28,7 @@ pub fn gemm_u8i8<O: StorePanel>(
     rows: Range<usize>,
     (out, sums_out): (OutputRows<'_, O::Out>, O),
 ) {
-    let kernel = U8I8 {
-        zp,
-        zp_v: _mm512_set1_epi32(zp),
-        row_sums: w.row_sums(),
-        sums_out,
-    };
-    gemm(&kernel, a, m, w, rows, out);
+    gemm(&U8I8::new(zp, w, sums_out), a, m, w, rows, out);
 }
 
 /// A [`SumsOut`] applied to a whole panel of sums at once.
@@ -162,16 +156,29 @@ pub unsafe fn gates_f32_with_ahead<const G: usize>(
 
 /// The u8 × i8 micro-kernel: 16 rows of a panel in one accumulator; its store subtracts the
 /// zero-point term `zp · Σ_k w[r][k]` and writes what `sums_out` makes of the sums. Made only
-/// inside [`gemm_u8i8`].
-struct U8I8<'a, O> {
+/// inside [`gemm_u8i8`] and the AMX kernel's, which wraps it.
+pub(super) struct U8I8<'a, O> {
     zp: i32,
     zp_v: __m512i,
     row_sums: &'a [i32],
     sums_out: O,
 }
 
-// SAFETY: a U8I8 exists only inside gemm_u8i8, which enables the AVX-512 features and is
-// called only behind a Kernel::Avx512Vnni value.
+impl<'a, O: StorePanel> U8I8<'a, O> {
+    /// The micro-kernel for activations with zero point `zp` against `w`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    pub(super) fn new(zp: i32, w: &'a PackedI8, sums_out: O) -> Self {
+        U8I8 {
+            zp,
+            zp_v: _mm512_set1_epi32(zp),
+            row_sums: w.row_sums(),
+            sums_out,
+        }
+    }
+}
+
+// SAFETY: a U8I8 exists only inside gemm_u8i8 and AMX's, which enable the AVX-512 features
+// and are called only behind a Kernel::Avx512Vnni or Kernel::Avx512Amx value.
 unsafe impl<O: StorePanel> MicroKernel for U8I8<'_, O> {
     type Lhs = u8;
     type Rhs = i8;
@@ -452,7 +459,7 @@ unsafe fn micro_i8<const NP: usize, const MR: usize>(
 /// `w` must point at one panel holding `groups` groups, `a` at `4 * groups` bytes.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 #[inline]
-unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
+pub(super) unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
     let mut acc = [_mm512_setzero_si512(); 4];
     let full = groups / 4 * 4;
     for g in (0..full).step_by(4) {
@@ -488,7 +495,12 @@ unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m512i {
 ///
 /// Returns `ahead` when it was not fused into the step (the caller then projects it).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn lstm_units_u8i8<'a>(
+///
+/// # Safety
+/// `kernel` must be [`Kernel::Avx512Vnni`] or [`Kernel::Avx512Amx`]: its batch products run
+/// as [`step_product`] runs them.
+pub unsafe fn lstm_units_u8i8<'a>(
+    kernel: Kernel,
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
     ih: &[f32],
@@ -516,7 +528,8 @@ pub fn lstm_units_u8i8<'a>(
         let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
         super::for_each_gate_piece(4, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 4 * n);
-            gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
+            // SAFETY: the caller guarantees the kernel.
+            unsafe { step_product(kernel, (q, batch, zp), w.weight, r, out) };
         });
     }
     let sums = RecurrentSums::<4>::new(h_params, w, acc, units.start, (n, batch));
@@ -526,11 +539,37 @@ pub fn lstm_units_u8i8<'a>(
     ahead
 }
 
+/// A step's recurrent sums for weight rows `rows` and every batch row: in AMX tiles behind
+/// [`Kernel::Avx512Amx`] (when the batch fills them), else with `vpdpbusd`.
+///
+/// # Safety
+/// `kernel` must be [`Kernel::Avx512Vnni`] or [`Kernel::Avx512Amx`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+unsafe fn step_product(
+    kernel: Kernel,
+    (q, batch, zp): (&[u8], usize, i32),
+    w: &PackedI8,
+    rows: Range<usize>,
+    out: OutputRows<'_, i32>,
+) {
+    if kernel == Kernel::Avx512Amx {
+        // SAFETY: a Kernel::Avx512Amx value exists only when AMX-INT8 was detected and this
+        // process was granted its tiles.
+        unsafe { super::amx::gemm_u8i8(q, batch, zp, w, rows, (out, Sums)) };
+    } else {
+        gemm_u8i8(q, batch, zp, w, rows, (out, Sums));
+    }
+}
+
 /// See [`super::gru_units_u8i8`]: the same operations in the same order as its portable
 /// composition, with the product going straight to the accumulators and the cell
 /// dequantizing them itself (as [`lstm_units_u8i8`] does for the LSTM).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
-pub fn gru_units_u8i8(
+///
+/// # Safety
+/// As for [`lstm_units_u8i8`].
+pub unsafe fn gru_units_u8i8(
+    kernel: Kernel,
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
     ih: &[f32],
@@ -558,7 +597,8 @@ pub fn gru_units_u8i8(
         let (row_bytes, backwards) = (w.weight.padded_cols(), scratch.backwards);
         super::for_each_gate_piece(3, hidden, &units, row_bytes, backwards, |r, offset| {
             let out = OutputRows::new(&mut acc[offset..], 3 * n);
-            gemm_u8i8(q, batch, zp, w.weight, r, (out, Sums));
+            // SAFETY: the caller guarantees the kernel.
+            unsafe { step_product(kernel, (q, batch, zp), w.weight, r, out) };
         });
     }
     let sums = RecurrentSums::<3>::new(h_params, w, acc, units.start, (n, batch));

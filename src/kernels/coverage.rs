@@ -25,11 +25,13 @@ pub(crate) enum Function {
     LstmStep,
     /// The whole int8 layer with its state in registers (AVX-512 only, small layers).
     RegisterLayer,
+    /// An int8 product in AMX tiles (AMX only).
+    TileProducts,
 }
 
 impl Function {
     /// Every function, in the order the report lists them.
-    pub(crate) const ALL: [Function; 11] = [
+    pub(crate) const ALL: [Function; 12] = [
         Function::GemmU8I8,
         Function::GemmU8I8Dequantized,
         Function::GemmF32,
@@ -41,16 +43,26 @@ impl Function {
         Function::GruStep,
         Function::LstmStep,
         Function::RegisterLayer,
+        Function::TileProducts,
     ];
 
     /// Whether `kernel` has its own code for this function.
     pub(crate) fn exists_for(self, kernel: Kernel) -> bool {
-        self != Function::RegisterLayer || kernel == Kernel::Avx512Vnni
+        match self {
+            Function::RegisterLayer => kernel.vectors() == Kernel::Avx512Vnni,
+            Function::TileProducts => kernel == Kernel::Avx512Amx,
+            _ => true,
+        }
     }
 }
 
 /// Every kernel family, supported here or not.
-pub(crate) const FAMILIES: [Kernel; 3] = [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512Vnni];
+pub(crate) const FAMILIES: [Kernel; 4] = [
+    Kernel::Scalar,
+    Kernel::Avx2,
+    Kernel::Avx512Vnni,
+    Kernel::Avx512Amx,
+];
 
 static RAN: [[AtomicBool; Function::ALL.len()]; FAMILIES.len()] =
     [const { [const { AtomicBool::new(false) }; Function::ALL.len()] }; FAMILIES.len()];

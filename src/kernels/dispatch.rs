@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::error::DynqError;
 
-/// The kernel family a user asks for (`--kernel auto|scalar|avx2|avx512-vnni`).
+/// The kernel family a user asks for (`--kernel auto|scalar|avx2|avx512-vnni|avx512-amx`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
@@ -20,15 +20,18 @@ pub enum KernelChoice {
     Avx2,
     /// AVX-512 with VNNI (`vpdpbusd` for int8).
     Avx512Vnni,
+    /// AVX-512 VNNI, with AMX tiles (`tdpbusd`) for the int8 products of 16 rows or more.
+    Avx512Amx,
 }
 
 impl KernelChoice {
     /// Every choice, in the order `--help` lists them.
-    pub const ALL: [KernelChoice; 4] = [
+    pub const ALL: [KernelChoice; 5] = [
         KernelChoice::Auto,
         KernelChoice::Scalar,
         KernelChoice::Avx2,
         KernelChoice::Avx512Vnni,
+        KernelChoice::Avx512Amx,
     ];
 
     /// The name used on the command line and in reports.
@@ -38,6 +41,7 @@ impl KernelChoice {
             KernelChoice::Scalar => "scalar",
             KernelChoice::Avx2 => "avx2",
             KernelChoice::Avx512Vnni => "avx512-vnni",
+            KernelChoice::Avx512Amx => "avx512-amx",
         }
     }
 
@@ -48,6 +52,7 @@ impl KernelChoice {
             KernelChoice::Scalar => Kernel::Scalar,
             KernelChoice::Avx2 => Kernel::Avx2,
             KernelChoice::Avx512Vnni => Kernel::Avx512Vnni,
+            KernelChoice::Avx512Amx => Kernel::Avx512Amx,
         };
         if wanted.is_supported() {
             Ok(wanted)
@@ -73,6 +78,7 @@ impl From<Kernel> for KernelChoice {
             Kernel::Scalar => KernelChoice::Scalar,
             Kernel::Avx2 => KernelChoice::Avx2,
             Kernel::Avx512Vnni => KernelChoice::Avx512Vnni,
+            Kernel::Avx512Amx => KernelChoice::Avx512Amx,
         }
     }
 }
@@ -93,7 +99,7 @@ impl FromStr for KernelChoice {
             .find(|k| k.name() == normalized)
             .ok_or_else(|| {
                 DynqError::Unsupported(format!(
-                    "unknown kernel '{s}': expected one of auto, scalar, avx2, avx512-vnni"
+                    "unknown kernel '{s}': expected one of auto, scalar, avx2, avx512-vnni, avx512-amx"
                 ))
             })
     }
@@ -109,6 +115,8 @@ pub enum Kernel {
     Avx2,
     /// AVX-512 F/BW/VL + VNNI.
     Avx512Vnni,
+    /// [`Kernel::Avx512Vnni`] with AMX-INT8 tiles for the int8 products of 16 rows or more.
+    Avx512Amx,
 }
 
 impl Kernel {
@@ -124,10 +132,15 @@ impl Kernel {
 
     /// Every kernel this CPU supports, slowest first.
     pub fn available() -> Vec<Kernel> {
-        [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512Vnni]
-            .into_iter()
-            .filter(|k| k.is_supported())
-            .collect()
+        [
+            Kernel::Scalar,
+            Kernel::Avx2,
+            Kernel::Avx512Vnni,
+            Kernel::Avx512Amx,
+        ]
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect()
     }
 
     /// The name used in reports (same as [`KernelChoice`]'s).
@@ -136,6 +149,16 @@ impl Kernel {
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
             Kernel::Avx512Vnni => "avx512-vnni",
+            Kernel::Avx512Amx => "avx512-amx",
+        }
+    }
+
+    /// The family whose vector code this kernel runs: everything but AMX's tile products is
+    /// [`Kernel::Avx512Vnni`]'s.
+    pub(crate) fn vectors(self) -> Kernel {
+        match self {
+            Kernel::Avx512Amx => Kernel::Avx512Vnni,
+            other => other,
         }
     }
 
@@ -144,6 +167,9 @@ impl Kernel {
             Kernel::Scalar => "nothing",
             Kernel::Avx2 => "avx2 and fma",
             Kernel::Avx512Vnni => "avx512f, avx512bw and avx512vnni (plus avx2 and fma)",
+            Kernel::Avx512Amx => {
+                "amx-tile and amx-int8 usable by this process (plus avx512-vnni's)"
+            }
         }
     }
 
@@ -160,6 +186,8 @@ impl Kernel {
                     && is_x86_feature_detected!("avx512vl")
                     && is_x86_feature_detected!("avx512vnni")
             }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Amx => Kernel::Avx512Vnni.is_supported() && super::amx::usable(),
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }

@@ -89,10 +89,10 @@ pub fn gates_f32_with_ahead(
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512Vnni {
+    if kernel.vectors() == Kernel::Avx512Vnni {
         let first_n = (units.start, n);
         let product = (h, w, bias);
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected, and
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected, and
         // the lengths were checked above.
         unsafe {
             match gates {

@@ -196,11 +196,13 @@ pub fn lstm_units_u8i8(
     }
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => {
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => {
             let sums = state.batch() * 4 * state.units().len();
             scratch.accumulators.resize_for_overwrite(sums);
-            // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
-            ahead = unsafe { avx512::lstm_units_u8i8(w, h_prev, ih, state, scratch, ahead) };
+            // SAFETY: the kernel's vectors are AVX-512 VNNI only when their features were
+            // detected (and its tiles only when AMX was).
+            ahead =
+                unsafe { avx512::lstm_units_u8i8(kernel, w, h_prev, ih, state, scratch, ahead) };
         }
         _ => {
             project_h(kernel, 4, w, h_prev, state, scratch);
@@ -239,12 +241,12 @@ pub fn gru_units_u8i8(
         ahead.check("gru_units_u8i8", (3, w.weight.cols()), &units);
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512Vnni {
+    if kernel.vectors() == Kernel::Avx512Vnni {
         scratch
             .accumulators
             .resize_for_overwrite(state.batch() * 3 * units.len());
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
-        unsafe { avx512::gru_units_u8i8(w, h_prev, ih, state, scratch) };
+        // SAFETY: as in lstm_units_u8i8.
+        unsafe { avx512::gru_units_u8i8(kernel, w, h_prev, ih, state, scratch) };
     } else {
         gru_step_portable(kernel, w, (h_prev, ih), state, scratch);
     }
@@ -342,7 +344,7 @@ pub fn lstm_layer_u8i8(
     scratch: &mut StepScratch,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512Vnni
+    if kernel.vectors() == Kernel::Avx512Vnni
         && layer.shape.batch == 1
         && !layer.shape.reverse
         && layer.shape.hidden <= avx512::SMALL_HIDDEN
@@ -352,7 +354,7 @@ pub fn lstm_layer_u8i8(
         #[cfg(test)]
         coverage::record(kernel, coverage::Function::RegisterLayer);
         let LayerBuffers { h0, c, out, .. } = layer;
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         unsafe { avx512::lstm_layer_small_u8i8(w, ih, h0, c, out) };
         return;
     }

@@ -13,6 +13,8 @@
 mod activation;
 mod alongside;
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -191,9 +193,13 @@ fn gemm_u8i8_sums<O: PanelSumsOut>(
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { avx2::gemm_u8i8(a, m, zp, engine, w, rows, out) },
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512Vnni => unsafe { avx512::gemm_u8i8(a, m, zp, w, rows, out) },
+        // SAFETY: a Kernel::Avx512Amx value exists only when AMX-INT8 was detected and this
+        // process was granted its tiles, with Kernel::Avx512Vnni's features.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Amx => unsafe { amx::gemm_u8i8(a, m, zp, w, rows, out) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm_u8i8(a, m, zp, w, rows, out),
     }
@@ -232,9 +238,11 @@ pub fn gemm_f32(
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { avx2::gemm_f32(a, m, w, bias, rows, out) },
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gemm_f32(a, m, w, bias, rows, out) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe {
+            avx512::gemm_f32(a, m, w, bias, rows, out)
+        },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar::gemm_f32(a, m, w, bias, rows, out),
     }
@@ -248,9 +256,9 @@ pub fn all_finite(kernel: Kernel, x: &[f32]) -> bool {
     coverage::record(kernel, coverage::Function::AllFinite);
     match kernel {
         Kernel::Scalar => scalar::all_finite(x),
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::all_finite(x) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { avx512::all_finite(x) },
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::all_finite(x) },
@@ -267,9 +275,9 @@ pub fn min_max(kernel: Kernel, x: &[f32]) -> (f32, f32) {
     coverage::record(kernel, coverage::Function::MinMax);
     match kernel {
         Kernel::Scalar => scalar::min_max(x),
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::min_max(x) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { avx512::min_max(x) },
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::min_max(x) },
@@ -310,9 +318,9 @@ pub fn quantize_u8(
     coverage::record(kernel, coverage::Function::QuantizeU8);
     match kernel {
         Kernel::Scalar => scalar::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride),
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe {
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe {
             avx512::quantize_u8(x, cols, inv_scale, zero_point, out, out_stride)
         },
         // SAFETY: any non-scalar Kernel value implies avx2 was detected.
@@ -341,9 +349,9 @@ pub fn lstm_cell(kernel: Kernel, hh: [&[f32]; 4], ih: [&[f32]; 4], c: &mut [f32]
     coverage::record(kernel, coverage::Function::LstmCell);
     match kernel {
         Kernel::Scalar => scalar::lstm_cell(hh, ih, c, h),
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::lstm_cell(hh, ih, c, h) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { avx512::lstm_cell(hh, ih, c, h) },
         // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::lstm_cell(hh, ih, c, h) },
@@ -367,11 +375,11 @@ pub fn lstm_cells(kernel: Kernel, hh: &[f32], ih: &[f32], state: &mut UnitState<
     );
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => {
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => {
             #[cfg(test)]
             coverage::record(kernel, coverage::Function::LstmCell);
             let hh = row_cells::F32Gates::<4> { hh, n };
-            // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected;
+            // SAFETY: an AVX-512 Kernel value exists only when its features were detected;
             // hh holds every unit of the state's rows (checked above).
             unsafe { row_cells::lstm_rows(state, &hh, ih) }
         }
@@ -410,7 +418,7 @@ pub fn gru_cells(kernel: Kernel, hh: &[f32], ih: &[f32], h_old: &[f32], state: &
     );
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => {
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => {
             #[cfg(test)]
             coverage::record(kernel, coverage::Function::GruCell);
             let hh = row_cells::F32Gates::<3> { hh, n };
@@ -452,9 +460,11 @@ pub fn gru_cell(kernel: Kernel, hh: [&[f32]; 3], ih: [&[f32]; 3], h_old: &[f32],
     coverage::record(kernel, coverage::Function::GruCell);
     match kernel {
         Kernel::Scalar => scalar::gru_cell(hh, ih, h_old, h),
-        // SAFETY: a Kernel::Avx512Vnni value exists only when its features were detected.
+        // SAFETY: an AVX-512 Kernel value exists only when its features were detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::gru_cell_rows(hh, ih, h_old, h) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe {
+            avx512::gru_cell_rows(hh, ih, h_old, h)
+        },
         // SAFETY: any non-scalar Kernel value implies avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         _ => unsafe { avx2::gru_cell(hh, ih, h_old, h) },

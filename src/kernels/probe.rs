@@ -22,9 +22,9 @@ pub fn read_sum(kernel: Kernel, words: &[u64]) -> u64 {
         // SAFETY: a Kernel::Avx2 value exists only when avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { avx2_sum(words) },
-        // SAFETY: a Kernel::Avx512Vnni value exists only when avx512f was detected.
+        // SAFETY: an AVX-512 Kernel value exists only when avx512f was detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512_sum(words) },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { avx512_sum(words) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => scalar_sum(words),
     }
@@ -104,6 +104,18 @@ const MIN_BYTES_PER_RUN: usize = 1 << 20;
 /// best of short runs over about `budget`.
 pub fn int8_rate(kernel: Kernel, budget: Duration) -> f64 {
     best_rate(budget, || int8_block(kernel))
+}
+
+/// Int8 multiply-adds per second one thread retires in `kernel`'s matrix tiles (AMX's
+/// `tdpbusd`), or 0 for a kernel without them.
+pub fn tile_int8_rate(kernel: Kernel, budget: Duration) -> f64 {
+    match kernel {
+        // SAFETY: a Kernel::Avx512Amx value exists only when AMX-INT8 was detected and this
+        // process was granted its tiles.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Amx => best_rate(budget, || unsafe { super::amx::peak_block() }),
+        _ => 0.0,
+    }
 }
 
 /// Fused f32 multiply-adds per second one thread retires with `kernel`'s widest FMA.
@@ -217,9 +229,9 @@ const BLOCK: usize = 4096;
 /// Runs one block of independent int8 multiply-add chains; returns the multiply-adds done.
 fn int8_block(kernel: Kernel) -> f64 {
     match kernel {
-        // SAFETY: a Kernel::Avx512Vnni value exists only when avx512vnni was detected.
+        // SAFETY: an AVX-512 Kernel value exists only when avx512vnni was detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { vnni_block() },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { vnni_block() },
         // SAFETY: a Kernel::Avx2 value exists only when avx2 was detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { maddubs_block() },
@@ -230,9 +242,9 @@ fn int8_block(kernel: Kernel) -> f64 {
 /// Runs one block of independent f32 FMA chains; returns the multiply-adds done.
 fn f32_block(kernel: Kernel) -> f64 {
     match kernel {
-        // SAFETY: a Kernel::Avx512Vnni value exists only when avx512f was detected.
+        // SAFETY: an AVX-512 Kernel value exists only when avx512f was detected.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { fma512_block() },
+        Kernel::Avx512Vnni | Kernel::Avx512Amx => unsafe { fma512_block() },
         // SAFETY: a Kernel::Avx2 value exists only when avx2 and fma were detected.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => unsafe { fma256_block() },
@@ -390,6 +402,13 @@ mod tests {
             assert!(read_rate(kernel, &words, budget) > 0.0, "{}", kernel.name());
             assert!(int8_rate(kernel, budget) > 0.0, "{}", kernel.name());
             assert!(f32_rate(kernel, budget) > 0.0, "{}", kernel.name());
+            let tiles = tile_int8_rate(kernel, budget);
+            assert_eq!(
+                tiles > 0.0,
+                kernel == Kernel::Avx512Amx,
+                "{} {tiles}",
+                kernel.name()
+            );
         }
     }
 }

@@ -151,6 +151,87 @@ fn integer_products_equal_scalar_bit_for_bit() {
     }
 }
 
+/// Random operands of a u8 × i8 product: `rows × cols` weights (row-major, and packed) and
+/// `m` activation rows of the packed stride, within `engine`'s range.
+fn random_operands(
+    rng: &mut Rng,
+    (m, cols, rows): (usize, usize, usize),
+    engine: Engine,
+) -> (Vec<i8>, PackedI8, Vec<u8>) {
+    let w: Vec<i8> = (0..rows * cols).map(|_| rng.next() as i8).collect();
+    let packed = PackedI8::pack(&w, rows, cols);
+    let top = usize::from(engine.activation_max());
+    let a: Vec<u8> = (0..m * packed.padded_cols())
+        .map(|_| rng.below(top + 1) as u8)
+        .collect();
+    (w, packed, a)
+}
+
+/// Products large enough for AMX's tiles (16 activation rows or more, 64 columns or more),
+/// with activation rows and columns past the last whole tile, odd numbers of panels, and
+/// output rows that start and end inside a panel: every SIMD kernel's sums and dequantized
+/// outputs against the scalar twin's, bit for bit (values between output rows untouched).
+#[test]
+fn tile_sized_products_equal_scalar_bit_for_bit() {
+    let mut rng = Rng(53);
+    let shapes = [
+        (16, 64, 2 * PANEL),
+        (17, 65, 3 * PANEL),
+        (31, 130, 5 * PANEL + 3),
+        (32, 128, 9 * PANEL + 5),
+        (33, 256, 4 * PANEL),
+        (47, 300, 3 * PANEL + 9),
+        (64, 100, 11 * PANEL + 1),
+    ];
+    for (case, (m, cols, rows)) in shapes.into_iter().enumerate() {
+        let engine = [Engine::X86, Engine::Qnnpack][case % 2];
+        let (w, packed, a) = random_operands(&mut rng, (m, cols, rows), engine);
+        let stride = packed.padded_cols();
+        let x = ActivationParams {
+            scale: 0.02,
+            zero_point: rng.below(engine.qmax() as usize + 1) as i32,
+            engine,
+        };
+        let scales: Vec<f32> = (0..rows).map(|_| rng.f32(0.01)).collect();
+        let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
+        let (start, end) = (case % PANEL, rows - case % 3);
+        let n = end - start;
+        let out_stride = n + case % 4;
+        let len = (m - 1) * out_stride + n;
+        let sums = |kernel| {
+            let mut out = vec![0i32; len];
+            let to = OutputRows::new(&mut out, out_stride);
+            gemm_u8i8(kernel, &a, m, x, &packed, start..end, to);
+            out
+        };
+        let dequantized = |kernel| {
+            let mut out = vec![f32::NAN; len];
+            let to = OutputRows::new(&mut out, out_stride);
+            let parts = (&scales[..], &bias[..]);
+            gemm_u8i8_dequantized(kernel, &a, m, x, &packed, parts, start..end, to);
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let expected = (sums(Kernel::Scalar), dequantized(Kernel::Scalar));
+        for i in 0..m {
+            for r in start..end {
+                let dot: i32 = (0..cols)
+                    .map(|k| {
+                        (i32::from(a[i * stride + k]) - x.zero_point) * i32::from(w[r * cols + k])
+                    })
+                    .sum();
+                assert_eq!(expected.0[i * out_stride + r - start], dot, "case {case}");
+            }
+        }
+        for kernel in simd_kernels() {
+            let got = (sums(kernel), dequantized(kernel));
+            assert!(
+                got == expected,
+                "{kernel} case {case}: {m} rows × {cols} columns against {rows} weight rows"
+            );
+        }
+    }
+}
+
 #[test]
 fn f32_products_equal_scalar_bit_for_bit() {
     let mut rng = Rng(11);
@@ -561,11 +642,7 @@ fn dequantized_products_equal_the_exact_sums_rescaled_bit_for_bit() {
             out_stride,
         } = shape;
         let engine = [Engine::X86, Engine::Qnnpack][case % 2];
-        let w: Vec<i8> = (0..rows * cols).map(|_| rng.next() as i8).collect();
-        let packed = PackedI8::pack(&w, rows, cols);
-        let stride = packed.padded_cols();
-        let top = usize::from(engine.activation_max());
-        let a: Vec<u8> = (0..m * stride).map(|_| rng.below(top + 1) as u8).collect();
+        let (_, packed, a) = random_operands(&mut rng, (m, cols, rows), engine);
         let x = ActivationParams {
             scale: rng.f32(0.1).abs() + 1e-3,
             zero_point: rng.below(engine.qmax() as usize + 1) as i32,
@@ -1178,15 +1255,9 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
         // Mostly small layers, which AVX-512 runs with its state in registers; LSTM and GRU,
         // forward and reverse.
         let gates = if case % 3 == 1 { 3 } else { 4 };
-        let layer_kernel = if gates == 4 {
-            lstm_layer_u8i8
-        } else {
-            gru_layer_u8i8
-        };
         let hidden = 1 + rng.below(if case % 4 == 0 { 40 } else { 12 });
         let batch = 1 + usize::from(case % 5 == 4);
         let steps = 1 + rng.below(6);
-        let rows = gates * hidden;
         let engine = [Engine::X86, Engine::Qnnpack][case / 6 % 2];
         let layer = RandomRecurrent::new(&mut rng, gates, hidden, case % 2 == 1, engine);
         let recurrent = layer.view();
@@ -1198,30 +1269,76 @@ fn int8_layer_equals_scalar_bit_for_bit_on_every_kernel() {
             gates,
             reverse: case % 7 >= 4,
         };
-        let ih: Vec<f32> = (0..steps * batch * rows).map(|_| rng.f32(scale)).collect();
-        let h0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
-        let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
-        let run = |kernel: Kernel| {
-            let (mut c, mut out) = (c0.clone(), vec![0f32; steps * batch * hidden]);
-            let mut scratch = StepScratch::default();
-            let layer = LayerBuffers {
-                shape,
-                h0: &h0,
-                c: &mut c,
-                out: &mut out,
-            };
-            layer_kernel(kernel, recurrent, &ih, layer, &mut scratch);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            (bits(&c), bits(&out))
+        let context = format!("case {case}, hidden {hidden}");
+        int8_layer_equals_scalar(&mut rng, recurrent, shape, scale, &context);
+    }
+}
+
+/// Runs an int8 layer of `shape` on random inputs (within ±`scale`) on the scalar kernel and
+/// on every SIMD kernel, and checks that the states and outputs are bit for bit the same.
+fn int8_layer_equals_scalar(
+    rng: &mut Rng,
+    recurrent: QuantizedRecurrent<'_>,
+    shape: LayerShape,
+    scale: f32,
+    context: &str,
+) {
+    let LayerShape {
+        steps,
+        batch,
+        hidden,
+        gates,
+        ..
+    } = shape;
+    let layer_kernel = if gates == 4 {
+        lstm_layer_u8i8
+    } else {
+        gru_layer_u8i8
+    };
+    let ih: Vec<f32> = (0..steps * batch * gates * hidden)
+        .map(|_| rng.f32(scale))
+        .collect();
+    let h0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+    let c0: Vec<f32> = (0..batch * hidden).map(|_| rng.f32(scale)).collect();
+    let run = |kernel: Kernel| {
+        let (mut c, mut out) = (c0.clone(), vec![0f32; steps * batch * hidden]);
+        let mut scratch = StepScratch::default();
+        let layer = LayerBuffers {
+            shape,
+            h0: &h0,
+            c: &mut c,
+            out: &mut out,
         };
-        let expected = run(Kernel::Scalar);
-        for kernel in simd_kernels() {
-            assert_eq!(
-                run(kernel),
-                expected,
-                "{kernel} case {case}, hidden {hidden}"
-            );
-        }
+        layer_kernel(kernel, recurrent, &ih, layer, &mut scratch);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        (bits(&c), bits(&out))
+    };
+    let expected = run(Kernel::Scalar);
+    for kernel in simd_kernels() {
+        assert_eq!(run(kernel), expected, "{kernel} {context}");
+    }
+}
+
+/// Layers whose batch fills AMX's tiles (16 rows or more, 64 hidden units or more), LSTM and
+/// GRU, forward and reverse, both engines: every SIMD kernel against the scalar twin.
+#[test]
+fn batched_int8_layers_equal_scalar_bit_for_bit() {
+    let mut rng = Rng(59);
+    for (case, (gates, hidden, batch)) in [(4, 64, 16), (3, 80, 17), (4, 100, 33), (3, 64, 32)]
+        .into_iter()
+        .enumerate()
+    {
+        let engine = [Engine::X86, Engine::Qnnpack][case % 2];
+        let layer = RandomRecurrent::new(&mut rng, gates, hidden, case % 3 == 1, engine);
+        let shape = LayerShape {
+            steps: 3,
+            batch,
+            hidden,
+            gates,
+            reverse: case % 2 == 1,
+        };
+        let context = format!("case {case}: {gates} gates, hidden {hidden}, batch {batch}");
+        int8_layer_equals_scalar(&mut rng, layer.view(), shape, 1.0, &context);
     }
 }
 
@@ -1243,6 +1360,8 @@ fn every_available_kernel_ran_every_kernel_function() {
     dequantized_products_equal_the_exact_sums_rescaled_bit_for_bit();
     fused_int8_step_equals_scalar_bit_for_bit_for_any_block_of_units();
     int8_layer_equals_scalar_bit_for_bit_on_every_kernel();
+    tile_sized_products_equal_scalar_bit_for_bit();
+    batched_int8_layers_equal_scalar_bit_for_bit();
     let available = Kernel::available();
     for kernel in FAMILIES {
         if !available.contains(&kernel) {

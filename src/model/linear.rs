@@ -349,7 +349,7 @@ impl LinearOp for Linear {
     /// 1 MiB for an LSTM (dimension 256), 600 KiB for a GRU (dimension 224)
     /// ([`kernels::gates_f32_with_ahead`]).
     fn fuses_ahead(&self, cell: Cell, kernel: Kernel, batch: usize) -> bool {
-        kernel == Kernel::Avx512Vnni
+        kernel.vectors() == Kernel::Avx512Vnni
             && batch == 1
             && self.in_features().is_multiple_of(PANEL)
             && self.weight_bytes() <= fused_ahead_max_weights(cell)

@@ -182,7 +182,7 @@ impl<L: LinearOp> Recurrent<L> {
         self.execution
     }
 
-    /// The name of the kernel in use, for reports (`scalar`, `avx2`, `avx512-vnni`).
+    /// The name of the kernel in use, for reports (`scalar`, `avx2`, `avx512-vnni`, `avx512-amx`).
     pub fn kernel_name(&self) -> &'static str {
         self.execution.kernel.name()
     }

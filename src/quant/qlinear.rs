@@ -351,7 +351,7 @@ impl LinearOp for QLinear {
     /// 1% at 768 and 1024; the GRU's (three rows a chunk) was 3% slower at 256.
     fn fuses_ahead(&self, cell: Cell, kernel: Kernel, batch: usize) -> bool {
         cell == Cell::Lstm
-            && kernel == Kernel::Avx512Vnni
+            && kernel.vectors() == Kernel::Avx512Vnni
             && batch == 1
             && self.in_features().is_multiple_of(PANEL)
     }

@@ -129,7 +129,7 @@ pub struct Overrides {
     pub bidirectional: Option<bool>,
     /// Most threads per forward.
     pub threads: Option<usize>,
-    /// Kernel family: auto, scalar, avx2, avx512-vnni.
+    /// Kernel family: auto, scalar, avx2, avx512-vnni, avx512-amx.
     pub kernel: Option<KernelChoice>,
     /// Seed of the weights and the input.
     pub seed: Option<u64>,
