@@ -2,8 +2,8 @@
 //! product, a sequence's input projection): `tdpbusd` multiplies a tile of 16 activation rows ×
 //! 64 columns by 16 groups of a weight panel, which [`PackedI8`] already stores as AMX wants
 //! its second operand (each group's 16 rows × 4 columns in 64 bytes). Everything else, and the
-//! columns past the last whole 64, runs [`super::Kernel::Avx512Vnni`]'s code: integer sums are exact
-//! in any order, so the outputs are bit for bit the scalar twin's.
+//! columns past the last whole 64, runs [`super::Kernel::Avx512Vnni`]'s code: integer sums are
+//! exact in any order, so the outputs are bit for bit the scalar twin's.
 //!
 //! The tile instructions are written with `asm!` (Rust's AMX intrinsics are unstable), and a
 //! process may use the tiles only after asking Linux for them ([`usable`]).
@@ -122,14 +122,13 @@ pub unsafe fn gemm_u8i8<O: StorePanel>(
         super::Kernel::Avx512Amx,
         super::coverage::Function::TileProducts,
     );
-    // SAFETY: the caller guarantees AMX; the configuration is a valid palette 1 one.
+    // SAFETY (all three): the caller guarantees AMX, and the tiles are configured between
+    // the first call and the last.
     unsafe {
-        asm!("ldtilecfg [{}]", in(reg) TileConfig::FULL.0.as_ptr(), options(nostack, readonly, preserves_flags))
-    };
-    // SAFETY: the tiles are configured as TileConfig::FULL.
-    unsafe { gemm_in_tiles(&Amx, a, m, zp, w, rows, out) };
-    // SAFETY: as above; tilerelease only returns the tiles to their initial state.
-    unsafe { asm!("tilerelease", options(nostack, nomem, preserves_flags)) };
+        configure_tiles();
+        gemm_in_tiles(&Amx, a, m, zp, w, rows, out);
+        release_tiles();
+    }
 }
 
 /// The product of [`gemm_u8i8`] with `unit`'s tile instructions.
@@ -184,7 +183,8 @@ unsafe trait TileUnit {
     unsafe fn store(&self, tile: u8, dst: &mut TileSums);
 }
 
-/// AMX's tile instructions (each method inlines to one instruction for constant tiles).
+/// AMX's tile instructions (each method inlines to one instruction for the constant tile
+/// numbers [`tile_sums`] passes; any other number means the last tile of its kind).
 struct Amx;
 
 // SAFETY: each method runs its instruction under the guarantees the trait states.
@@ -431,6 +431,33 @@ unsafe fn tile_sums<const RT: usize, const NP: usize>(
     }
 }
 
+/// Configures the tiles as [`TileConfig::FULL`] (and zeroes them).
+///
+/// # Safety
+/// The CPU must have AMX and this process the right to use it ([`usable`]).
+#[inline(always)]
+unsafe fn configure_tiles() {
+    let config = &TileConfig::FULL;
+    // SAFETY: the caller guarantees AMX; the 64 bytes read are a valid palette 1 configuration.
+    unsafe {
+        asm!(
+            "ldtilecfg [{}]",
+            in(reg) config.0.as_ptr(),
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+}
+
+/// Returns the tiles to their initial state, unconfigured.
+///
+/// # Safety
+/// As for [`configure_tiles`].
+#[inline(always)]
+unsafe fn release_tiles() {
+    // SAFETY: the caller guarantees AMX.
+    unsafe { asm!("tilerelease", options(nostack, nomem, preserves_flags)) };
+}
+
 /// Zeroes tile `T`.
 ///
 /// # Safety
@@ -509,7 +536,7 @@ pub(super) unsafe fn peak_block() -> f64 {
     // SAFETY: the caller guarantees AMX; the configuration is a valid palette 1 one and each
     // load reads 16 rows of 64 bytes of `operand`.
     unsafe {
-        asm!("ldtilecfg [{}]", in(reg) TileConfig::FULL.0.as_ptr(), options(nostack, readonly, preserves_flags));
+        configure_tiles();
         tile_zero::<0>();
         tile_zero::<1>();
         tile_zero::<2>();
@@ -524,7 +551,7 @@ pub(super) unsafe fn peak_block() -> f64 {
             tile_dpbusd::<2, 5, 6>();
             tile_dpbusd::<3, 5, 7>();
         }
-        asm!("tilerelease", options(nostack, nomem, preserves_flags));
+        release_tiles();
     }
     (PEAK_BLOCK * TILE_ROWS * PANEL * TILE_ROW_BYTES) as f64
 }
