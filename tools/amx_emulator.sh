@@ -67,7 +67,7 @@ fi
 binary=$(cd "$repo" && CARGO_TARGET_DIR=$work/target RUSTFLAGS="-C target-feature=+crt-static" \
     cargo test --release --lib --no-run --target x86_64-unknown-linux-gnu 2>&1 |
     grep -o '/[^ )]*/deps/dynq-[0-9a-f]*' | tail -1)
-rm -rf initrd iso && mkdir -p initrd/dev iso/isolinux
+rm -rf initrd iso && mkdir -p initrd/dev initrd/tmp iso/isolinux
 objcopy --strip-debug "$binary" initrd/dynq-tests
 rustc --edition 2024 -O -C target-feature=+crt-static "$repo/tools/amx_emulator/init.rs" \
     -o initrd/init
