@@ -494,11 +494,11 @@ pub(super) unsafe fn gemv_i8(a: *const u8, w: *const i8, groups: usize) -> __m51
 /// trip through a gates buffer.
 ///
 /// Returns `ahead` when it was not fused into the step (the caller then projects it).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 ///
 /// # Safety
 /// `kernel` must be [`Kernel::Avx512Vnni`] or [`Kernel::Avx512Amx`]: its batch products run
 /// as [`step_product`] runs them.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub unsafe fn lstm_units_u8i8<'a>(
     kernel: Kernel,
     w: QuantizedRecurrent<'_>,
@@ -564,10 +564,10 @@ unsafe fn step_product(
 /// See [`super::gru_units_u8i8`]: the same operations in the same order as its portable
 /// composition, with the product going straight to the accumulators and the cell
 /// dequantizing them itself (as [`lstm_units_u8i8`] does for the LSTM).
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 ///
 /// # Safety
 /// As for [`lstm_units_u8i8`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
 pub unsafe fn gru_units_u8i8(
     kernel: Kernel,
     w: QuantizedRecurrent<'_>,
