@@ -9,6 +9,8 @@
 #
 #   tools/amx_emulator.sh [test filter...]      default: kernels:: (about 5 minutes, plus
 #                                               5 to build Bochs the first time)
+#   DYNQ_AMX_TESTS="--test no_alloc" tools/amx_emulator.sh forward_into
+#                                               an integration test instead of the unit tests
 #
 # Needs Debian or Ubuntu tools (dpkg-deb), a C++ compiler and make, and deb.debian.org. All it
 # fetches and builds goes to $DYNQ_AMX_DIR (default ~/.cache/dynq-amx); the first run builds
@@ -64,9 +66,10 @@ if ! ls kernel/boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 
 # The tests, linked statically (the guest has no C library), and the guest's /init.
+# shellcheck disable=SC2086 # DYNQ_AMX_TESTS holds cargo arguments
 binary=$(cd "$repo" && CARGO_TARGET_DIR=$work/target RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo test --release --lib --no-run --target x86_64-unknown-linux-gnu 2>&1 |
-    grep -o '/[^ )]*/deps/dynq-[0-9a-f]*' | tail -1)
+    cargo test --release ${DYNQ_AMX_TESTS:---lib} --no-run --target x86_64-unknown-linux-gnu \
+    2>&1 | grep -o '/[^ )]*/deps/[a-z_]*-[0-9a-f]*' | tail -1)
 rm -rf initrd iso && mkdir -p initrd/dev initrd/tmp iso/isolinux
 objcopy --strip-debug "$binary" initrd/dynq-tests
 rustc --edition 2024 -O -C target-feature=+crt-static "$repo/tools/amx_emulator/init.rs" \
@@ -107,7 +110,7 @@ EOF
 # The guest powers off when the tests end (Bochs then exits); a stuck one is stopped after
 # 90 minutes.
 echo "amx_emulator: booting the emulated Sapphire Rapids (the tests' output follows)"
-timeout 5400 "$bochs" -q -f bochsrc 2>&1 | tee run.log | grep -v '^[0-9]\{11\}[a-z]\[' || true
+timeout 5400 "$bochs" -q -f bochsrc 2>&1 | tee run.log | grep --line-buffered -v '^[0-9]\{11\}[a-z]\[' || true
 grep -q "avx512-amx kernels not available" run.log &&
     { echo "amx_emulator: the guest did not offer AMX" >&2; exit 1; }
 grep -q "^test result: ok" run.log || { echo "amx_emulator: tests failed or did not end" >&2; exit 1; }
