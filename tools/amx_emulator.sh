@@ -37,7 +37,7 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 2
 fi
 
-# Bochs 3.0 with AVX-512 and AMX, patched for XFD.
+# Bochs 3.0 with AVX-512 and AMX, patched (see the patch's head).
 bochs=$work/bochs-3.0/bochs
 if [ ! -x "$bochs" ]; then
     curl -fsSO "$mirror/pool/main/b/bochs/bochs_3.0+dfsg.orig.tar.xz"
@@ -107,8 +107,7 @@ log: bochs.log
 clock: sync=none
 EOF
 
-# The guest powers off when the tests end (Bochs then exits); a stuck one is stopped after
-# 90 minutes.
+# The guest's /init stops Bochs when the tests end; a stuck guest is stopped after 90 minutes.
 echo "amx_emulator: booting the emulated Sapphire Rapids (the tests' output follows)"
 timeout 5400 "$bochs" -q -f bochsrc 2>&1 | tee run.log | grep --line-buffered -v '^[0-9]\{11\}[a-z]\[' || true
 grep -q "avx512-amx kernels not available" run.log &&

@@ -184,7 +184,7 @@ unsafe trait TileUnit {
 }
 
 /// AMX's tile instructions (each method inlines to one instruction for the constant tile
-/// numbers [`tile_sums`] passes; any other number means the last tile of its kind).
+/// numbers of [`for_each_product`]; any other number means the last tile of its kind).
 struct Amx;
 
 // SAFETY: each method runs its instruction under the guarantees the trait states.
@@ -370,6 +370,19 @@ unsafe fn tile_block<const RT: usize>(
     }
 }
 
+/// Calls `f(accumulator, activation tile, weight tile)` for each product of a block of `RT`
+/// activation tiles and `NP` panels: accumulator `2 · t + p` (0 to 3) takes activation tile
+/// `4 + t` against weight tile `6 + p`. (Constant bounds: the loops unroll, and each call's
+/// tile numbers are constants.)
+#[inline(always)]
+fn for_each_product<const RT: usize, const NP: usize>(mut f: impl FnMut(u8, u8, u8)) {
+    for t in 0..RT as u8 {
+        for p in 0..NP as u8 {
+            f(2 * t + p, 4 + t, 6 + p);
+        }
+    }
+}
+
 /// The sums of `16 · RT` activation rows against `NP` panels over the first `whole` groups,
 /// into `sums[2 · t + panel]`.
 ///
@@ -382,52 +395,24 @@ unsafe fn tile_sums<const RT: usize, const NP: usize>(
     whole: usize,
     sums: &mut [TileSums; 4],
 ) {
-    // SAFETY: every load reads 16 rows of 64 bytes that the caller guarantees: activation
-    // rows `16 · t..16 · t + 16` at columns `4 · g..4 · g + 64`, and groups `g..g + 16` of
-    // each panel (64 bytes a group); every store writes one TileSums (16 rows of 64 bytes).
+    // SAFETY: the caller guarantees the unit; every load reads 16 rows of 64 bytes that the
+    // caller guarantees: activation rows `16 · t..16 · t + 16` at columns `4 · g..4 · g + 64`,
+    // and groups `g..g + 16` of each panel (64 bytes a group); every store writes one TileSums
+    // (16 rows of 64 bytes).
     unsafe {
-        unit.zero(0);
-        if NP == 2 {
-            unit.zero(1);
-        }
-        if RT == 2 {
-            unit.zero(2);
-            if NP == 2 {
-                unit.zero(3);
-            }
-        }
+        for_each_product::<RT, NP>(|c, _, _| unit.zero(c));
         for g in (0..whole).step_by(TILE_ROWS) {
-            let a = at.a.add(g * 4);
-            let w = at.w.add(g * TILE_ROW_BYTES);
-            unit.load(4, a, at.a_stride);
-            if RT == 2 {
-                unit.load(5, a.add(TILE_ROWS * at.a_stride), at.a_stride);
+            for t in 0..RT {
+                let rows = at.a.add(t * TILE_ROWS * at.a_stride + g * 4);
+                unit.load(4 + t as u8, rows, at.a_stride);
             }
-            unit.load(6, w.cast(), TILE_ROW_BYTES);
-            if NP == 2 {
-                unit.load(7, w.add(at.panel_len).cast(), TILE_ROW_BYTES);
+            for p in 0..NP {
+                let panel = at.w.add(p * at.panel_len + g * TILE_ROW_BYTES);
+                unit.load(6 + p as u8, panel.cast(), TILE_ROW_BYTES);
             }
-            unit.dpbusd(0, 4, 6);
-            if NP == 2 {
-                unit.dpbusd(1, 4, 7);
-            }
-            if RT == 2 {
-                unit.dpbusd(2, 5, 6);
-                if NP == 2 {
-                    unit.dpbusd(3, 5, 7);
-                }
-            }
+            for_each_product::<RT, NP>(|c, a, b| unit.dpbusd(c, a, b));
         }
-        unit.store(0, &mut sums[0]);
-        if NP == 2 {
-            unit.store(1, &mut sums[1]);
-        }
-        if RT == 2 {
-            unit.store(2, &mut sums[2]);
-            if NP == 2 {
-                unit.store(3, &mut sums[3]);
-            }
-        }
+        for_each_product::<RT, NP>(|c, _, _| unit.store(c, &mut sums[usize::from(c)]));
     }
 }
 
@@ -525,9 +510,9 @@ unsafe fn tile_store<const T: u8>(dst: &mut TileSums) {
 /// `tdpbusd` instructions in one [`peak_block`].
 const PEAK_BLOCK: usize = 1024;
 
-/// One block of the tile peak probe: four independent accumulator tiles, each fed by one of
-/// two activation tiles and one of two weight tiles, as [`tile_sums`] feeds them; returns the
-/// multiply-adds done (16 × 16 × 64 per instruction).
+/// One block of the tile peak probe: four accumulator tiles, fed as [`tile_sums`] feeds a
+/// block of 32 rows and two panels (`ldtilecfg` zeroes them; their sums are never read);
+/// returns the multiply-adds done (16 × 16 × 64 per instruction).
 ///
 /// # Safety
 /// The CPU must have AMX-INT8 and this process the right to use it ([`usable`]).
@@ -537,19 +522,11 @@ pub(super) unsafe fn peak_block() -> f64 {
     // load reads 16 rows of 64 bytes of `operand`.
     unsafe {
         configure_tiles();
-        tile_zero::<0>();
-        tile_zero::<1>();
-        tile_zero::<2>();
-        tile_zero::<3>();
-        tile_load::<4>(operand.as_ptr(), TILE_ROW_BYTES);
-        tile_load::<5>(operand.as_ptr(), TILE_ROW_BYTES);
-        tile_load::<6>(operand.as_ptr(), TILE_ROW_BYTES);
-        tile_load::<7>(operand.as_ptr(), TILE_ROW_BYTES);
+        for tile in 4..8 {
+            Amx.load(tile, operand.as_ptr(), TILE_ROW_BYTES);
+        }
         for _ in 0..PEAK_BLOCK / 4 {
-            tile_dpbusd::<0, 4, 6>();
-            tile_dpbusd::<1, 4, 7>();
-            tile_dpbusd::<2, 5, 6>();
-            tile_dpbusd::<3, 5, 7>();
+            for_each_product::<2, 2>(|c, a, b| Amx.dpbusd(c, a, b));
         }
         release_tiles();
     }

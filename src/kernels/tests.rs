@@ -133,9 +133,7 @@ fn integer_products_equal_scalar_bit_for_bit() {
         gemm_u8i8(Kernel::Scalar, &a, m, params, &packed, start..end, out);
         for i in 0..m {
             for r in start..end {
-                let dot: i32 = (0..cols)
-                    .map(|k| (i32::from(a[i * stride + k]) - zp) * i32::from(w[r * cols + k]))
-                    .sum();
+                let dot = exact_sum(&a[i * stride..][..cols], zp, &w[r * cols..][..cols]);
                 assert_eq!(expected[i * out_stride + r - start], dot, "case {case}");
             }
         }
@@ -149,6 +147,14 @@ fn integer_products_equal_scalar_bit_for_bit() {
             }
         }
     }
+}
+
+/// `Σ_k (a[k] − zp) · w[k]`: the exact sum every kernel's product must equal.
+fn exact_sum(a: &[u8], zp: i32, w: &[i8]) -> i32 {
+    a.iter()
+        .zip(w)
+        .map(|(&x, &w)| (i32::from(x) - zp) * i32::from(w))
+        .sum()
 }
 
 /// Random operands of a u8 × i8 product: `rows × cols` weights (row-major, and packed) and
@@ -195,9 +201,16 @@ fn tile_sized_products_equal_scalar_bit_for_bit() {
         let scales: Vec<f32> = (0..rows).map(|_| rng.f32(0.01)).collect();
         let bias: Vec<f32> = (0..rows).map(|_| rng.f32(1.0)).collect();
         let (start, end) = (case % PANEL, rows - case % 3);
-        let n = end - start;
-        let out_stride = n + case % 4;
-        let len = (m - 1) * out_stride + n;
+        let out_stride = end - start + case % 4;
+        let shape = ProductShape {
+            rows,
+            cols,
+            m,
+            start,
+            end,
+            out_stride,
+        };
+        let len = shape.out_len();
         let sums = |kernel| {
             let mut out = vec![0i32; len];
             let to = OutputRows::new(&mut out, out_stride);
@@ -214,12 +227,9 @@ fn tile_sized_products_equal_scalar_bit_for_bit() {
         let expected = (sums(Kernel::Scalar), dequantized(Kernel::Scalar));
         for i in 0..m {
             for r in start..end {
-                let dot: i32 = (0..cols)
-                    .map(|k| {
-                        (i32::from(a[i * stride + k]) - x.zero_point) * i32::from(w[r * cols + k])
-                    })
-                    .sum();
-                assert_eq!(expected.0[i * out_stride + r - start], dot, "case {case}");
+                let (a, w) = (&a[i * stride..][..cols], &w[r * cols..][..cols]);
+                let dot = exact_sum(a, x.zero_point, w);
+                assert_eq!(expected.0[shape.out_row(i)][r - start], dot, "case {case}");
             }
         }
         for kernel in simd_kernels() {
