@@ -150,8 +150,14 @@ impl Roofline {
         let compute_budget = Duration::from_millis(20);
         let int8 = |threads| on_threads(threads, || probe::int8_rate(kernel, compute_budget)) / 1e9;
         let f32 = |threads| on_threads(threads, || probe::f32_rate(kernel, compute_budget)) / 1e9;
-        let tiles =
-            |threads| on_threads(threads, || probe::tile_int8_rate(kernel, compute_budget)) / 1e9;
+        // Only a kernel with tiles has a tile rate: no probe threads for the others.
+        let tiles = |threads| {
+            if kernel == Kernel::Avx512Amx {
+                on_threads(threads, || probe::tile_int8_rate(kernel, compute_budget)) / 1e9
+            } else {
+                0.0
+            }
+        };
         Roofline {
             format: FORMAT,
             cpu,
