@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs dynq's unit tests on an emulated Intel Sapphire Rapids (AVX-512 and AMX-INT8), so that
 # the AMX kernel (`--kernel avx512-amx`) is checked bit for bit against the scalar twin on a
-# machine without AMX. Bochs 3.0 emulates AMX, with two faults that tools/amx_emulator/
+# machine without AMX. Bochs 3.0 emulates AMX, with faults that tools/amx_emulator/
 # bochs-amx.patch mends (no XFD, which Linux needs before it turns AMX on; signed bytes read
-# unsigned in tdpbusd). The guest is Debian 13's cloud kernel, whose initramfs holds the
-# statically linked unit tests and a small /init (tools/amx_emulator/init.rs) that prints what
-# they print on Bochs's debug port.
+# unsigned in tdpbusd; a thread's tiles lost when Linux switches threads). The guest is
+# Debian 13's cloud kernel, whose initramfs holds the statically linked unit tests and a small
+# /init (tools/amx_emulator/init.rs) that prints what they print on Bochs's debug port.
 #
 #   tools/amx_emulator.sh [test filter...]      default: kernels:: (about 5 minutes, plus
 #                                               5 to build Bochs the first time)
@@ -37,16 +37,24 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 2
 fi
 
-# Bochs 3.0 with AVX-512 and AMX, patched (see the patch's head).
+# Bochs 3.0 with AVX-512 and AMX, patched (see the patch's head); built again whenever the
+# patch or these options change, so that a cached Bochs never runs without a mend. Without
+# show-ips: its once-a-second SIGALRM handler logs, and when it interrupts Bochs's own
+# logging (the guest reads unknown MSRs on every timer tick) it waits forever on the log's
+# mutex, which the interrupted code holds.
 bochs=$work/bochs-3.0/bochs
-if [ ! -x "$bochs" ]; then
-    curl -fsSO "$mirror/pool/main/b/bochs/bochs_3.0+dfsg.orig.tar.xz"
+patch_file=$repo/tools/amx_emulator/bochs-amx.patch
+options=(--enable-x86-64 --enable-cpu-level=6 --enable-avx --enable-evex --enable-amx
+    --enable-all-optimizations --enable-pci --with-nogui --disable-docbook --disable-show-ips)
+build_id=$({ echo "${options[*]}"; cat "$patch_file"; } | sha256sum | cut -d' ' -f1)
+if [ ! -x "$bochs" ] || [ "$(cat bochs-3.0/build-id 2>/dev/null)" != "$build_id" ]; then
+    [ -f bochs_3.0+dfsg.orig.tar.xz ] ||
+        curl -fsSO "$mirror/pool/main/b/bochs/bochs_3.0+dfsg.orig.tar.xz"
     rm -rf bochs-3.0 && tar xf bochs_3.0+dfsg.orig.tar.xz
-    (cd bochs-3.0 && patch -p1 < "$repo/tools/amx_emulator/bochs-amx.patch" &&
-        ./configure --enable-x86-64 --enable-cpu-level=6 --enable-avx --enable-evex \
-            --enable-amx --enable-all-optimizations --enable-pci --with-nogui \
-            --disable-docbook > configure.log &&
-        make -j"$(nproc)" > make.log 2>&1)
+    (cd bochs-3.0 && patch -p1 < "$patch_file" &&
+        ./configure "${options[@]}" > configure.log &&
+        make -j"$(nproc)" > make.log 2>&1 &&
+        echo "$build_id" > build-id)
 fi
 
 # Its BIOS, and Debian 13's cloud kernel (6.1's faults in Bochs: its page-fault handler
