@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Runs dynq's unit tests on an emulated Intel Sapphire Rapids (AVX-512 and AMX-INT8), so that
+# Runs dynq's tests on an emulated Intel Sapphire Rapids (AVX-512 and AMX-INT8), so that
 # the AMX kernel (`--kernel avx512-amx`) is checked bit for bit against the scalar twin on a
 # machine without AMX. Bochs 3.0 emulates AMX, with faults that tools/amx_emulator/
 # bochs-amx.patch mends (no XFD, which Linux needs before it turns AMX on; signed bytes read
 # unsigned in tdpbusd; a thread's tiles lost when Linux switches threads). The guest is
-# Debian 13's cloud kernel, whose initramfs holds the statically linked unit tests and a small
-# /init (tools/amx_emulator/init.rs) that prints what they print on Bochs's debug port.
+# Debian 13's cloud kernel, whose initramfs holds the statically linked tests, the repository's
+# files and a small /init (tools/amx_emulator/init.rs) that prints what they print on Bochs's
+# debug port.
 #
-#   tools/amx_emulator.sh [test filter...]      default: kernels:: (about 5 minutes, plus
-#                                               5 to build Bochs the first time)
+#   tools/amx_emulator.sh [test filter...]      unit tests; default: kernels:: (about 2
+#                                               minutes, plus 5 to build Bochs the first time)
+#   tools/amx_emulator.sh ''                    every unit test
 #   DYNQ_AMX_TESTS="--test no_alloc" tools/amx_emulator.sh forward_into
 #                                               an integration test instead of the unit tests
+#                                               (those that start dynq find it in the guest)
 #
 # Needs Debian or Ubuntu tools (dpkg-deb), a C++ compiler and make, and deb.debian.org. All it
 # fetches and builds goes to $DYNQ_AMX_DIR (default ~/.cache/dynq-amx); the first run builds
@@ -78,26 +81,36 @@ fi
 binary=$(cd "$repo" && CARGO_TARGET_DIR=$work/target RUSTFLAGS="-C target-feature=+crt-static" \
     cargo test --release ${DYNQ_AMX_TESTS:---lib} --no-run --target x86_64-unknown-linux-gnu \
     2>&1 | grep -o '/[^ )]*/deps/[a-z_]*-[0-9a-f]*' | tail -1)
-rm -rf initrd iso && mkdir -p initrd/dev initrd/tmp iso/isolinux
+rm -rf initrd iso && mkdir -p initrd/dev initrd/tmp initrd/proc initrd/sys iso/isolinux
 objcopy --strip-debug "$binary" initrd/dynq-tests
 rustc --edition 2024 -O -C target-feature=+crt-static "$repo/tools/amx_emulator/init.rs" \
     -o initrd/init
 mknod initrd/dev/console c 5 1 2>/dev/null || true
-# The tests that read fixtures find them where cargo built them to look.
-mkdir -p "initrd$repo/tests"
-cp -r "$repo/tests/fixtures" "initrd$repo/tests/"
+# The repository's tracked files (fixtures, models, presets, snapshots) where cargo built the
+# tests to look for them.
+mkdir -p "initrd$repo"
+(dest=$PWD/initrd$repo && cd "$repo" && git ls-files -z | cpio -0pdm --quiet "$dest")
+# The dynq binary, where the integration tests that start it were built to find it (cargo
+# builds it for them, not for the unit tests).
+dynq=$work/target/x86_64-unknown-linux-gnu/release/dynq
+if [ "${DYNQ_AMX_TESTS:---lib}" != --lib ] && [ -x "$dynq" ]; then
+    mkdir -p "initrd$(dirname "$dynq")"
+    objcopy --strip-debug "$dynq" "initrd$dynq"
+fi
 (cd initrd && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../iso/initrd.gz)
 cp kernel/boot/vmlinuz-* iso/vmlinuz
 cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 iso/isolinux/
 # What takes this kernel through Bochs 3.0 to /init: acpi=off (enabling ACPI enters
 # system-management mode, and the guest gets no timer interrupts after Bochs returns from it),
 # nolapic, tsc=reliable and no_timer_check (the timer checks hang), ibt=off, mitigations=off.
+# The kernel hands a parameter it does not know with an `=` to /init as an environment
+# variable: INSTA_WORKSPACE_ROOT shows the snapshot tests their files without cargo.
 cat > iso/isolinux/isolinux.cfg <<EOF
 DEFAULT linux
 PROMPT 0
 LABEL linux
   KERNEL /vmlinuz
-  APPEND initrd=/initrd.gz rdinit=/init quiet panic=-1 tsc=reliable no_timer_check lsm=capability acpi=off nolapic ibt=off mitigations=off nmi_watchdog=0 nowatchdog -- ${filter[*]} --test-threads=1
+  APPEND initrd=/initrd.gz rdinit=/init quiet panic=-1 tsc=reliable no_timer_check lsm=capability acpi=off nolapic ibt=off mitigations=off nmi_watchdog=0 nowatchdog INSTA_WORKSPACE_ROOT=$repo -- ${filter[*]} --test-threads=1
 EOF
 genisoimage -quiet -o boot.iso -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot \
     -boot-load-size 4 -boot-info-table -J -R iso

@@ -5,13 +5,21 @@
 //! ACPI, so it cannot power itself off). Built static with plain `rustc`.
 
 use std::arch::asm;
+use std::ffi::c_void;
 use std::io::Read;
-use std::os::raw::{c_int, c_ulong};
+use std::os::raw::{c_char, c_int, c_ulong};
 use std::process::Command;
 
 unsafe extern "C" {
     fn ioperm(from: c_ulong, num: c_ulong, turn_on: c_int) -> c_int;
     fn reboot(cmd: c_int) -> c_int;
+    fn mount(
+        source: *const c_char,
+        target: *const c_char,
+        fstype: *const c_char,
+        flags: c_ulong,
+        data: *const c_void,
+    ) -> c_int;
 }
 
 /// Bochs's `port_e9_hack` port.
@@ -37,6 +45,21 @@ fn main() {
     let granted = |port: u16| unsafe { ioperm(c_ulong::from(port), 1, 1) } == 0;
     if !granted(DEBUG_PORT) || !granted(SHUTDOWN_PORT) {
         return;
+    }
+    // /dev for the programs the tests start (their standard input is /dev/null), /proc and
+    // /sys, where the tests read the CPU's name, its caches and this process.
+    let filesystems = [
+        (c"devtmpfs", c"/dev"),
+        (c"proc", c"/proc"),
+        (c"sysfs", c"/sys"),
+    ];
+    for (fstype, target) in filesystems {
+        let (fstype, target_ptr, no_data) = (fstype.as_ptr(), target.as_ptr(), std::ptr::null());
+        // SAFETY: the strings are NUL-terminated and outlive the call, the data pointer is
+        // null (none); as init we may mount.
+        if unsafe { mount(fstype, target_ptr, fstype, 0, no_data) } != 0 {
+            print(format!("init: cannot mount {target:?}\n").as_bytes());
+        }
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     print(format!("init: /dynq-tests {}\n", args.join(" ")).as_bytes());
