@@ -30,13 +30,13 @@ mkdir -p "$work"
 cd "$work"
 
 need=()
-for tool in genisoimage cpio make g++ curl; do
+for tool in genisoimage cpio make g++ curl git; do
     command -v "$tool" >/dev/null || need+=("$tool")
 done
 [ -f /usr/lib/ISOLINUX/isolinux.bin ] || need+=(isolinux)
 [ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || need+=(syslinux-common)
 if [ ${#need[@]} -gt 0 ]; then
-    echo "amx_emulator: missing ${need[*]}: apt-get install isolinux syslinux-common genisoimage cpio make g++ curl libncurses-dev" >&2
+    echo "amx_emulator: missing ${need[*]}: apt-get install isolinux syslinux-common genisoimage cpio make g++ curl git libncurses-dev" >&2
     exit 2
 fi
 
