@@ -23,6 +23,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${DYNQ_AMX_DIR:-$HOME/.cache/dynq-amx}
+tests=${DYNQ_AMX_TESTS:---lib}
 mirror=http://deb.debian.org/debian
 filter=("$@")
 [ ${#filter[@]} -gt 0 ] || filter=(kernels::)
@@ -77,9 +78,9 @@ if ! ls kernel/boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 
 # The tests, linked statically (the guest has no C library), and the guest's /init.
-# shellcheck disable=SC2086 # DYNQ_AMX_TESTS holds cargo arguments
+# shellcheck disable=SC2086 # $tests holds cargo arguments
 binary=$(cd "$repo" && CARGO_TARGET_DIR=$work/target RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo test --release ${DYNQ_AMX_TESTS:---lib} --no-run --target x86_64-unknown-linux-gnu \
+    cargo test --release $tests --no-run --target x86_64-unknown-linux-gnu \
     2>&1 | grep -o '/[^ )]*/deps/[a-z_]*-[0-9a-f]*' | tail -1)
 rm -rf initrd iso && mkdir -p initrd/dev initrd/tmp initrd/proc initrd/sys iso/isolinux
 objcopy --strip-debug "$binary" initrd/dynq-tests
@@ -93,7 +94,7 @@ mkdir -p "initrd$repo"
 # The dynq binary, where the integration tests that start it were built to find it (cargo
 # builds it for them, not for the unit tests).
 dynq=$work/target/x86_64-unknown-linux-gnu/release/dynq
-if [ "${DYNQ_AMX_TESTS:---lib}" != --lib ] && [ -x "$dynq" ]; then
+if [ "$tests" != --lib ] && [ -x "$dynq" ]; then
     mkdir -p "initrd$(dirname "$dynq")"
     objcopy --strip-debug "$dynq" "initrd$dynq"
 fi

@@ -152,7 +152,7 @@ impl Roofline {
         let f32 = |threads| on_threads(threads, || probe::f32_rate(kernel, compute_budget)) / 1e9;
         // Only a kernel with tiles has a tile rate: no probe threads for the others.
         let tiles = |threads| {
-            if kernel == Kernel::Avx512Amx {
+            if kernel.has_tiles() {
                 on_threads(threads, || probe::tile_int8_rate(kernel, compute_budget)) / 1e9
             } else {
                 0.0

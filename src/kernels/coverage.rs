@@ -50,7 +50,7 @@ impl Function {
     pub(crate) fn exists_for(self, kernel: Kernel) -> bool {
         match self {
             Function::RegisterLayer => kernel.vectors() == Kernel::Avx512Vnni,
-            Function::TileProducts => kernel == Kernel::Avx512Amx,
+            Function::TileProducts => kernel.has_tiles(),
             _ => true,
         }
     }

@@ -162,6 +162,11 @@ impl Kernel {
         }
     }
 
+    /// Whether this kernel runs products in matrix tiles (AMX), beside its vector code.
+    pub(crate) fn has_tiles(self) -> bool {
+        self != self.vectors()
+    }
+
     pub(super) fn required_features(self) -> &'static str {
         match self {
             Kernel::Scalar => "nothing",
