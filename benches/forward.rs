@@ -125,7 +125,7 @@ fn batch(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(10);
-    for dim in [8, 80, 256, 512] {
+    for dim in [8, 80, 256, 512, 1024] {
         let dims = ModelDims::square(dim);
         let model = random_model(dims, 29592).expect("valid dims");
         let (input, state) = random_inputs(dims, 20, 64, 1);

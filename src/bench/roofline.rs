@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{DynqError, Result};
-use crate::kernels::{Kernel, probe};
+use crate::kernels::{CacheSizes, Kernel, probe};
 use crate::model::ModelDims;
 use crate::quant::Scheme;
 
@@ -447,62 +447,6 @@ pub fn cache_path(cpu: &str, kernel: Kernel) -> Option<PathBuf> {
     Some(dir.join(format!("roofline-{id}-{}.json", kernel.name())))
 }
 
-/// The caches' sizes per core (L1 and L2) and in all (L3), from Linux's sysfs, else usual
-/// figures.
-struct CacheSizes {
-    l1: u64,
-    l2: u64,
-    l3: u64,
-}
-
-impl CacheSizes {
-    fn detect() -> CacheSizes {
-        let mut sizes = CacheSizes {
-            l1: 32 << 10,
-            l2: 1 << 20,
-            l3: 32 << 20,
-        };
-        let base = Path::new("/sys/devices/system/cpu/cpu0/cache");
-        for index in 0..8 {
-            let dir = base.join(format!("index{index}"));
-            let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-            let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size"))
-            else {
-                continue;
-            };
-            if kind.trim() == "Instruction" {
-                continue;
-            }
-            let Some(bytes) = parse_size(size.trim()) else {
-                continue;
-            };
-            match level.trim() {
-                "1" => sizes.l1 = bytes,
-                "2" => sizes.l2 = bytes,
-                "3" => sizes.l3 = bytes,
-                _ => {}
-            }
-        }
-        sizes
-    }
-}
-
-/// `32K`, `1024K`, `32M` as bytes.
-fn parse_size(text: &str) -> Option<u64> {
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = digits.parse().ok()?;
-    match unit {
-        "" => Some(n),
-        "K" => Some(n << 10),
-        "M" => Some(n << 20),
-        "G" => Some(n << 30),
-        _ => None,
-    }
-}
-
 /// The core-to-core handoff in nanoseconds (see [`probe::handoff_seconds`]), 0 with one core.
 fn handoff_ns(cores: usize) -> f64 {
     if cores < 2 {
@@ -702,13 +646,5 @@ pub(crate) mod tests {
             None,
             "a rate of 0"
         );
-    }
-
-    #[test]
-    fn cache_sizes_parse_as_sysfs_writes_them() {
-        assert_eq!(parse_size("32K"), Some(32 << 10));
-        assert_eq!(parse_size("1024K"), Some(1 << 20));
-        assert_eq!(parse_size("32M"), Some(32 << 20));
-        assert_eq!(parse_size("lots"), None);
     }
 }

@@ -18,6 +18,7 @@ mod amx;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod caches;
 #[cfg(test)]
 pub(crate) mod coverage;
 mod dispatch;
@@ -43,6 +44,7 @@ use std::ops::Range;
 
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub(crate) use alongside::{projects_alongside, run_layer_projecting_alongside};
+pub use caches::CacheSizes;
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use f32_step::{F32Ahead, gates_f32_with_ahead};
 pub use int8_step::{

@@ -359,23 +359,41 @@ pub(crate) fn useful_threads(
 /// Fewest batch rows for each step to project its own input rows (see [`projects_per_step`]).
 const PER_STEP_PROJECTION_MIN_BATCH: usize = 16;
 
-/// Most bytes of `W_ih` one thread may have for each step to project its own input rows:
-/// every step then reads them again, which costs little while they stay in L2 beside the
-/// thread's `W_hh`.
+/// Most bytes of `W_ih` one thread may have for each step to project its own input rows
+/// wherever the layer's weights live: every step then reads them again, which costs little
+/// while they stay in L2 beside the thread's `W_hh`.
 const PER_STEP_PROJECTION_MAX_WEIGHTS: usize = 512 << 10;
 
 /// Whether a layer should project each step's input rows just before the step rather than
-/// every row first, given its batch rows and the bytes of `W_ih` each thread holds (its share
-/// when split by units, all of it when split by rows). Projected up front, the whole
-/// sequence's projection (2.6 MB a thread at batch 64, dim 256) goes out to L3 and each step
-/// reads its part back; projected by the step into the thread's own buffer, it is still in L2
-/// when the cell reads it, and the sequence's projection is never held. Measured on a 2-core
-/// Zen 4, both ways in one process, outputs bit-identical: split by units, 2 to 7% faster at
-/// batch 64 (INT8 at dims 256 and 512, FP32 at 256), level at batch 16 and 32; split by rows,
-/// 3 to 16% faster at dim 8 batch 64 and dim 80 batch 16 and 32, level at dim 80 batch 64.
-pub(crate) fn projects_per_step(batch: usize, w_ih_bytes_per_thread: usize) -> bool {
+/// every row first, given its batch rows, the bytes of `W_ih` each thread holds (its share
+/// when split by units, all of it when split by rows), the bytes of all its weights (`W_ih`
+/// and `W_hh`) and of the machine's L3.
+///
+/// Projected up front, the whole sequence's projection (2.6 MB a thread at batch 64, dim 256)
+/// goes out to L3 and each step reads its part back; projected by the step into the thread's
+/// own buffer, it is still in L2 when the cell reads it, and the sequence's projection is never
+/// held. Measured on a 2-core Zen 4, both ways in one process, outputs bit-identical: split by
+/// units, 2 to 7% faster at batch 64 (INT8 at dims 256 and 512, FP32 at 256), level at batch
+/// 16 and 32; split by rows, 3 to 16% faster at dim 8 batch 64 and dim 80 batch 16 and 32,
+/// level at dim 80 batch 64.
+///
+/// `W_ih` too large for L2 is read again from L3 at every step, which still beats the round
+/// trip of a projection that no longer fits beside the weights (10 MB for FP32 at dim 512,
+/// 21 MB for INT8 at dim 1024, batch 64) while the weights take at most half the L3. On the
+/// same Zen 4 (32 MB L3), criterion medians with both builds alternated, six rounds: FP32 at
+/// dim 512 batch 64 26.0 to 28.6 ms against 27.3 to 30.1 up front (faster in five rounds),
+/// INT8 at dim 1024 batch 64 29.9 to 31.9 against 31.0 to 32.9 (faster in three of four);
+/// FP32 at dim 1024 (32 MB of weights) 122 and 219 ms against 108 and 110, so larger layers
+/// still project up front.
+pub(crate) fn projects_per_step(
+    batch: usize,
+    w_ih_bytes_per_thread: usize,
+    layer_weight_bytes: usize,
+    l3_bytes: u64,
+) -> bool {
+    let weights_stay_in_l3 = layer_weight_bytes as u64 <= l3_bytes / 2;
     batch >= PER_STEP_PROJECTION_MIN_BATCH
-        && w_ih_bytes_per_thread <= PER_STEP_PROJECTION_MAX_WEIGHTS
+        && (w_ih_bytes_per_thread <= PER_STEP_PROJECTION_MAX_WEIGHTS || weights_stay_in_l3)
 }
 
 /// Most unit blocks per step.
@@ -989,5 +1007,23 @@ mod tests {
             });
             assert!(finishes_within(&done, 3, Duration::from_secs(60)));
         });
+    }
+
+    #[test]
+    fn steps_project_their_rows_at_batch_16_up_while_the_weights_stay_in_a_cache() {
+        const MB: usize = 1 << 20;
+        let l3 = 32 << 20;
+        // W_ih that stays in L2 (INT8 at dim 256: 256 KB a thread of 512 KB in all).
+        assert!(projects_per_step(64, MB / 4, MB / 2, l3));
+        assert!(projects_per_step(16, MB / 2, MB, l3));
+        assert!(!projects_per_step(15, MB / 4, MB / 2, l3));
+        // W_ih read from L3 at every step (FP32 at dim 512: 2 MB a thread, 8 MB in all).
+        assert!(projects_per_step(64, 2 * MB, 8 * MB, l3));
+        assert!(projects_per_step(64, 2 * MB, 16 * MB, l3));
+        assert!(!projects_per_step(64, 2 * MB, 16 * MB + 1, l3));
+        assert!(!projects_per_step(64, 2 * MB, 8 * MB, 8 << 20));
+        assert!(!projects_per_step(8, 2 * MB, 8 * MB, l3));
+        // FP32 at dim 1024: 32 MB of weights, more than half the L3.
+        assert!(!projects_per_step(64, 8 * MB, 32 * MB, l3));
     }
 }

@@ -478,9 +478,14 @@ impl<L: LinearOp> Recurrent<L> {
         // thread's own gate rows split by units, onto all of them split by rows): the whole
         // sequence's projection is then never held.
         let weight_bytes = layer.ih.weight_bytes();
+        let layer_bytes = weight_bytes + layer.hh.weight_bytes();
+        let l3 = kernels::CacheSizes::detect().l3;
         let per_step = match row_threads {
-            Some(_) => kernels::projects_per_step(batch, weight_bytes),
-            None => threads > 1 && kernels::projects_per_step(batch, weight_bytes / threads),
+            Some(_) => kernels::projects_per_step(batch, weight_bytes, layer_bytes, l3),
+            None => {
+                threads > 1
+                    && kernels::projects_per_step(batch, weight_bytes / threads, layer_bytes, l3)
+            }
         };
         let by_rows = row_threads.is_some();
         // Split by rows without each step projecting its rows, every row is projected first.
