@@ -57,7 +57,7 @@ impl CacheSizes {
     }
 }
 
-/// `32K`, `1024K`, `32M` as bytes.
+/// `32K`, `1024K`, `32M`, `1G` as bytes.
 fn parse_size(text: &str) -> Option<u64> {
     let (digits, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
@@ -68,6 +68,7 @@ fn parse_size(text: &str) -> Option<u64> {
         "" => Some(n),
         "K" => Some(n << 10),
         "M" => Some(n << 20),
+        "G" => Some(n << 30),
         _ => None,
     }
 }
@@ -81,6 +82,7 @@ mod tests {
         assert_eq!(parse_size("32K"), Some(32 << 10));
         assert_eq!(parse_size("1024K"), Some(1 << 20));
         assert_eq!(parse_size("32M"), Some(32 << 20));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
         assert_eq!(parse_size("lots"), None);
     }
 

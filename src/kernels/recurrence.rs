@@ -1013,9 +1013,9 @@ mod tests {
     fn steps_project_their_rows_at_batch_16_up_while_the_weights_stay_in_a_cache() {
         const MB: usize = 1 << 20;
         let l3 = 32 << 20;
-        // W_ih that stays in L2 (INT8 at dim 256: 256 KB a thread of 512 KB in all).
+        // W_ih shares that stay in L2 (at most 512 KB a thread), whatever the L3.
         assert!(projects_per_step(64, MB / 4, MB / 2, l3));
-        assert!(projects_per_step(16, MB / 2, MB, l3));
+        assert!(projects_per_step(16, MB / 2, 64 * MB, l3));
         assert!(!projects_per_step(15, MB / 4, MB / 2, l3));
         // W_ih read from L3 at every step (FP32 at dim 512: 2 MB a thread, 8 MB in all).
         assert!(projects_per_step(64, 2 * MB, 8 * MB, l3));
