@@ -20,7 +20,8 @@ Once per (cell, dim) it checks what it times: ORT FP32 must match PyTorch FP32 w
 (`forward/{fp32,int8}/{dim}`; `forward_gru/`, `forward_bilstm/`, `forward_bigru/` for the other
 cells; missing ones are "-"). With `--dynq target/release/dynq` it instead runs dynq's headless
 report for each cell and dim right after timing the peers, with the same shape and threads:
-every figure of a row then comes from the same minute.
+every figure of a row then comes from the same minute, and a last column gives the
+core-to-core handoff that report measured before and after its runs (how fast that minute was).
 
 Usage:  ../venv/bin/pip install onnxruntime onnx
         ../venv/bin/python tools/compare_peers.py --cells lstm gru bilstm --dims 80 256 1024
@@ -239,7 +240,9 @@ def dynq_median_us(index, root, cell, scheme, dim):
 
 def dynq_report_us(binary, cell, dim, args):
     """dynq's own p50s in µs ({"dynq_fp32": ..., "dynq_int8": ...}) for one cell and dim, from
-    its headless report run right now with the shape and threads the peers were timed with."""
+    its headless report run right now with the shape and threads the peers were timed with, and
+    the core-to-core handoff in ns it measured before and after its runs (how fast a minute it
+    was: on a virtual machine it can change severalfold from one minute to the next)."""
     bidirectional = CELLS[cell][1]
     cmd = [str(binary), "--report", "-", "--format", "json", "--dim", str(dim),
            "--seq", str(args.seq), "--batch", str(args.batch),
@@ -249,8 +252,10 @@ def dynq_report_us(binary, cell, dim, args):
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}): {run.stderr.strip()}")
-    variants = json.loads(run.stdout)["runs"][0]["variants"]
-    return {f"dynq_{v['name']}": v["latency_us"]["p50"] for v in variants}
+    report = json.loads(run.stdout)
+    medians = {f"dynq_{v['name']}": v["latency_us"]["p50"] for v in report["runs"][0]["variants"]}
+    handoff = (report["roofline"]["handoff_ns"], report["handoff_after_ns"])
+    return medians, handoff
 
 
 def measure(cell, dim, args, tmp, notes):
@@ -335,17 +340,22 @@ def fmt(us):
     return f"{us:.1f}" if us < 1000 else f"{us:.0f}"
 
 
-def table(cell, results, dynq, checks, notes):
-    """One cell's Markdown table (with dynq's columns if dynq is not None) and its notes."""
+def table(cell, results, dynq, checks, notes, handoffs=None):
+    """One cell's Markdown table (with dynq's columns if dynq is not None, and a column of the
+    handoff dynq measured around its report if `handoffs` maps each dim to it) and its notes."""
     cols = PEERS + (DYNQ if dynq is not None else [])
+    labels = [LABELS[c] for c in cols] + (["handoff ns"] if handoffs else [])
     lines = [f"### {cell.upper() if not cell.startswith('bi') else 'Bi' + cell[2:].upper()}",
              "",
-             "| dim | " + " | ".join(LABELS[c] for c in cols) + " |",
-             "|---:|" + "---:|" * len(cols)]
+             "| dim | " + " | ".join(labels) + " |",
+             "|---:|" + "---:|" * len(labels)]
     for dim, row in results.items():
         cells = [fmt(row[p]) for p in PEERS]
         if dynq is not None:
             cells += ["-" if dynq[dim][p] is None else fmt(dynq[dim][p]) for p in DYNQ]
+        if handoffs:
+            before, after = handoffs[dim]
+            cells.append(f"{before:.0f} → {after:.0f}")
         lines.append(f"| {dim} | " + " | ".join(cells) + " |")
     lines.append("")
     for note in sorted(notes) + ["check, " + c for c in checks]:
@@ -407,14 +417,14 @@ def main(argv=None):
     raw, blocks, all_ok = {}, [], True
     with tempfile.TemporaryDirectory(prefix="dynq-peers-") as tmp:
         for cell in args.cells:
-            results, checks, notes = {}, [], set()
+            results, checks, notes, handoffs = {}, [], set(), {}
             dynq = {} if index is not None or args.dynq else None
             for dim in args.dims:
                 results[dim], check, ok = measure(cell, dim, args, tmp, notes)
                 checks.append(check)
                 all_ok &= ok
                 if args.dynq:
-                    dynq[dim] = dynq_report_us(args.dynq, cell, dim, args)
+                    dynq[dim], handoffs[dim] = dynq_report_us(args.dynq, cell, dim, args)
                     print(f"{cell} dim {dim}: dynq FP32 {dynq[dim]['dynq_fp32']:.1f} µs, "
                           f"INT8 {dynq[dim]['dynq_int8']:.1f} µs", file=sys.stderr, flush=True)
                 elif dynq is not None:
@@ -424,7 +434,8 @@ def main(argv=None):
             if args.dynq:
                 notes.add(f"dynq: the p50 of `{args.dynq} --report` run right after the peers "
                           f"at each dim (same sequence, batch and threads, {2 * args.seconds:g} "
-                          f"s for its two variants; a random initial state)")
+                          f"s for its two variants; a random initial state); handoff ns: the "
+                          f"core-to-core handoff that report measured before and after its runs")
             elif dynq is not None:
                 group = CELLS[cell][2]
                 notes.add(f"dynq: criterion's median of `{group}/{{fp32,int8}}/{{dim}}` in "
@@ -435,7 +446,7 @@ def main(argv=None):
                              f"; NOT the shape timed here (seq {args.seq}, batch {args.batch})"))
             raw[cell] = {str(d): {**r, **(dynq[d] if dynq is not None else {})}
                          for d, r in results.items()}
-            blocks.append(table(cell, results, dynq, checks, notes))
+            blocks.append(table(cell, results, dynq, checks, notes, handoffs))
 
     print(header + "\n\n" + "\n\n".join(blocks))
     if args.json:
