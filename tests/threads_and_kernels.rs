@@ -90,8 +90,9 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             33,
         ),
         // Split by rows too (7 panels of units), with an FP32 `W_ih` (538 KB) too large for
-        // each step to project its rows: the whole sequence is projected first. The int8
-        // schemes' (134 KB) are projected step by step.
+        // L2: its steps read it from L3 to project their rows, as the int8 schemes' steps do
+        // theirs (134 KB) from L2. (With an L3 under twice its weights, the whole sequence is
+        // projected first: `model::recurrent`'s unit test takes that way too.)
         (
             ModelDims {
                 input_size: 300,

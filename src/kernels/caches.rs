@@ -29,6 +29,16 @@ impl CacheSizes {
         *SIZES.get_or_init(|| Self::read(Path::new("/sys/devices/system/cpu/cpu0/cache")))
     }
 
+    /// The L3 a layer plans its projection for: this machine's, or in the crate's tests the
+    /// size [`with_l3`] gives the calling thread.
+    pub(crate) fn plan_l3() -> u64 {
+        #[cfg(test)]
+        if let Some(bytes) = L3_FOR_TESTS.get() {
+            return bytes;
+        }
+        Self::detect().l3
+    }
+
     /// The sizes under `base` (a CPU's `cache` folder in sysfs: `index0`, `index1`, ... each
     /// with its `level`, `type` and `size`).
     fn read(base: &Path) -> CacheSizes {
@@ -55,6 +65,21 @@ impl CacheSizes {
         }
         sizes
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static L3_FOR_TESTS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with [`CacheSizes::plan_l3`] giving `bytes` on this thread, so that a test can
+/// take a layer down either projection plan on any machine.
+#[cfg(test)]
+pub(crate) fn with_l3<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
+    L3_FOR_TESTS.set(Some(bytes));
+    let result = f();
+    L3_FOR_TESTS.set(None);
+    result
 }
 
 /// `32K`, `1024K`, `32M`, `1G` as bytes.

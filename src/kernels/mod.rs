@@ -45,6 +45,8 @@ use std::ops::Range;
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub(crate) use alongside::{projects_alongside, run_layer_projecting_alongside};
 pub use caches::CacheSizes;
+#[cfg(test)]
+pub(crate) use caches::with_l3;
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};
 pub use f32_step::{F32Ahead, gates_f32_with_ahead};
 pub use int8_step::{

@@ -479,7 +479,7 @@ impl<L: LinearOp> Recurrent<L> {
         // sequence's projection is then never held.
         let weight_bytes = layer.ih.weight_bytes();
         let layer_bytes = weight_bytes + layer.hh.weight_bytes();
-        let l3 = kernels::CacheSizes::detect().l3;
+        let l3 = kernels::CacheSizes::plan_l3();
         let per_step = match row_threads {
             Some(_) => kernels::projects_per_step(batch, weight_bytes, layer_bytes, l3),
             None => {
@@ -853,4 +853,50 @@ fn write_state(dst: &mut Array3<f32>, src: &[f32], row: usize) {
     let part = part.as_slice_mut().expect("owned arrays are contiguous");
     let n = part.len();
     part.copy_from_slice(&src[..n]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{KernelChoice, RunOptions, with_l3};
+    use crate::model::{random_inputs, random_model};
+    use crate::quant::{Scheme, quantize_dynamic};
+
+    /// A layer split by batch rows (7 panels of units on two threads, 33 rows) whose FP32
+    /// `W_ih` (538 KB) outgrows L2: its steps project their own rows while its weights take at
+    /// most half the L3, and the whole sequence is projected first otherwise. Both give the
+    /// single thread's outputs, bit for bit.
+    #[test]
+    fn a_layer_split_by_rows_gives_the_same_results_projected_first_or_step_by_step() {
+        let dims = ModelDims {
+            input_size: 300,
+            ..ModelDims::square(112)
+        };
+        let model = quantize_dynamic(&random_model(dims, 5).unwrap(), Scheme::Fp32);
+        let (input, state) = random_inputs(dims, 6, 33, 9);
+        let run = |threads: usize, l3: u64| {
+            let options = RunOptions {
+                kernel: KernelChoice::Auto,
+                threads,
+            };
+            let model = model.clone().with_run_options(options).unwrap();
+            let (mut ws, mut out) = (Workspace::default(), RecurrentOutput::default());
+            with_l3(l3, || {
+                model.forward_into(input.view(), Some(&state), &mut ws, &mut out)
+            })
+            .unwrap();
+            (out, ws.input_projection.len())
+        };
+        let (reference, _) = run(1, 32 << 20);
+        let (step_by_step, held) = run(2, 32 << 20);
+        assert_eq!(held, 0, "a 32 MB L3: each step projects its own rows");
+        assert_eq!(step_by_step, reference);
+        let (first, held) = run(2, 1 << 20);
+        assert_eq!(
+            held,
+            6 * 33 * 4 * 112,
+            "a 1 MB L3: the whole sequence first"
+        );
+        assert_eq!(first, reference);
+    }
 }
