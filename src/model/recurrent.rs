@@ -860,7 +860,6 @@ mod tests {
     use super::*;
     use crate::kernels::{KernelChoice, RunOptions, with_l3};
     use crate::model::{random_inputs, random_model};
-    use crate::quant::{Scheme, quantize_dynamic};
 
     /// A layer split by batch rows (7 panels of units on two threads, 33 rows) whose FP32
     /// `W_ih` (538 KB) outgrows L2: its steps project their own rows while its weights take at
@@ -872,7 +871,7 @@ mod tests {
             input_size: 300,
             ..ModelDims::square(112)
         };
-        let model = quantize_dynamic(&random_model(dims, 5).unwrap(), Scheme::Fp32);
+        let model = random_model(dims, 5).unwrap();
         let (input, state) = random_inputs(dims, 6, 33, 9);
         let run = |threads: usize, l3: u64| {
             let options = RunOptions {
