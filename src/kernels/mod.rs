@@ -44,7 +44,7 @@ use std::ops::Range;
 
 pub use activation::{ACTIVATION_QMAX, ActivationParams, Engine, choose_activation_params};
 pub(crate) use alongside::{projects_alongside, run_layer_projecting_alongside};
-pub use caches::CacheSizes;
+pub(crate) use caches::CacheSizes;
 #[cfg(test)]
 pub(crate) use caches::with_l3;
 pub use dispatch::{Execution, Kernel, KernelChoice, RunOptions, default_threads};

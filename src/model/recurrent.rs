@@ -477,17 +477,18 @@ impl<L: LinearOp> Recurrent<L> {
         // Each step may project its own input rows into its thread's scratch (onto the
         // thread's own gate rows split by units, onto all of them split by rows): the whole
         // sequence's projection is then never held.
+        let by_rows = row_threads.is_some();
         let weight_bytes = layer.ih.weight_bytes();
+        let w_ih_per_thread = if by_rows {
+            weight_bytes
+        } else {
+            weight_bytes / threads
+        };
         let layer_bytes = weight_bytes + layer.hh.weight_bytes();
         let l3 = kernels::CacheSizes::plan_l3();
-        let per_step = match row_threads {
-            Some(_) => kernels::projects_per_step(batch, weight_bytes, layer_bytes, l3),
-            None => {
-                threads > 1
-                    && kernels::projects_per_step(batch, weight_bytes / threads, layer_bytes, l3)
-            }
-        };
-        let by_rows = row_threads.is_some();
+        // (Split by rows, `threads` is at least 2.)
+        let per_step =
+            threads > 1 && kernels::projects_per_step(batch, w_ih_per_thread, layer_bytes, l3);
         // Split by rows without each step projecting its rows, every row is projected first.
         let projected_first = by_rows && !per_step;
         resize(
