@@ -68,19 +68,27 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn forward_into_allocates_nothing_once_warm() {
     // Big enough that threads 2 really splits the recurrence and the input projection (by
-    // units at batch 2; by batch rows at batch 16 and 200 units, 13 panels; by units with
-    // each step projecting its own rows at batch 16 and 256 units; by units at batch 1 and 256
+    // units at batch 2; by batch rows at batch 16, each step projecting its own rows, which
+    // on 3 threads, for which the 16 rows do not go round, are split by units at 256 units
+    // and by rows again at 200 units, 13 panels; by units at batch 1 and 256
     // units, and a GRU at batch 1 and 208 units, their steps projecting the rows ahead of
     // them on AVX-512 (the GRU's in FP32 only)); GRUs and
     // bidirectional layers (whose directions run at once on two threads) too; and layers that
     // run their steps on one thread while the other projects their input alongside them (80
     // units at batch 2 and 3), when that has been faster: the 5 passes below try both ways.
     // Every kernel this CPU has (the scalar one is what every other CPU runs), on 1 and 2
-    // threads.
-    let runs: Vec<(KernelChoice, usize)> = Kernel::available()
-        .into_iter()
-        .flat_map(|kernel| [1, 2].map(|threads| (KernelChoice::from(kernel), threads)))
-        .collect();
+    // threads, and at batch 16 on 3.
+    let runs = |batch: usize| -> Vec<(KernelChoice, usize)> {
+        let threads: &[usize] = if batch >= 16 { &[1, 2, 3] } else { &[1, 2] };
+        Kernel::available()
+            .into_iter()
+            .flat_map(|kernel| {
+                threads
+                    .iter()
+                    .map(move |&t| (KernelChoice::from(kernel), t))
+            })
+            .collect()
+    };
     for (cell, bidirectional, batch, hidden_size) in [
         (Cell::Lstm, false, 2, 80),
         (Cell::Gru, false, 3, 80),
@@ -107,7 +115,7 @@ fn forward_into_allocates_nothing_once_warm() {
         let (input, state) = random_inputs(dims, 7, batch, 4);
         for scheme in Scheme::ALL {
             let mut q = quantize_dynamic(&model, scheme);
-            for &(kernel, threads) in &runs {
+            for (kernel, threads) in runs(batch) {
                 q.set_run_options(RunOptions { kernel, threads }).unwrap();
                 let mut ws = Workspace::default();
                 let mut out = RecurrentOutput::default();

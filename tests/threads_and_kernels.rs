@@ -64,8 +64,9 @@ fn results_are_identical_for_every_thread_count_and_kernel() {
             },
             2,
         ),
-        // A batch large enough for each step to project its own input rows, split by units
-        // (64 units: two blocks of 32 on two threads).
+        // A batch large enough for each step to project its own input rows: split by batch
+        // rows on two threads (8 each), by units on three and four, for which the rows do
+        // not go round (64 units: two blocks of 32).
         (
             ModelDims {
                 input_size: 20,

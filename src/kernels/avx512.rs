@@ -511,7 +511,7 @@ pub unsafe fn lstm_units_u8i8<'a>(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch, state.rows());
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let q = state.rows_of(&scratch.quantized, w.weight.padded_cols());
@@ -579,7 +579,7 @@ pub unsafe fn gru_units_u8i8(
     let hidden = w.weight.cols();
     let (units, batch) = (state.units(), state.batch());
     let n = units.len();
-    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch);
+    super::int8_step::quantize_h(Kernel::Avx512Vnni, w, h_prev, scratch, state.rows());
     let h_params = scratch.h_params;
     let zp = h_params.zero_point;
     let q = state.rows_of(&scratch.quantized, w.weight.padded_cols());

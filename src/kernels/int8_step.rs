@@ -302,8 +302,9 @@ fn check_step(
 }
 
 /// `W_hh h_prev + b_hh` for the gate rows of `state`'s units and its batch rows into
-/// `scratch.gates` (`[batch][gate][unit]`): quantizes the whole `h_prev` ([`quantize_h`]),
-/// multiplies the state's rows in i32 and dequantizes ([`gemm_u8i8_dequantized`]).
+/// `scratch.gates` (`[batch][gate][unit]`): quantizes the state's rows of `h_prev` from the
+/// whole one's range ([`quantize_h`]), multiplies them in i32 and dequantizes
+/// ([`gemm_u8i8_dequantized`]).
 fn project_h(
     kernel: Kernel,
     gates: usize,
@@ -315,7 +316,7 @@ fn project_h(
     let (units, batch) = (state.units(), state.batch());
     let (hidden, n) = (w.weight.cols(), units.len());
     let row_len = gates * n;
-    quantize_h(kernel, w, h_prev, scratch);
+    quantize_h(kernel, w, h_prev, scratch, state.rows());
     let h_params = scratch.h_params;
     let row_bytes = w.weight.padded_cols();
     let q = state.rows_of(&scratch.quantized, row_bytes);
@@ -380,36 +381,44 @@ pub fn gru_layer_u8i8(
     });
 }
 
-/// Quantizes the hidden state `h_prev` (`batch × w.weight.cols()`) into `scratch.quantized`
-/// (`batch × w.weight.padded_cols()`) from its range, as PyTorch's `w.engine` quantizes a
-/// dynamic linear map's input, and keeps the parameters in `scratch.h_params`; does nothing while
-/// `scratch.h_is_new` is false. Always inlined, so the fused kernels run it with their own
-/// instruction set.
+/// Quantizes batch rows `rows` of the hidden state `h_prev` (`batch × w.weight.cols()`) into
+/// the same rows of `scratch.quantized` (`batch × w.weight.padded_cols()`) from the range of
+/// the whole `h_prev` (`scratch.h_range` when given), as PyTorch's `w.engine` quantizes a
+/// dynamic linear map's input, and keeps the parameters in `scratch.h_params`. While
+/// `scratch.h_is_new` is false the parameters are kept, and rows already quantized are not
+/// quantized again. Always inlined, so the fused kernels run it with their own instruction
+/// set.
 #[inline(always)]
 pub(super) fn quantize_h(
     kernel: Kernel,
     w: QuantizedRecurrent<'_>,
     h_prev: &[f32],
     scratch: &mut StepScratch,
+    rows: Range<usize>,
 ) {
     let weight = w.weight;
-    if !scratch.h_is_new {
+    let (cols, stride) = (weight.cols(), weight.padded_cols());
+    let known_range = scratch.h_range.take();
+    if scratch.h_is_new {
+        let (lo, hi) = known_range.unwrap_or_else(|| min_max(kernel, h_prev));
+        scratch.h_params = choose_activation_params(w.engine, lo, hi);
+        scratch.quantized.resize(h_prev.len() / cols * stride, 0);
+        scratch.quantized_rows = 0..0;
+        scratch.h_is_new = false;
+    }
+    let held = &scratch.quantized_rows;
+    if held.start <= rows.start && rows.end <= held.end {
         return;
     }
-    let (cols, stride) = (weight.cols(), weight.padded_cols());
-    let (lo, hi) = min_max(kernel, h_prev);
-    let params = choose_activation_params(w.engine, lo, hi);
-    scratch.quantized.resize(h_prev.len() / cols * stride, 0);
-    let q = &mut scratch.quantized;
+    let params = scratch.h_params;
     quantize_u8(
         kernel,
-        h_prev,
+        &h_prev[rows.start * cols..rows.end * cols],
         cols,
         1.0 / params.scale,
         params.zero_point,
-        q,
+        &mut scratch.quantized[rows.start * stride..rows.end * stride],
         stride,
     );
-    scratch.h_params = params;
-    scratch.h_is_new = false;
+    scratch.quantized_rows = rows;
 }

@@ -948,8 +948,10 @@ fn steps_projecting_ahead_equal_the_step_and_then_the_projection_bit_for_bit() {
     }
 }
 
-/// [`run_layer`] of a one-row layer of `shape` split by units with `projection`, from `h0`
-/// filled with `h0` and `c` with zeros, `ih` and the output starting as NaNs: the output.
+/// [`run_layer`] of a one-row layer of `shape` split by units with `projection` (and
+/// `h_ranges`), from `h0` filled with `h0` and `c` with zeros, `ih` and the output starting as
+/// NaNs: the output.
+#[allow(clippy::too_many_arguments)]
 fn run_units_layer<S>(
     threads: usize,
     pool: &mut Pool,
@@ -958,6 +960,7 @@ fn run_units_layer<S>(
     projection: Projection<'_>,
     step: &S,
     h0: f32,
+    h_ranges: Option<Kernel>,
 ) -> Vec<f32>
 where
     S: Fn(&[f32], &[f32], &mut UnitState<'_>, &mut StepScratch, Option<AheadRows<'_>>) + Sync,
@@ -978,7 +981,15 @@ where
         out: &mut out,
     };
     let split = Split::Units(projection);
-    run_layer(threads, pool, scratch, (split, step), &mut ih, layer);
+    run_layer(
+        threads,
+        pool,
+        scratch,
+        (split, step),
+        &mut ih,
+        layer,
+        h_ranges,
+    );
     out
 }
 
@@ -1094,6 +1105,7 @@ fn projecting_ahead_gives_every_step_its_input_rows_in_either_direction() {
                         projection,
                         &step,
                         0.0,
+                        None,
                     );
                     for t in 0..steps {
                         for unit in 0..hidden {
@@ -1120,7 +1132,8 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
     // last one wrapping to the first), so every block reads the other block's units: a step
     // run before the previous one was done, twice, or not at all leaves a wrong value. Every
     // fourth call sleeps, on whichever thread runs it, for longer than a thread waits for
-    // another's block before looking at its claim.
+    // another's block before looking at its claim. Every step but the first is also given
+    // the range of the whole previous h, from what the blocks found of their parts.
     let (steps, hidden, threads) = (12, 64, 2);
     let value = |row: usize, unit: usize| (row * 7 + unit % 5) as f32;
     let project = |units: Range<usize>, rows: Range<usize>, out: &mut [f32], _: Option<&_>| {
@@ -1132,11 +1145,16 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
         }
     };
     let calls = AtomicUsize::new(0);
+    let ranges_given = AtomicUsize::new(0);
     let step = |h_prev: &[f32],
                 ih: &[f32],
                 state: &mut UnitState<'_>,
-                _: &mut StepScratch,
+                scratch: &mut StepScratch,
                 _: Option<AheadRows<'_>>| {
+        if let Some(range) = scratch.h_range.take() {
+            assert_eq!(range, min_max(Kernel::Scalar, h_prev), "h_prev's range");
+            ranges_given.fetch_add(1, Ordering::Relaxed);
+        }
         if calls.fetch_add(1, Ordering::Relaxed) % 4 == 3 {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
@@ -1177,6 +1195,7 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
             projection,
             &step,
             1.0,
+            Some(Kernel::detect()),
         );
         assert_eq!(out, expected);
     }
@@ -1184,6 +1203,11 @@ fn steps_held_up_on_either_thread_still_see_every_previous_step_whole() {
         calls.into_inner(),
         5 * steps * 2,
         "each block of each step ran once"
+    );
+    assert_eq!(
+        ranges_given.into_inner(),
+        5 * (steps - 1) * 2,
+        "each block of every step after the first was given the range"
     );
 }
 

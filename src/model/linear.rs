@@ -36,6 +36,10 @@ pub trait LinearOp: Clone + Send + Sync {
     /// Fewest multiply-adds per recurrent step one thread should get before a second thread
     /// is worth its barrier.
     const MIN_STEP_WORK_PER_THREAD: usize;
+    /// Whether [`LinearOp::step_units`] quantizes the previous hidden state from its range
+    /// (the int8 map): a step shared between threads then has each block find the range of
+    /// its own part of `h` (see the crate's `kernels::run_layer`).
+    const QUANTIZES_H: bool;
     /// Fewest multiply-adds of a whole-sequence product one thread should get before a second
     /// thread is worth waking.
     const MIN_GEMM_WORK_PER_THREAD: usize;
@@ -202,6 +206,7 @@ impl Linear {
 
 impl LinearOp for Linear {
     const MIN_STEP_WORK_PER_THREAD: usize = 32 * 1024;
+    const QUANTIZES_H: bool = false;
     const MIN_GEMM_WORK_PER_THREAD: usize = 256 * 1024;
     // Measured on a 2-core Zen 4 at batch 1: 8 to 15% faster from hidden 32 (82K).
     const MIN_ALONGSIDE_PROJECTION_WORK: usize = 64 * 1024;

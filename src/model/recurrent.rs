@@ -470,7 +470,10 @@ impl<L: LinearOp> Recurrent<L> {
         let rows = steps * batch;
         let gates = cell.gates() * hidden;
         let work = gates * hidden * batch;
-        let row_threads = kernels::row_threads(exec.threads, batch, hidden);
+        let weight_bytes = layer.ih.weight_bytes();
+        let layer_bytes = weight_bytes + layer.hh.weight_bytes();
+        let l3 = kernels::CacheSizes::plan_l3();
+        let row_threads = kernels::row_threads(exec.threads, (batch, hidden), (layer_bytes, l3));
         let threads = row_threads.unwrap_or_else(|| {
             kernels::useful_threads(exec.threads, work, L::MIN_STEP_WORK_PER_THREAD, hidden)
         });
@@ -478,14 +481,11 @@ impl<L: LinearOp> Recurrent<L> {
         // thread's own gate rows split by units, onto all of them split by rows): the whole
         // sequence's projection is then never held.
         let by_rows = row_threads.is_some();
-        let weight_bytes = layer.ih.weight_bytes();
         let w_ih_per_thread = if by_rows {
             weight_bytes
         } else {
             weight_bytes / threads
         };
-        let layer_bytes = weight_bytes + layer.hh.weight_bytes();
-        let l3 = kernels::CacheSizes::plan_l3();
         // (Split by rows, `threads` is at least 2.)
         let per_step =
             threads > 1 && kernels::projects_per_step(batch, w_ih_per_thread, layer_bytes, l3);
@@ -561,6 +561,8 @@ impl<L: LinearOp> Recurrent<L> {
                 .hh
                 .step_units(cell, exec.kernel, h_ih, state, scratch, ahead);
         };
+        // A step that quantizes `h` gets its range from what each block found of its part.
+        let h_ranges = L::QUANTIZES_H.then_some(exec.kernel);
         let buffers = LayerBuffers {
             shape,
             h0: &ws.h,
@@ -575,6 +577,7 @@ impl<L: LinearOp> Recurrent<L> {
                 (Split::Rows(None), &step),
                 &mut ws.input_projection,
                 buffers,
+                h_ranges,
             );
             return;
         }
@@ -606,6 +609,7 @@ impl<L: LinearOp> Recurrent<L> {
             (split, &step),
             &mut ws.input_projection,
             buffers,
+            h_ranges,
         );
     }
 

@@ -212,6 +212,7 @@ impl LinearOp for QLinear {
     // Measured: one thread is as fast at hidden 144 (83K per step), two are 6% faster at 160
     // and 33% at 192.
     const MIN_STEP_WORK_PER_THREAD: usize = 44 * 1024;
+    const QUANTIZES_H: bool = true;
     const MIN_GEMM_WORK_PER_THREAD: usize = 1024 * 1024;
     // Measured on a 2-core Zen 4 at batch 1: −5 to +6% at hidden 32 and 48 (184K), 5 to 9%
     // faster at 64 (327K).
