@@ -432,6 +432,10 @@ fn unit_blocks(threads: usize, hidden: usize) -> (usize, usize) {
 /// Fewest batch rows per thread for [`row_threads`] to split a step by rows.
 const MIN_ROWS_PER_THREAD: usize = 8;
 
+/// [`row_threads`] splits a step by rows whenever the rows go round only while the layer's
+/// weights take at most the L3 divided by this (4 MB of a 32 MB L3).
+const ROW_SPLIT_L3_DIVISOR: u64 = 8;
+
 /// The threads (at most `requested`) to split each step of a layer between by batch rows,
 /// when that beats splitting it by hidden units; `None` when it does not.
 ///
@@ -442,19 +446,21 @@ const MIN_ROWS_PER_THREAD: usize = 8;
 /// panels, unevenly when the panels do not divide by the threads (at dim 80, 3:2 panels a
 /// gate on two threads). So the rows are split whenever each requested thread gets at least
 /// [`MIN_ROWS_PER_THREAD`] of them and the layer's weights (`layer_weight_bytes`, which every
-/// thread then reads at every step) take at most half the L3 (`l3_bytes`); and with fewer
-/// threads when the panels do not divide. Measured on the 2-core Zen 4 (32 MB L3) at batch
-/// 16 to 64, dims 96 to 1024, both ways alternating in one process (outputs bit-identical):
-/// INT8 LSTMs 1 to 23% faster by rows up to dim 512, level at 1024; GRUs 3 to 13%; FP32 level
-/// (−1 to +0.6%) while the cores passed a value in 50 ns, 1 to 20% faster by rows while they
-/// took 200 ns, but 2 and 19% slower at dim 1024 (32 MB of weights), batch 64 and 16.
+/// thread then reads at every step) take at most an eighth of the L3 (`l3_bytes`, see
+/// [`ROW_SPLIT_L3_DIVISOR`]); and with fewer threads when the panels do not divide. Measured
+/// on the 2-core Zen 4 (32 MB L3) at batch 16 to 64, both ways alternating in one process
+/// (outputs bit-identical): INT8 LSTMs 4 to 23% faster by rows at dims 96 to 256, 1 to 3% at
+/// 512 (2 MB of weights), level at 1024 (8 MB); GRUs 3 to 13%; FP32 to dim 256 level (−1 to
+/// +0.6%) while the cores passed a value in 50 ns, 4 to 20% faster while they took 200 ns; FP32
+/// at 512 (8 MB) 3% faster to 7% slower, at 1024 (32 MB) 2 and 19% slower (batch 64, 16).
 pub(crate) fn row_threads(
     requested: usize,
     (batch, hidden): (usize, usize),
     (layer_weight_bytes, l3_bytes): (usize, u64),
 ) -> Option<usize> {
     let threads = requested.min(batch / MIN_ROWS_PER_THREAD);
-    let every_thread = threads == requested && weights_stay_in_l3(layer_weight_bytes, l3_bytes);
+    let weights_fit = layer_weight_bytes as u64 <= l3_bytes / ROW_SPLIT_L3_DIVISOR;
+    let every_thread = threads == requested && weights_fit;
     let uneven_units = !hidden.div_ceil(PANEL).is_multiple_of(threads.max(1));
     (threads >= 2 && (every_thread || uneven_units)).then_some(threads)
 }
@@ -1142,9 +1148,13 @@ mod tests {
         let rows = |threads, batch, hidden| row_threads(threads, (batch, hidden), (MB, l3));
         assert_eq!(rows(2, 16, 128), Some(2));
         assert_eq!(rows(8, 64, 256), Some(8));
-        // INT8 at dim 1024 (8 MB of weights) by rows; FP32 (32 MB) by units.
-        assert_eq!(row_threads(2, (64, 1024), (8 * MB, l3)), Some(2));
-        assert_eq!(row_threads(2, (64, 1024), (32 * MB, l3)), None);
+        // Weights up to an eighth of the L3 (INT8 at dim 512, 2 MB) by rows; more (INT8 at
+        // 1024, FP32 at 512: 8 MB) by units.
+        assert_eq!(row_threads(2, (64, 512), (2 * MB, l3)), Some(2));
+        assert_eq!(row_threads(2, (64, 512), (4 * MB, l3)), Some(2));
+        assert_eq!(row_threads(2, (64, 512), (4 * MB + 1, l3)), None);
+        assert_eq!(row_threads(2, (64, 1024), (8 * MB, l3)), None);
+        assert_eq!(row_threads(2, (64, 512), (2 * MB, 8 << 20)), None);
         // Fewer than 8 rows a thread: split by units.
         assert_eq!(rows(2, 15, 128), None);
         assert_eq!(rows(4, 16, 128), None);
