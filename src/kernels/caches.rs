@@ -30,7 +30,7 @@ impl CacheSizes {
     }
 
     /// The L3 a layer plans its projection for: this machine's, or in the crate's tests the
-    /// size [`with_l3`] gives the calling thread.
+    /// size `with_l3` gives the calling thread.
     pub(crate) fn plan_l3() -> u64 {
         #[cfg(test)]
         if let Some(bytes) = L3_FOR_TESTS.get() {

@@ -47,9 +47,9 @@ pub struct StepScratch {
     /// Whether `h` changed since the last projection with this scratch.
     pub h_is_new: bool,
     /// The range of `h` (its smallest and largest value) when the caller knows it: a step
-    /// shared between threads gets it from what each block found of its own part (see
-    /// [`run_layer`]), so that no thread reads the others' parts of `h` to find it. Taken,
-    /// and so cleared, by the step that quantizes `h`.
+    /// shared between threads gets it from what each block found of its own part (see the
+    /// crate's `kernels::run_layer`), so that no thread reads the others' parts of `h` to find
+    /// it. Taken, and so cleared, by the step that quantizes `h`.
     pub h_range: Option<(f32, f32)>,
     /// The parameters `quantized` was made with.
     pub h_params: ActivationParams,
