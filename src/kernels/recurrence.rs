@@ -400,15 +400,9 @@ pub(crate) fn projects_per_step(
     layer_weight_bytes: usize,
     l3_bytes: u64,
 ) -> bool {
+    let weights_stay_in_l3 = layer_weight_bytes as u64 <= l3_bytes / 2;
     batch >= PER_STEP_PROJECTION_MIN_BATCH
-        && (w_ih_bytes_per_thread <= PER_STEP_PROJECTION_MAX_WEIGHTS
-            || weights_stay_in_l3(layer_weight_bytes, l3_bytes))
-}
-
-/// Whether a layer's weights (`W_ih` and `W_hh`) take at most half the L3, so that every
-/// step may read them all again.
-fn weights_stay_in_l3(layer_weight_bytes: usize, l3_bytes: u64) -> bool {
-    layer_weight_bytes as u64 <= l3_bytes / 2
+        && (w_ih_bytes_per_thread <= PER_STEP_PROJECTION_MAX_WEIGHTS || weights_stay_in_l3)
 }
 
 /// Most unit blocks per step.
@@ -461,7 +455,7 @@ pub(crate) fn row_threads(
     let threads = requested.min(batch / MIN_ROWS_PER_THREAD);
     let weights_fit = layer_weight_bytes as u64 <= l3_bytes / ROW_SPLIT_L3_DIVISOR;
     let every_thread = threads == requested && weights_fit;
-    let uneven_units = !hidden.div_ceil(PANEL).is_multiple_of(threads.max(1));
+    let uneven_units = !hidden.div_ceil(PANEL).is_multiple_of(threads);
     (threads >= 2 && (every_thread || uneven_units)).then_some(threads)
 }
 
@@ -849,7 +843,7 @@ pub(crate) fn run_layer<S>(
                     // SAFETY: row t of `out` lies within it (checked by LayerBuffers::check).
                     h: unsafe { out.as_ptr().add(t * h_len) },
                     hidden,
-                    units,
+                    units: units.clone(),
                     first_row: batch_rows.start,
                     batch: batch_rows.len(),
                     _borrow: PhantomData,
@@ -882,7 +876,6 @@ pub(crate) fn run_layer<S>(
                     s.input = own;
                 }
                 if let Some(kernel) = h_ranges {
-                    let (units, batch_rows) = blocks.get(block);
                     // SAFETY: this task alone wrote these units of these rows of row t of
                     // `out`, and nobody writes them any more.
                     let part = unsafe {
@@ -1055,14 +1048,10 @@ unsafe fn block_range(
     units: &Range<usize>,
     rows: &Range<usize>,
 ) -> (f32, f32) {
+    // (A block is never empty: every block has at least one unit and one row.)
     let range_of = |from: usize, len: usize| {
         // SAFETY: within the block's part (the caller's contract).
-        let values = unsafe { out.get(at + from..at + from + len) };
-        if values.is_empty() {
-            EMPTY_RANGE
-        } else {
-            min_max(kernel, values)
-        }
+        min_max(kernel, unsafe { out.get(at + from..at + from + len) })
     };
     if units.len() == hidden {
         // Whole rows: one run of values.
